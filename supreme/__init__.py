@@ -1,0 +1,3 @@
+"""Supreme: a notebook-first simulation and research workbench for a trading-signal service."""
+
+__version__ = "0.1.0"

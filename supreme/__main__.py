@@ -1,0 +1,7 @@
+"""``python -m supreme`` runs the CLI."""
+
+import sys
+
+from supreme.cli import main
+
+sys.exit(main())

@@ -1,0 +1,42 @@
+"""LRU: evict the least recently used key.
+
+Reference: the classic stack algorithm; Mattson, Gecsei, Slutz & Traiger,
+"Evaluation techniques for storage hierarchies", IBM Systems Journal 9(2), 1970.
+
+Pseudocode: on a hit move the key to the MRU end; on a miss insert at the MRU
+end, evicting from the LRU end until it fits.  Departure: a low-priority insert
+(prefetch) enters at the LRU end, so an unused prefetch is the next victim.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
+
+from supreme.cache.policies.base import EvictionPolicy
+
+__all__ = ["LRU"]
+
+
+class LRU(EvictionPolicy):
+    """Least recently used."""
+
+    name = "lru"
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__(capacity)
+        self._order: OrderedDict[Hashable, None] = OrderedDict()
+
+    def _on_hit(self, key: Hashable) -> None:
+        self._order.move_to_end(key)
+
+    def _on_insert(self, key: Hashable, low_priority: bool) -> None:
+        self._order[key] = None
+        if low_priority:
+            self._order.move_to_end(key, last=False)
+
+    def _pop_victim(self) -> Hashable:
+        return self._order.popitem(last=False)[0]
+
+    def _on_remove(self, key: Hashable) -> None:
+        del self._order[key]
