@@ -1,0 +1,30 @@
+"""The adaptive ("neuromorphic") cache layer: a cache that learns its access patterns.
+
+==================  ==============================================================
+module              job (seed participant)
+==================  ==============================================================
+``synapses``        Hebbian key → successor links with decay (Synaptic_Network)
+``analyzer``        per-cycle analysis of the recent window (Pattern_Analyzer)
+``adapter``         budget split, policy switching, thresholds (Cache_Adapter)
+``prefetch``        predictive prefetching and its metrics (Prefetch_Engine)
+``layer``           the manager's access observer and the 60-s learning cycle
+``simulate``        trace simulation of all of the above
+``workloads``       seeded market-data and classic workloads
+``protocols``       what the cache manager and this layer promise each other
+==================  ==============================================================
+"""
+
+from supreme.adaptive.adapter import Adaptation, AdapterSettings, CacheAdapter, ShadowBank
+from supreme.adaptive.analyzer import AnalysisReport, PatternAnalyzer, stack_distances
+from supreme.adaptive.layer import AdaptiveLayer
+from supreme.adaptive.prefetch import PrefetchEngine, PrefetchStats
+from supreme.adaptive.protocols import AccessObserver, AdaptationTarget, Loader, PrefetchTarget, SwitchResult
+from supreme.adaptive.simulate import SimCache, simulate_adaptive
+from supreme.adaptive.synapses import AdaptiveConfigError, SynapticNetwork
+
+__all__ = [
+    "AccessObserver", "Adaptation", "AdaptationTarget", "AdapterSettings", "AdaptiveConfigError",
+    "AdaptiveLayer", "AnalysisReport", "CacheAdapter", "Loader", "PatternAnalyzer", "PrefetchEngine",
+    "PrefetchStats", "PrefetchTarget", "ShadowBank", "SimCache", "SwitchResult", "SynapticNetwork",
+    "simulate_adaptive", "stack_distances",
+]

@@ -1,0 +1,123 @@
+"""Can a cache that learns its access patterns beat the best static eviction policy?
+
+For each workload and two cache sizes: the demand miss ratio of every static policy in the registry
+(OPT, the offline optimum, is shown as a bound and never counted as "best static"), of the adaptive
+layer without prefetch (policy switching only), and with prefetch (prefetched entries count against
+the same capacity; each prefetch is a source fetch, so ``fetch`` = all source fetches / requests is
+shown too).  Overhead: µs per access of the adaptive run minus µs per access of the static LRU loop
+in the same process (the layer's cost), and the static loop itself as the baseline.
+
+Run: ``.venv/bin/python benchmarks/bench_adaptive.py [--n 40000] [--quick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from supreme.adaptive import simulate_adaptive
+from supreme.adaptive import workloads as wl
+from supreme.adaptive._policies import available_policies, make
+from supreme.paths import SharedDataMissing, shared_data
+
+MARKET = ("dashboard_replay", "candle_walk", "volatility_bursts")
+
+
+def next_access(keys: list[str]) -> np.ndarray:
+    """Position of the next request for the same key (-1: never again), for OPT."""
+    nxt = np.full(len(keys), -1, dtype=np.int64)
+    seen: dict[str, int] = {}
+    for i in range(len(keys) - 1, -1, -1):
+        nxt[i] = seen.get(keys[i], -1)
+        seen[keys[i]] = i
+    return nxt
+
+
+def static_miss(name: str, keys: list[str], cap: int, nxt: np.ndarray) -> tuple[float, float]:
+    """(miss ratio, µs per access) of a static policy."""
+    if name == "opt":
+        from supreme.cache.policies import make_policy
+
+        pol = make_policy("opt", cap, next_access=nxt)
+    else:
+        pol = make(name, cap)
+    req = pol.request
+    t0 = time.perf_counter()
+    misses = sum(1 for k in keys if not req(k))
+    return misses / len(keys), (time.perf_counter() - t0) / len(keys) * 1e6
+
+
+def workloads(n: int) -> list[wl.Workload]:
+    """The benchmark's workloads (bursts driven by the recorded BTC-PERP series when present)."""
+    try:
+        prices: Any = pd.read_csv(shared_data("nautilus/btc-perp-20211231-20220201_1m.csv"))
+    except SharedDataMissing:
+        prices = None
+    return [
+        wl.dashboard_replay(n, seed=1),
+        wl.candle_walk(n, seed=1),
+        wl.volatility_bursts(n, prices=prices, seed=1),
+        wl.zipf_shifting(n, seed=1),
+        wl.scan_with_hot_set(n, seed=1),
+    ]
+
+
+def main() -> None:
+    """Print the table and the verdict."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=40_000)
+    args = ap.parse_args()
+    statics = available_policies()
+    rows = []
+    for w in workloads(args.n):
+        distinct = len(set(w.keys))
+        nxt = next_access(w.keys)
+        for cap in sorted({max(8, distinct // 10), max(16, distinct // 3)}):
+            row: dict[str, Any] = {"workload": w.name, "distinct": distinct, "capacity": cap}
+            for name in [*statics, "opt"]:
+                row[name], us = static_miss(name, w.keys, cap, nxt)
+                if name == "lru":
+                    row["us_static_lru"] = us
+            best = min(statics, key=lambda s: row[s])
+            row["best_static"] = best
+            for label, pf in (("adaptive", False), ("adaptive+pf", True)):
+                t0 = time.perf_counter()
+                r = simulate_adaptive(w, cap, base_policy="lru", adaptive=True, prefetch=pf, seed=1)
+                us = (time.perf_counter() - t0) / len(w.keys) * 1e6
+                row[label] = r["miss_ratio"]
+                row[f"us_{label}_layer"] = us - row["us_static_lru"]
+                if pf:
+                    row["fetch+pf"] = r["fetch_ratio"]
+                    row["pf_acc"] = r["prefetch_accuracy"]
+                    row["pf_cov"] = r["prefetch_coverage"]
+                    row["final"] = (f"{r['final_policy']}/P={r['final_prefetch_budget']}"
+                                    f"/thr={r['final_threshold']}")
+                else:
+                    row["final_np"] = r["final_policy"]
+            row["met"] = row["adaptive+pf"] <= row[best] + 1e-12
+            rows.append(row)
+            print(f"done {w.name} cap={cap}", flush=True)
+    df = pd.DataFrame(rows)
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_columns", 60)
+    ratio_cols = ["workload", "capacity", *statics, "opt", "best_static", "adaptive", "adaptive+pf",
+                  "fetch+pf", "met"]
+    print("\nDemand miss ratio (lower is better); fetch+pf = (demand + prefetch) source fetches / requests")
+    print(df[ratio_cols].round(3).to_string(index=False))
+    print("\nAdaptive details and per-access overhead (µs; layer = adaptive run minus static LRU loop)")
+    print(df[["workload", "capacity", "final_np", "final", "pf_acc", "pf_cov", "us_static_lru",
+              "us_adaptive_layer", "us_adaptive+pf_layer"]].round(3).to_string(index=False))
+    market = df[df.workload.isin(MARKET)]
+    print(f"\nTarget (adaptive+prefetch <= best static miss ratio on market-data workloads): "
+          f"{int(market.met.sum())}/{len(market)} met; all workloads {int(df.met.sum())}/{len(df)}")
+    print(f"median layer overhead: {df['us_adaptive+pf_layer'].median():.2f} µs/access with prefetch, "
+          f"{df['us_adaptive_layer'].median():.2f} without; static LRU loop "
+          f"{df['us_static_lru'].median():.2f} µs/access")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""The adaptive layer: the cache manager's :class:`AccessObserver`, wiring the learning cycle.
+
+Per demand access (hot path, the seed's "Record access pattern" and "Access data item X")::
+
+    prefetcher.on_demand(key, hit)          # was it a prefetched entry? a demand miss?
+    score the previous access's predictions # did they contain this key?
+    network.record(key, now)                # Hebbian update, O(window + top_k)
+    adapter.observe(key)                    # sampled shadow caches
+    if now >= next_cycle: run_cycle(now)    # the 60-s learning cycle, on the injected clock
+    prefetcher.after_access(key, now)       # prefetch confident predictions
+
+Per learning cycle (every ``cycle_seconds`` of clock time, checked on access, or explicitly via
+:meth:`run_cycle`): sweep prefetched entries that left the cache, analyse the window, let the
+adapter adapt, prune weak links, start a new window.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+
+from supreme.adaptive.adapter import Adaptation, CacheAdapter
+from supreme.adaptive.analyzer import AnalysisReport, PatternAnalyzer
+from supreme.adaptive.prefetch import PrefetchEngine
+from supreme.adaptive.synapses import AdaptiveConfigError, SynapticNetwork
+from supreme.clock import Clock
+from supreme.events import NULL_LOG, EventLog
+
+__all__ = ["AdaptiveLayer"]
+
+
+class AdaptiveLayer:
+    """Learns from every access; once per cycle analyses and adapts (implements AccessObserver)."""
+
+    def __init__(
+        self,
+        network: SynapticNetwork | None = None,
+        *,
+        analyzer: PatternAnalyzer | None = None,
+        adapter: CacheAdapter | None = None,
+        prefetcher: PrefetchEngine | None = None,
+        clock: Clock | None = None,
+        cycle_seconds: float = 60.0,
+        history: int = 4096,
+        keep_reports: int = 0,
+        event_log: EventLog = NULL_LOG,
+    ) -> None:
+        if not cycle_seconds > 0:
+            raise AdaptiveConfigError(f"cycle_seconds must be > 0, got {cycle_seconds}")
+        if history < 1:
+            raise AdaptiveConfigError(f"history must be >= 1, got {history}")
+        self.network = network if network is not None else SynapticNetwork(event_log=event_log)
+        self.analyzer = analyzer if analyzer is not None else PatternAnalyzer(event_log=event_log)
+        self.adapter = adapter
+        self.prefetcher = prefetcher
+        self.clock = clock
+        self.cycle_seconds = float(cycle_seconds)
+        self._log = event_log
+        self._recent: deque[str] = deque(maxlen=history)
+        self._next_cycle: float | None = None
+        self._last_pred: tuple[object, ...] = ()
+        self._checked = 0
+        self._right = 0
+        self._occupancy_sum = 0
+        self._accesses = 0
+        self.cycles = 0
+        self.last_report: AnalysisReport | None = None
+        self.reports: deque[AnalysisReport] = deque(maxlen=max(keep_reports, 1))
+        self._keep_reports = keep_reports > 0
+        self.adaptations: list[Adaptation] = []
+
+    # -- AccessObserver -------------------------------------------------------------
+    def on_access(self, key: str, hit: bool, tier: str | None, now: float) -> None:
+        """Record one demand access; may run the learning cycle and issue prefetches."""
+        pf = self.prefetcher
+        if pf is not None:
+            pf.on_demand(key, hit, now)
+            self._occupancy_sum += pf.outstanding
+        if self._last_pred:
+            self._checked += 1
+            if key in self._last_pred:
+                self._right += 1
+        self.network.record(key, now)
+        self._recent.append(key)
+        self._accesses += 1
+        if self.adapter is not None:
+            self.adapter.observe(key)
+        nxt = self._next_cycle
+        if nxt is None:
+            self._next_cycle = now + self.cycle_seconds
+        elif now >= nxt:
+            self.run_cycle(now)
+        if pf is not None:
+            pf.after_access(key, now)
+            self._last_pred = pf.last_predicted
+        else:
+            self._last_pred = tuple(k for k, _ in self.network.predict(key, 1))
+
+    def maybe_run(self, now: float) -> bool:
+        """Run the learning cycle if it is due at ``now``; return whether it ran."""
+        if self._next_cycle is None:
+            self._next_cycle = now + self.cycle_seconds
+            return False
+        if now >= self._next_cycle:
+            self.run_cycle(now)
+            return True
+        return False
+
+    # -- the learning cycle --------------------------------------------------------------
+    def run_cycle(self, now: float | None = None) -> AnalysisReport:
+        """Analyse the window, adapt, prune; schedule the next cycle ``cycle_seconds`` on."""
+        if now is None:
+            if self.clock is None:
+                raise AdaptiveConfigError("run_cycle needs `now` or a clock")
+            now = self.clock.now()
+        if self._log.enabled:
+            self._log.record(now, "learning_cycle", "Synaptic_Network", "Analyze recent patterns", "ok",
+                             detail=json.dumps({"accesses": self._accesses, "keys": len(self.network)}))
+        pf = self.prefetcher
+        window = None
+        inputs: dict[str, float] = {
+            "prefetch_occupancy": self._occupancy_sum / self._accesses if self._accesses else math.nan,
+            "network_keys": float(len(self.network)),
+        }
+        if pf is not None:
+            pf.sweep()
+            window = pf.new_cycle()
+            inputs.update({f"prefetch_{k}": float(v) for k, v in window.as_dict().items()})
+            inputs["prefetch_threshold"] = pf.threshold
+        if self.adapter is not None and self.adapter.shadows is not None:
+            for name, r in self.adapter.shadows.hit_ratios().items():
+                inputs[f"shadow_hit_ratio.{name}"] = r
+        report = self.analyzer.analyze(list(self._recent), now, predictions_checked=self._checked,
+                                       predictions_right=self._right, inputs=inputs)
+        if self.adapter is not None:
+            self.adaptations.extend(self.adapter.adapt(report, window, now))
+        self.network.prune(now)
+        self._recent.clear()
+        self._checked = self._right = 0
+        self._occupancy_sum = 0
+        self._accesses = 0
+        self.cycles += 1
+        self.last_report = report
+        if self._keep_reports:
+            self.reports.append(report)
+        nxt = self._next_cycle if self._next_cycle is not None else now
+        if nxt <= now:  # stay on the cycle grid; an idle gap runs one cycle, not many
+            nxt += (math.floor((now - nxt) / self.cycle_seconds) + 1) * self.cycle_seconds
+        self._next_cycle = nxt
+        return report

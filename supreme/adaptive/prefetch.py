@@ -1,0 +1,283 @@
+"""Predictive prefetching: fetch what the synaptic network expects next, and measure whether it paid.
+
+Mechanism (the seed's "Predictive Prefetching" diagram)::
+
+    after a demand access of X:
+        for (Y, c) in network.predict(X, fanout):          # best first
+            if c < threshold: break
+            if budget for this cycle is spent or too many fetches are in flight: break
+            if target.contains(Y): continue                  # peek, no metadata touched
+            value = loader(Y)                                # charged as a source fetch
+            target.set(Y, value, low_priority=True)          # cannot flush hot data
+            outstanding[Y] = (ready_at, bytes)
+
+    on each demand access of K (told by the layer, with hit/miss):
+        K outstanding and ready and hit   -> used, timely  (a demand miss avoided)
+        K outstanding and not yet ready   -> used, late    (the demand waits: still a miss)
+        K outstanding, ready, but a miss  -> wasted        (evicted before use, unnoticed)
+        not hit                            -> demand miss
+
+Metrics (Srinivasan et al.'s taxonomy, "A Prefetch Taxonomy", IEEE ToC 2004, simplified):
+
+* accuracy   = used / issued           (prefetched entries demanded before eviction)
+* coverage   = timely / (demand misses + timely)   (fraction of would-be misses avoided)
+* timeliness = timely / used           (in trace simulation prefetches are instantaneous unless a
+  latency model is given, so this is 1.0 there)
+* wasted, wasted_bytes                 (evicted, or found gone, before any use)
+
+Departure: a prefetched key the engine is not told was evicted is discovered lazily — at its next
+demand access (a miss) or at :meth:`sweep` (run by the learning cycle) — so ``wasted`` may lag.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from supreme.adaptive.protocols import Loader, PrefetchTarget
+from supreme.adaptive.synapses import AdaptiveConfigError, SynapticNetwork
+from supreme.events import NULL_LOG, EventLog
+
+__all__ = ["PrefetchEngine", "PrefetchStats"]
+
+
+def _default_size(value: Any) -> int:
+    if isinstance(value, (bytes, bytearray, str)):
+        return len(value)
+    return 0
+
+
+@dataclass
+class PrefetchStats:
+    """Counters of the prefetch engine (cumulative, or for one learning-cycle window)."""
+
+    issued: int = 0
+    timely: int = 0
+    late: int = 0
+    wasted: int = 0
+    wasted_bytes: int = 0
+    fetched_bytes: int = 0
+    demand_misses: int = 0
+    demand_accesses: int = 0
+    skipped_cached: int = 0
+    skipped_budget: int = 0
+    errors: int = 0
+
+    @property
+    def used(self) -> int:
+        """Prefetched entries that a demand access asked for (timely or late)."""
+        return self.timely + self.late
+
+    @property
+    def accuracy(self) -> float:
+        """used / issued (NaN before any prefetch)."""
+        return self.used / self.issued if self.issued else float("nan")
+
+    @property
+    def coverage(self) -> float:
+        """Demand misses avoided / (demand misses + avoided)."""
+        total = self.demand_misses + self.timely
+        return self.timely / total if total else float("nan")
+
+    @property
+    def timeliness(self) -> float:
+        """timely / used."""
+        return self.timely / self.used if self.used else float("nan")
+
+    def as_dict(self) -> dict[str, float]:
+        """All counters plus the derived ratios."""
+        out: dict[str, float] = dict(asdict(self))
+        out.update(used=self.used, accuracy=self.accuracy, coverage=self.coverage,
+                   timeliness=self.timeliness)
+        return out
+
+
+class PrefetchEngine:
+    """Issues prefetches for confident predictions and tracks what became of them."""
+
+    def __init__(
+        self,
+        network: SynapticNetwork,
+        target: PrefetchTarget,
+        loader: Loader,
+        *,
+        threshold: float = 0.4,
+        fanout: int = 2,
+        budget_per_cycle: int | None = None,
+        max_inflight: int = 32,
+        max_outstanding: int | None = None,
+        latency: Callable[[str], float] | None = None,
+        size_of: Callable[[Any], int] = _default_size,
+        event_log: EventLog = NULL_LOG,
+    ) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise AdaptiveConfigError(f"prefetch threshold must be in [0, 1], got {threshold}")
+        if fanout < 1:
+            raise AdaptiveConfigError(f"prefetch fanout must be >= 1, got {fanout}")
+        if budget_per_cycle is not None and budget_per_cycle < 0:
+            raise AdaptiveConfigError(f"budget_per_cycle must be >= 0, got {budget_per_cycle}")
+        if max_inflight < 1:
+            raise AdaptiveConfigError(f"max_inflight must be >= 1, got {max_inflight}")
+        self.network = network
+        self.target = target
+        self.loader = loader
+        self.threshold = float(threshold)
+        self.fanout = int(fanout)
+        self.budget_per_cycle = budget_per_cycle
+        self.max_inflight = int(max_inflight)
+        self.max_outstanding = max_outstanding
+        self.latency = latency
+        self.size_of = size_of
+        self._log = event_log
+        self.stats = PrefetchStats()
+        self.window = PrefetchStats()
+        self._cycle_issued = 0
+        self._outstanding: dict[str, tuple[float, int]] = {}  # key -> (ready_at, bytes)
+        self._inflight: list[float] = []  # heap of ready_at of fetches not yet complete
+        self.last_predicted: tuple[object, ...] = ()  # keys predicted after the last access
+
+    # -- demand side ----------------------------------------------------------
+    def on_demand(self, key: str, hit: bool, now: float) -> None:
+        """Account one demand access (call before :meth:`after_access`)."""
+        st, win = self.stats, self.window
+        st.demand_accesses += 1
+        win.demand_accesses += 1
+        entry = self._outstanding.pop(key, None) if self._outstanding else None
+        if entry is not None:
+            if entry[0] > now:
+                st.late += 1
+                win.late += 1
+            elif hit:
+                st.timely += 1
+                win.timely += 1
+            else:
+                self._waste(entry[1])
+        if not hit:
+            st.demand_misses += 1
+            win.demand_misses += 1
+
+    def _waste(self, nbytes: int) -> None:
+        for s in (self.stats, self.window):
+            s.wasted += 1
+            s.wasted_bytes += nbytes
+
+    def note_evicted(self, keys: Iterable[str]) -> None:
+        """The cache evicted ``keys``: unused prefetched ones among them are wasted."""
+        if not self._outstanding:
+            return
+        for key in keys:
+            entry = self._outstanding.pop(key, None)
+            if entry is not None:
+                self._waste(entry[1])
+
+    def sweep(self) -> int:
+        """Find prefetched entries that left the cache unused (peeking); return how many."""
+        gone = [k for k in self._outstanding if not self.target.contains(k)]
+        self.note_evicted(gone)
+        return len(gone)
+
+    def pending(self, key: str, now: float) -> bool:
+        """Whether ``key`` is a prefetch still in flight at ``now`` (a demand for it would wait)."""
+        entry = self._outstanding.get(key)
+        return entry is not None and entry[0] > now
+
+    @property
+    def outstanding(self) -> int:
+        """Prefetched entries not yet used nor known to be evicted."""
+        return len(self._outstanding)
+
+    def is_outstanding(self, key: str) -> bool:
+        """Whether ``key`` is a prefetched, not yet used entry."""
+        return key in self._outstanding
+
+    # -- prefetch side --------------------------------------------------------
+    def after_access(self, key: str, now: float) -> int:
+        """Prefetch confident predictions of what follows ``key``; return prefetches issued."""
+        preds = self.network.predict(key, self.fanout)
+        if not preds:
+            self.last_predicted = ()
+            return 0
+        self.last_predicted = tuple(k for k, _ in preds)
+        if preds[0][1] < self.threshold:
+            return 0
+        logging = self._log.enabled
+        if logging:
+            self._log.record(now, "prefetch", "Synaptic_Network", "Get related predictions", "ok", key=key,
+                             detail=json.dumps([[str(k), round(c, 4)] for k, c in preds]))
+        issued = 0
+        inflight = self._inflight
+        while inflight and inflight[0] <= now:
+            heapq.heappop(inflight)
+        for cand, conf in preds:
+            if conf < self.threshold:
+                break
+            ckey = str(cand)
+            if self.budget_per_cycle is not None and self._cycle_issued >= self.budget_per_cycle:
+                self._skip_budget(now, ckey, "cycle budget spent")
+                break
+            if len(inflight) >= self.max_inflight:
+                self._skip_budget(now, ckey, "too many in flight")
+                break
+            if self.max_outstanding is not None and len(self._outstanding) >= self.max_outstanding:
+                self._skip_budget(now, ckey, "prefetch budget full")
+                break
+            if ckey in self._outstanding or self.target.contains(ckey):
+                self.stats.skipped_cached += 1
+                self.window.skipped_cached += 1
+                if logging:
+                    self._log.record(now, "prefetch", "Prefetch_Engine", "Check if already cached", "cached",
+                                     key=ckey)
+                continue
+            if self._fetch(ckey, conf, now):
+                issued += 1
+        return issued
+
+    def _skip_budget(self, now: float, key: str, why: str) -> None:
+        self.stats.skipped_budget += 1
+        self.window.skipped_budget += 1
+        if self._log.enabled:
+            self._log.record(now, "prefetch", "Prefetch_Engine", "Prefetch predicted items", "rejected",
+                             key=key, detail=why)
+
+    def _fetch(self, key: str, conf: float, now: float) -> bool:
+        logging = self._log.enabled
+        if logging:
+            self._log.record(now, "prefetch", "Prefetch_Engine", "Check if already cached", "not_cached",
+                             key=key)
+        try:
+            value = self.loader(key)
+        except Exception as exc:  # a speculative fetch must never break the demand path
+            self.stats.errors += 1
+            self.window.errors += 1
+            if logging:
+                self._log.record(now, "prefetch", "Data_Source", "Fetch predicted data", "error", key=key,
+                                 detail=f"{type(exc).__name__}: {exc}")
+            return False
+        nbytes = self.size_of(value)
+        ready_at = now + (self.latency(key) if self.latency is not None else 0.0)
+        # register before storing: a store that evicts an outstanding prefetch reports it back
+        self._outstanding[key] = (ready_at, nbytes)
+        if ready_at > now:
+            heapq.heappush(self._inflight, ready_at)
+        self.target.set(key, value, None, True)
+        self._cycle_issued += 1
+        for s in (self.stats, self.window):
+            s.issued += 1
+            s.fetched_bytes += nbytes
+        if logging:
+            self._log.record(now, "prefetch", "Data_Source", "Fetch predicted data", "ok", key=key,
+                             tier="source", nbytes=nbytes, latency=ready_at - now)
+            self._log.record(now, "prefetch", "Cache_Manager", "Store prefetched data", "ok", key=key,
+                             nbytes=nbytes, detail=json.dumps({"confidence": round(conf, 4)}))
+        return True
+
+    # -- cycle ------------------------------------------------------------------
+    def new_cycle(self) -> PrefetchStats:
+        """Start a new learning-cycle window; return the window that just ended."""
+        ended = self.window
+        self.window = PrefetchStats()
+        self._cycle_issued = 0
+        return ended

@@ -1,0 +1,259 @@
+"""Trace simulation of the adaptive layer: the same objects the manager uses, driven by a key stream.
+
+:class:`SimCache` is a key-only single-tier cache with a total ``budget`` split in two areas:
+
+* the demand area — an eviction policy from the registry of size ``budget - P``;
+* the prefetch area — a FIFO of at most ``P`` prefetched entries not yet used.  A demand hit on one
+  moves it into the demand area (as a normal insert).  When ``P`` is 0 a prefetch enters the demand
+  policy with ``low_priority=True`` instead.
+
+Both areas count against the budget, so prefetching is never given extra room.  Accounting in the
+result of :func:`simulate_adaptive`:
+
+* ``demand_misses`` — requests not served from the cache (a request that finds its prefetch still
+  in flight waits for it: a miss, but it joins that fetch, so no second source fetch);
+* ``prefetch_fetches`` — source fetches issued by the prefetch engine;
+* ``source_fetches = demand fetches + prefetch_fetches`` — what the data source actually served;
+* ``miss_ratio = demand_misses / requests`` and ``fetch_ratio = source_fetches / requests``.
+
+With ``adaptive=False`` and ``prefetch=False`` no layer is attached and the result is exactly that of
+the static policy (tested).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+import numpy as np
+
+from supreme.adaptive import _policies
+from supreme.adaptive.adapter import AdapterSettings, CacheAdapter
+from supreme.adaptive.layer import AdaptiveLayer
+from supreme.adaptive.prefetch import PrefetchEngine
+from supreme.adaptive.protocols import SwitchResult
+from supreme.adaptive.synapses import AdaptiveConfigError, SynapticNetwork
+from supreme.adaptive.workloads import Workload, trace_keys
+from supreme.events import NULL_LOG, EventLog
+
+__all__ = ["SimCache", "simulate_adaptive"]
+
+
+class SimCache:
+    """Key-only cache: a demand policy plus a FIFO prefetch area inside one budget."""
+
+    def __init__(self, budget: int, policy: str = "lru", prefetch_budget: int = 0,
+                 track_recency: bool = False) -> None:
+        if budget < 1:
+            raise AdaptiveConfigError(f"cache budget must be >= 1, got {budget}")
+        if not 0 <= prefetch_budget < budget:
+            raise AdaptiveConfigError(f"prefetch budget must be in [0, {budget}), got {prefetch_budget}")
+        self._budget = int(budget)
+        self._policy_name = policy
+        self.prefetch_cap = int(prefetch_budget)
+        self.main = _policies.make(policy, self._budget - self.prefetch_cap)
+        self.pbuf: OrderedDict[Hashable, None] = OrderedDict()
+        self.on_evict: Callable[[list[Any]], None] | None = None
+        self._recency: OrderedDict[Hashable, None] | None = OrderedDict() if track_recency else None
+
+    # -- AdaptationTarget -----------------------------------------------------------
+    @property
+    def policy_name(self) -> str:
+        """Name of the demand policy."""
+        return self._policy_name
+
+    @property
+    def budget(self) -> int:
+        """Total capacity (demand + prefetch areas)."""
+        return self._budget
+
+    def switch_policy(self, name: str) -> SwitchResult:
+        """Migrate residents into a fresh ``name`` policy, most recent last; abort if one would be lost."""
+        old = self.main
+        if self._recency is not None:
+            order = [k for k in self._recency if k in old]
+        else:
+            order = list(old.keys())
+        new = _policies.make(name, old.capacity)
+        keep = order[-new.capacity:] if len(order) > new.capacity else order
+        for key in keep:  # oldest first, so the most valuable end up most recent
+            new.insert(key, old.size_of(key))
+        lost = sum(1 for k in keep if k not in new)
+        if lost:
+            return SwitchResult(False, len(keep) - lost, lost)
+        forced = [k for k in order if k not in new]
+        self.main = new
+        self._policy_name = name
+        if forced and self.on_evict is not None:
+            self.on_evict(forced)
+        return SwitchResult(True, len(keep), 0)
+
+    def set_prefetch_budget(self, entries: int) -> None:
+        """Move the split: the demand area shrinks or grows by the difference."""
+        entries = int(min(max(entries, 0), self._budget - 1))
+        self.prefetch_cap = entries
+        evicted = self.main.resize(self._budget - entries)
+        while len(self.pbuf) > entries:
+            evicted.append(self.pbuf.popitem(last=False)[0])
+        if evicted and self.on_evict is not None:
+            self.on_evict(evicted)
+
+    # -- PrefetchTarget -------------------------------------------------------------
+    def contains(self, key: str) -> bool:
+        """Peek."""
+        return key in self.main or key in self.pbuf
+
+    def set(self, key: str, value: Any, ttl: float | None = None, low_priority: bool = True) -> None:
+        """Store a prefetched key in the prefetch area (or low-priority in the demand policy)."""
+        if self.contains(key):
+            return
+        if self.prefetch_cap > 0:
+            self.pbuf[key] = None
+            if len(self.pbuf) > self.prefetch_cap:
+                victim = self.pbuf.popitem(last=False)[0]
+                if self.on_evict is not None:
+                    self.on_evict([victim])
+        else:
+            evicted = self.main.insert(key, 1, low_priority)
+            if evicted and self.on_evict is not None:
+                self.on_evict(evicted)
+
+    # -- demand path ---------------------------------------------------------------
+    def access(self, key: Hashable) -> bool:
+        """A demand request: hit (demand area or prefetch area) or miss; a miss is admitted."""
+        if self._recency is not None:
+            self._recency[key] = None
+            self._recency.move_to_end(key)
+        if self.main.lookup(key):
+            return True
+        if self.pbuf and key in self.pbuf:
+            del self.pbuf[key]
+            self._admit(key)
+            return True
+        self._admit(key)
+        return False
+
+    def _admit(self, key: Hashable) -> None:
+        evicted = self.main.insert(key)
+        if self._recency is not None:
+            for k in evicted:
+                self._recency.pop(k, None)
+        if evicted and self.on_evict is not None:
+            self.on_evict(evicted)
+
+    def __len__(self) -> int:
+        return len(self.main) + len(self.pbuf)
+
+
+def _keys_of(keys_or_trace: Any) -> list[str]:
+    if isinstance(keys_or_trace, Workload):
+        return list(keys_or_trace.keys)
+    if isinstance(keys_or_trace, list) and (not keys_or_trace or isinstance(keys_or_trace[0], str)):
+        return keys_or_trace
+    if isinstance(keys_or_trace, Sequence) and not isinstance(keys_or_trace, (str, bytes)) and \
+            all(isinstance(k, str) for k in keys_or_trace):
+        return list(keys_or_trace)
+    return trace_keys(keys_or_trace)
+
+
+def simulate_adaptive(
+    keys_or_trace: Any,
+    capacity: int,
+    *,
+    base_policy: str = "lru",
+    adaptive: bool = True,
+    prefetch: bool = True,
+    threshold: float = 0.4,
+    seed: int = 0,
+    cycle_seconds: float = 60.0,
+    times: Sequence[float] | np.ndarray | None = None,
+    rate: float = 100.0,
+    latency: Callable[[str], float] | None = None,
+    settings: AdapterSettings | None = None,
+    network: SynapticNetwork | None = None,
+    fanout: int = 2,
+    event_log: EventLog = NULL_LOG,
+) -> dict[str, Any]:
+    """Run the cache (static, adaptive, with/without prefetch) over a key stream; return figures.
+
+    ``times``: request times in seconds (a :class:`Workload` brings its own); default ``i / rate``.
+    ``seed`` is recorded with the result; the layer itself makes no random choice.
+    """
+    keys = _keys_of(keys_or_trace)
+    if times is None and isinstance(keys_or_trace, Workload):
+        times = keys_or_trace.times
+    n = len(keys)
+    if times is None:
+        t = np.arange(n, dtype=float) / rate
+    else:
+        t = np.asarray(times, dtype=float)
+        if len(t) != n:
+            raise AdaptiveConfigError(f"times has {len(t)} entries for {n} keys")
+        if n and np.any(np.diff(t) < 0):
+            raise AdaptiveConfigError("times must be non-decreasing")
+    s = settings or AdapterSettings()
+    if not adaptive:
+        s = AdapterSettings(**{**s.__dict__, "adapt_policy": False, "adapt_budget": False,
+                               "adapt_threshold": False})
+    init_p = max(1, round(capacity * s.budget_init_frac)) if prefetch and capacity > 1 else 0
+    cache = SimCache(capacity, base_policy, prefetch_budget=0, track_recency=adaptive)
+    layer: AdaptiveLayer | None = None
+    engine: PrefetchEngine | None = None
+    net = network if network is not None else SynapticNetwork(event_log=event_log)
+    if adaptive or prefetch:
+        if prefetch:
+            engine = PrefetchEngine(net, cache, lambda k: 1, threshold=threshold, fanout=fanout,
+                                    latency=latency, size_of=lambda v: 1, event_log=event_log)
+            cache.on_evict = engine.note_evicted
+        adapter = None
+        if adaptive:
+            adapter = CacheAdapter(cache, engine, settings=s, event_log=event_log)
+        if engine is not None and (adapter is None or adapter.prefetch_budget == 0):
+            cache.set_prefetch_budget(init_p)
+        layer = AdaptiveLayer(net, adapter=adapter, prefetcher=engine, cycle_seconds=cycle_seconds,
+                              event_log=event_log)
+    demand_misses = 0
+    late = 0
+    tl = t.tolist()
+    access = cache.access
+    if layer is None:
+        for key in keys:
+            if not access(key):
+                demand_misses += 1
+    else:
+        on_access = layer.on_access
+        for i, key in enumerate(keys):
+            now = tl[i]
+            hit = access(key)
+            if hit and latency is not None and engine is not None and engine.pending(key, now):
+                hit = False  # the prefetch is in flight: the request waits for it (no new fetch)
+                late += 1
+            if not hit:
+                demand_misses += 1
+            on_access(key, hit, "L1" if hit else None, now)
+    pst = engine.stats if engine is not None else None
+    prefetch_fetches = pst.issued if pst is not None else 0
+    demand_fetches = demand_misses - late
+    out: dict[str, Any] = {
+        "requests": n, "capacity": capacity, "base_policy": base_policy, "adaptive": adaptive,
+        "prefetch": prefetch, "threshold": threshold, "seed": seed, "cycle_seconds": cycle_seconds,
+        "demand_misses": demand_misses, "miss_ratio": demand_misses / n if n else float("nan"),
+        "prefetch_fetches": prefetch_fetches, "demand_fetches": demand_fetches,
+        "source_fetches": demand_fetches + prefetch_fetches,
+        "fetch_ratio": (demand_fetches + prefetch_fetches) / n if n else float("nan"),
+        "final_policy": cache.policy_name,
+        "final_prefetch_budget": cache.prefetch_cap,
+        "final_threshold": engine.threshold if engine is not None else float("nan"),
+        "cycles": layer.cycles if layer is not None else 0,
+        "adaptations": len(layer.adaptations) if layer is not None else 0,
+        "policy_switches": sum(1 for a in layer.adaptations if a.operation == "switch_policy"
+                               and a.outcome == "ok") if layer is not None else 0,
+        "network_keys": len(net) if layer is not None else 0,
+        "network_bytes": net.memory_bytes() if layer is not None else 0,
+    }
+    if pst is not None:
+        out.update({f"prefetch_{k}": v for k, v in pst.as_dict().items()
+                    if k in ("timely", "late", "used", "wasted", "wasted_bytes", "accuracy", "coverage",
+                             "timeliness")})
+    return out
