@@ -1,0 +1,151 @@
+"""Strategy_Engine of the Complete Trading Signal Flow: market data -> indicators -> rules -> Signal.
+
+Steps recorded in the event log (flow ``trading_signal``, component ``Strategy_Engine``), each with
+its latency on the injected clock:
+
+1. ``request_market_data`` — ``source.get_ohlcv(symbol, timeframe, limit=history + 1)``;
+2. ``process_indicators`` — the indicator snapshot of the closed candles;
+3. ``apply_trading_logic`` — the rules' vote.
+
+No look-ahead: only candles *closed* at the clock's now (``timestamp + timeframe <= now``) are used,
+whatever the source returns, so a still-forming or future candle can never change a signal; the
+signal's ``as_of`` is the close time of the last candle used.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Protocol
+
+import numpy as np
+
+from supreme.clock import Clock
+from supreme.errors import SupremeError
+from supreme.events import NULL_LOG, EventLog, new_request_id
+from supreme.strategy.rules import RuleConfig, TradingRules
+from supreme.strategy.signal import Signal
+
+__all__ = [
+    "CandleSource",
+    "InsufficientData",
+    "InvalidMarketData",
+    "StrategyEngine",
+    "timeframe_ms",
+]
+
+FLOW = "trading_signal"
+COMPONENT = "Strategy_Engine"
+_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_TF = re.compile(r"^([1-9][0-9]*)([smhdw])$")
+
+
+class CandleSource(Protocol):
+    """Anything that serves the OHLCV candles visible as of its clock's now (e.g. MarketDataFeed)."""
+
+    def get_ohlcv(self, symbol: str, timeframe: str = "1m", limit: int = 100) -> Any:
+        """DataFrame with columns timestamp (int64 ms UTC), open, high, low, close, volume."""
+        ...
+
+
+class InsufficientData(SupremeError):
+    """Too few closed candles for the longest indicator lookback."""
+
+
+class InvalidMarketData(SupremeError, ValueError):
+    """The source answered with missing columns, unordered timestamps or non-finite prices."""
+
+
+def timeframe_ms(timeframe: str) -> int:
+    """Length of a ccxt-style timeframe (``"1m"``, ``"4h"``, ``"1d"``…) in milliseconds."""
+    m = _TF.match(timeframe) if isinstance(timeframe, str) else None
+    if m is None:
+        raise ValueError(f"unknown timeframe {timeframe!r} (expected e.g. '30s', '1m', '4h', '1d', '1w')")
+    return int(m.group(1)) * _UNIT_MS[m.group(2)]
+
+
+class StrategyEngine:
+    """Generates trading signals from a candle source with configurable rules."""
+
+    def __init__(
+        self,
+        source: CandleSource,
+        clock: Clock,
+        rules: TradingRules | RuleConfig | None = None,
+        event_log: EventLog = NULL_LOG,
+    ) -> None:
+        self.source = source
+        self.clock = clock
+        self.rules = rules if isinstance(rules, TradingRules) else TradingRules(rules)
+        self.event_log = event_log
+
+    def generate(self, symbol: str, timeframe: str = "1m", request_id: str | None = None) -> Signal:
+        """The signal for ``symbol`` on ``timeframe`` as of the clock's now."""
+        rid = request_id if request_id is not None else new_request_id()
+        log, clock = self.event_log, self.clock
+        tf_ms = timeframe_ms(timeframe)
+        history = self.rules.config.history
+
+        t0 = clock.now()
+        now_ms = math.floor(t0 * 1000.0)
+        try:
+            frame = self.source.get_ohlcv(symbol, timeframe, limit=history + 1)
+            ts, _open, h, lo, c, v = _closed_window(frame, now_ms, tf_ms, history, symbol)
+        except Exception as exc:
+            t1 = clock.now()
+            log.record(t1, FLOW, COMPONENT, "request_market_data", "error", request_id=rid, key=symbol,
+                       latency=t1 - t0, detail=f"{type(exc).__name__}: {exc}")
+            raise
+        t1 = clock.now()
+        log.record(t1, FLOW, COMPONENT, "request_market_data", "ok", request_id=rid, key=symbol,
+                   latency=t1 - t0, detail=f"{ts.size} closed candles")
+        if ts.size < self.rules.min_candles:
+            log.record(t1, FLOW, COMPONENT, "process_indicators", "error", request_id=rid, key=symbol,
+                       detail="insufficient data")
+            raise InsufficientData(
+                f"{symbol} {timeframe}: {ts.size} closed candles as of {now_ms} ms, "
+                f"the rules need at least {self.rules.min_candles}"
+            )
+
+        values = self.rules.indicators(h, lo, c, v)
+        t2 = clock.now()
+        log.record(t2, FLOW, COMPONENT, "process_indicators", "ok", request_id=rid, key=symbol,
+                   latency=t2 - t1)
+
+        decision = self.rules.decide(values)
+        t3 = clock.now()
+        log.record(t3, FLOW, COMPONENT, "apply_trading_logic", "ok", request_id=rid, key=symbol,
+                   latency=t3 - t2, detail=f"{decision.action.value} {decision.confidence:.3f}")
+        return Signal(
+            symbol=symbol,
+            timeframe=timeframe,
+            action=decision.action,
+            confidence=decision.confidence,
+            indicators=values,
+            as_of=int(ts[-1]) + tf_ms,
+            reasons=decision.reasons,
+        )
+
+
+def _closed_window(
+    frame: Any, now_ms: int, tf_ms: int, history: int, symbol: str
+) -> tuple[np.ndarray[Any, Any], ...]:
+    missing = [col for col in _COLUMNS if col not in getattr(frame, "columns", ())]
+    if missing:
+        raise InvalidMarketData(f"{symbol}: market data lacks columns {missing}")
+    ts = np.asarray(frame["timestamp"].to_numpy(), dtype=np.int64)
+    if ts.size > 1 and not bool(np.all(ts[1:] > ts[:-1])):
+        raise InvalidMarketData(f"{symbol}: candle timestamps are not strictly increasing")
+    # keep candles closed by now: timestamp + tf <= now  (drops forming and future candles)
+    cut = int(np.searchsorted(ts, now_ms - tf_ms, side="right"))
+    start = max(0, cut - history)
+    ts = ts[start:cut]
+    cols = []
+    for col in _COLUMNS[1:]:
+        a = np.ascontiguousarray(frame[col].to_numpy()[start:cut], dtype=np.float64)
+        if not bool(np.isfinite(a).all()):
+            bad = int(ts[int(np.flatnonzero(~np.isfinite(a))[0])])
+            raise InvalidMarketData(f"{symbol}: non-finite {col} in the candle at {bad} ms")
+        cols.append(a)
+    return (ts, *cols)
