@@ -1,0 +1,1 @@
+"""One SimPy model per seed diagram; each exposes ``NAME``, ``FLOW``, ``DEFAULTS``, ``run``, ``summarize``."""

@@ -1,0 +1,77 @@
+"""Fault schedules and scenarios."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sim.faults import FaultError, FaultSchedule, FaultWindow
+from sim.scenario import ScenarioError, flatten, load_scenario_file, make_scenario, parse_assignment
+
+
+def test_fault_state_over_time() -> None:
+    fs = FaultSchedule([
+        FaultWindow("redis", "down", 30.0, 40.0),
+        FaultWindow("redis", "slow", 0.0, 100.0, factor=3.0),
+        FaultWindow("redis", "slow", 35.0, 100.0, factor=2.0),
+        FaultWindow("db", "error", 10.0, rate=0.5),
+    ])
+    assert fs.state("redis", 10.0).up and fs.state("redis", 10.0).latency_multiplier == 3.0
+    st = fs.state("redis", 35.0)
+    assert not st.up and st.latency_multiplier == 6.0
+    assert fs.state("redis", 40.0).up  # end is exclusive
+    assert fs.state("db", 5.0).error_probability == 0.0
+    assert fs.state("db", 1e9).error_probability == 0.5  # open-ended window
+    assert fs.state("other", 35.0).up
+    rng = np.random.default_rng(0)
+    assert fs.fails("redis", 35.0, rng)
+    draws = [fs.fails("db", 20.0, rng) for _ in range(4000)]
+    assert np.mean(draws) == pytest.approx(0.5, abs=0.03)
+
+
+def test_fault_schedule_from_scenario_and_errors() -> None:
+    fs = FaultSchedule.from_scenario({"seed": 1, "faults.redis.down_at": 30, "faults.redis.down_for": 10,
+                                      "faults.db.slow_at": 5, "faults.db.slow_factor": 4})
+    assert [(w.component, w.kind, w.start, w.end) for w in fs.windows] == [
+        ("db", "slow", 5.0, math.inf), ("redis", "down", 30.0, 40.0)]
+    with pytest.raises(FaultError, match=r"faults.redis.gone"):
+        FaultSchedule.from_scenario({"faults.redis.gone": 1})
+    with pytest.raises(FaultError):
+        FaultWindow("x", "melt", 0.0)
+    with pytest.raises(FaultError):
+        FaultWindow("x", "down", 10.0, 5.0)
+    with pytest.raises(FaultError):
+        FaultWindow("x", "error", 0.0, rate=1.5)
+
+
+def test_scenario_merges_validates_and_coerces() -> None:
+    defaults = {"pool.max_size": 10, "pool.timeout": 30.0, "load.kind": "step", "flag": True, "opt": None}
+    sc = make_scenario(defaults, {"pool": {"max_size": 4}, "pool.timeout": 2, "faults.db.down_at": 5})
+    assert sc["pool.max_size"] == 4 and sc["pool.timeout"] == 2.0 and isinstance(sc["pool.timeout"], float)
+    assert sc["seed"] == 0 and sc["faults.db.down_at"] == 5 and sc["flag"] is True
+    assert list(sc) == sorted(sc)
+    with pytest.raises(ScenarioError, match=r"unknown scenario key 'pool.max_sise'.*pool.max_size"):
+        make_scenario(defaults, {"pool.max_sise": 3})
+    with pytest.raises(ScenarioError, match=r"integer"):
+        make_scenario(defaults, {"pool.max_size": "four"})
+    with pytest.raises(ScenarioError, match=r"true/false"):
+        make_scenario(defaults, {"flag": 1})
+    with pytest.raises(ScenarioError, match=r"seed"):
+        make_scenario(defaults, {"seed": -1})
+
+
+def test_assignments_and_files(tmp_path) -> None:
+    assert parse_assignment("pool.max_size=4") == ("pool.max_size", 4)
+    assert parse_assignment("load.kind=ramp") == ("load.kind", "ramp")
+    assert parse_assignment("flag=false") == ("flag", False)
+    with pytest.raises(ScenarioError):
+        parse_assignment("novalue")
+    assert flatten({"a": {"b": 1, "c": {"d": 2}}}) == {"a.b": 1, "a.c.d": 2}
+    f = tmp_path / "s.json"
+    f.write_text('{"seed": 3, "pool": {"max_size": 2}}')
+    assert load_scenario_file(f) == {"seed": 3, "pool.max_size": 2}
+    f.write_text("[1, 2]")
+    with pytest.raises(ScenarioError, match=r"JSON object"):
+        load_scenario_file(f)
