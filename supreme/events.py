@@ -58,7 +58,7 @@ def new_request_id() -> str:
 class EventLog:
     """Append-only, columnar-on-demand log of diagram steps."""
 
-    __slots__ = ("run_id", "world", "enabled", "_rows")
+    __slots__ = ("run_id", "world", "enabled", "_rows", "_ids")
 
     def __init__(self, run_id: str | None = None, world: str = "real", enabled: bool = True) -> None:
         if world not in ("real", "sim"):
@@ -67,6 +67,11 @@ class EventLog:
         self.world = world
         self.enabled = enabled
         self._rows: list[tuple[Any, ...]] = []
+        self._ids = itertools.count(1)
+
+    def next_request_id(self) -> str:
+        """A request id unique within this log (so a seeded simulation's ids repeat exactly)."""
+        return f"{self.run_id}-{next(self._ids)}"
 
     def record(
         self,

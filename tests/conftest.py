@@ -16,6 +16,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ def _unavailable(what: str, exc: BaseException) -> None:
     pytest.skip(msg)
 
 
-def real_redis_or_skip():  # type: ignore[no-untyped-def]
+def real_redis_or_skip() -> Any:
     """A redis-py client on the real server, or skip/fail as the rules say."""
     import redis
 
