@@ -1,0 +1,515 @@
+"""Loaders for the recorded-data formats researchers bring, returning ccxt's unified shapes.
+
+OHLCV: ``timestamp`` (int64 ms since the epoch, UTC), ``open high low close volume`` (float64).
+Trades: ``timestamp`` (int64 ms), ``symbol``, ``side`` (``"buy"``/``"sell"``, ``None`` when the
+source does not record it), ``price``, ``amount`` (float64) and ``id`` (str or ``None``).
+
+==========================  ===============================================================
+format                      shape
+==========================  ===============================================================
+``csv``                     header ``timestamp,open,high,low,close,volume``; timestamps in
+                            s, ms, µs, ns (by magnitude) or ISO 8601 (UTC unless zoned)
+``csv-noheader``            the same six columns without a header
+``binance-kline``           Binance public-data kline CSV: 12 columns, no header
+``ccxt-json``               ``[[ts, o, h, l, c, v], ...]`` (also freqtrade's ``*.json``)
+``parquet`` / ``feather``   OHLCV columns with ``timestamp`` (numeric or datetime) or
+                            freqtrade's ``date`` (UTC datetime), or a DatetimeIndex
+trades ``parquet``          Binance ``timestamp,trade_id,price,quantity,buyer_maker``
+trades ``freqtrade``        feather or ``.json(.gz)``: ``timestamp,id,type,side,price,amount,cost``
+trades ``kraken-csv``       ``unix_seconds,price,volume``, no header
+trades ``tardis-csv``       Tardis.dev ``exchange,symbol,timestamp(µs),local_timestamp,id,side,price,amount``
+trades ``binance-csv``      Binance public-data trades ``id,price,qty,quote_qty,time,is_buyer_maker,...``
+trades ``csv``              header ``timestamp,symbol,side,price,amount[,id]``
+==========================  ===============================================================
+
+Every loader stages the file into raw columns (keeping the source line of each row) and
+hands it to :mod:`supreme.market.validation`, which raises or drops-and-reports bad rows.
+The returned frame carries its :class:`~supreme.market.validation.ValidationReport` in
+``frame.attrs["report"]`` (see :func:`~supreme.market.validation.report_of`).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from supreme.market.validation import (
+    OHLCV_COLUMNS,
+    DataValidationError,
+    OnError,
+    coerce_numeric,
+    coerce_timestamp_ms,
+    validate_ohlcv,
+    validate_trades,
+)
+
+__all__ = [
+    "OHLCV_FORMATS",
+    "TRADE_FORMATS",
+    "detect_format",
+    "load_ohlcv",
+    "load_trades",
+    "symbol_from_filename",
+]
+
+OHLCV_FORMATS = ("csv", "csv-noheader", "binance-kline", "ccxt-json", "parquet", "feather")
+TRADE_FORMATS = ("csv", "parquet", "feather", "freqtrade-json", "kraken-csv", "tardis-csv", "binance-csv")
+_TIME_ALIASES = ("timestamp", "date", "time", "datetime", "open_time")
+_TARDIS_TRADES = ["exchange", "symbol", "timestamp", "local_timestamp", "id", "side", "price", "amount"]
+_FREQTRADE_TRADES = ["timestamp", "id", "type", "side", "price", "amount", "cost"]
+_BINANCE_TRADES = ["timestamp", "trade_id", "price", "quantity", "buyer_maker"]
+
+
+# --------------------------------------------------------------------------- file access
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """``(line, fields)`` for each non-blank CSV record."""
+    with _open_text(path) as fh:
+        reader = csv.reader(fh)
+        for fields in reader:
+            if not fields or all(not f.strip() for f in fields):
+                continue
+            yield reader.line_num, fields
+
+
+def _first_record(path: Path) -> list[str]:
+    for _, fields in _csv_rows(path):
+        return fields
+    return []
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _has_header(fields: list[str]) -> bool:
+    return bool(fields) and not _is_number(fields[0])
+
+
+def _stage_csv(
+    path: Path, columns: list[str], *, header: bool, source: str, keep: list[int] | None = None
+) -> tuple[pd.DataFrame, np.ndarray, dict[int, str]]:
+    """Raw string columns, the source line of each data row, and field-count problems."""
+    lines: list[int] = []
+    rows: list[list[str]] = []
+    problems: dict[int, str] = {}
+    width = len(columns) if keep is None else None
+    expected_fields: int | None = width
+    records = _csv_rows(path)
+    if header:
+        next(records, None)
+    for line, fields in records:
+        if expected_fields is None:
+            expected_fields = len(fields)
+        if len(fields) != expected_fields:
+            problems[len(rows)] = f"has {len(fields)} fields, expected {expected_fields}"
+            fields = [""] * expected_fields
+        rows.append(fields if keep is None else [fields[i] for i in keep])
+        lines.append(line)
+    frame = (
+        pd.DataFrame(rows, columns=columns, dtype="object")
+        if rows
+        else pd.DataFrame({c: pd.Series([], dtype="object") for c in columns})
+    )
+    return frame, np.asarray(lines, dtype=np.int64), problems
+
+
+def _read_json(path: Path) -> Any:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        try:
+            return json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise DataValidationError(
+                f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})", source=str(path), line=exc.lineno
+            ) from exc
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    name = path.name.lower()
+    if name.endswith((".feather", ".arrow", ".ipc")):
+        frame = pd.read_feather(path)
+    else:
+        frame = pd.read_parquet(path)
+    if isinstance(frame.index, pd.DatetimeIndex):
+        frame = frame.reset_index(names="timestamp")
+    return frame
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def _suffixes(path: Path) -> str:
+    name = path.name.lower()
+    return name[:-3] if name.endswith(".gz") else name
+
+
+def detect_format(path: str | Path, kind: str = "ohlcv") -> str:
+    """The format of ``path`` for ``kind`` ``"ohlcv"``/``"trades"``, from its extension and first record."""
+    p = Path(path)
+    name = _suffixes(p)
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith((".feather", ".arrow", ".ipc")):
+        return "feather"
+    if name.endswith(".json"):
+        return "freqtrade-json" if kind == "trades" else "ccxt-json"
+    if name.endswith((".csv", ".txt")):
+        first = _first_record(p)
+        if not first:
+            raise DataValidationError(f"{p}: the file holds no records", source=str(p))
+        header = _has_header(first)
+        lowered = [f.strip().lower() for f in first]
+        if kind == "trades":
+            if header and lowered[:3] == ["exchange", "symbol", "timestamp"]:
+                return "tardis-csv"
+            if header:
+                return "binance-csv" if "is_buyer_maker" in lowered else "csv"
+            if len(first) == 3:
+                return "kraken-csv"
+            if len(first) in (6, 7):
+                return "binance-csv"
+            raise DataValidationError(
+                f"{p}: line 1: cannot tell the trades format from {len(first)} unnamed columns; "
+                f"pass format= one of {TRADE_FORMATS}",
+                source=str(p),
+                line=1,
+            )
+        if header:
+            if lowered[:3] == ["exchange", "symbol", "timestamp"]:
+                raise DataValidationError(
+                    f"{p}: a Tardis.dev file is tick data (trades, quotes or book snapshots), not OHLCV; "
+                    "load Tardis trades with load_trades",
+                    source=str(p),
+                    line=1,
+                )
+            return "binance-kline" if "close_time" in lowered else "csv"
+        if len(first) == 12:
+            return "binance-kline"
+        if len(first) == 6:
+            return "csv-noheader"
+        raise DataValidationError(
+            f"{p}: line 1: cannot tell the OHLCV format from {len(first)} unnamed columns; "
+            f"pass format= one of {OHLCV_FORMATS}",
+            source=str(p),
+            line=1,
+        )
+    raise DataValidationError(
+        f"{p}: unknown file type {p.suffix!r}; expected .csv, .parquet, .feather or .json(.gz)", source=str(p)
+    )
+
+
+def symbol_from_filename(path: str | Path) -> str:
+    """Symbol from a file name: freqtrade's ``XRP_ETH-trades`` is ``XRP/ETH``; else the stem, upper-cased."""
+    stem = Path(path).name.split(".")[0]
+    head = stem.split("-")[0]
+    parts = head.split("_")
+    if len(parts) == 2:
+        return f"{parts[0]}/{parts[1]}".upper()
+    if len(parts) == 3:
+        return f"{parts[0]}/{parts[1]}:{parts[2]}".upper()
+    return head.upper()
+
+
+# --------------------------------------------------------------------------- OHLCV
+
+
+def _finish_ohlcv(
+    raw: pd.DataFrame,
+    source: str,
+    *,
+    lines: np.ndarray | None,
+    problems: dict[int, str],
+    on_error: OnError,
+    timeframe: str | None,
+    ts_unit: str | None = None,
+) -> pd.DataFrame:
+    staged = pd.DataFrame(index=range(len(raw)))
+    ts, ts_problems, _ = coerce_timestamp_ms(raw["timestamp"], unit=ts_unit)
+    staged["timestamp"] = ts
+    for pos, msg in ts_problems.items():
+        problems.setdefault(pos, msg)
+    for col in OHLCV_COLUMNS[1:]:
+        values, col_problems = coerce_numeric(raw[col], col)
+        staged[col] = values
+        for pos, msg in col_problems.items():
+            problems.setdefault(pos, msg)
+    if raw["volume"].isna().all() and len(raw):
+        # Let validation see an all-NaN volume column (mark-price candles), not one "missing" per row.
+        for pos in list(problems):
+            if problems[pos] == "volume is missing (NaN)":
+                del problems[pos]
+    return validate_ohlcv(
+        staged, source, lines=lines, parse_problems=problems, on_error=on_error, timeframe=timeframe
+    )
+
+
+def _header_columns(fields: list[str], source: str) -> list[str]:
+    names = [f.strip().lower() for f in fields]
+    renamed = ["timestamp" if n in _TIME_ALIASES and "timestamp" not in names else n for n in names]
+    return renamed
+
+
+def _load_ohlcv_csv(path: Path, source: str, header: bool, on_error: OnError, tf: str | None) -> pd.DataFrame:
+    from supreme.market.validation import check_columns
+
+    if header:
+        columns = _header_columns(_first_record(path), source)
+        check_columns(columns, OHLCV_COLUMNS, source)
+    else:
+        columns = list(OHLCV_COLUMNS)
+    raw, lines, problems = _stage_csv(path, columns, header=header, source=source)
+    raw = raw[list(OHLCV_COLUMNS)]
+    return _finish_ohlcv(raw, source, lines=lines, problems=problems, on_error=on_error, timeframe=tf)
+
+
+def _load_binance_kline(path: Path, source: str, on_error: OnError, tf: str | None) -> pd.DataFrame:
+    first = _first_record(path)
+    header = _has_header(first)
+    names = [*OHLCV_COLUMNS, *(f"extra{i}" for i in range(6))]
+    raw, lines, problems = _stage_csv(path, names, header=header, source=source)
+    for pos in list(problems):
+        problems[pos] = problems[pos].replace("expected", "expected 12 (Binance kline),")
+    raw = raw[list(OHLCV_COLUMNS)]
+    return _finish_ohlcv(raw, source, lines=lines, problems=problems, on_error=on_error, timeframe=tf)
+
+
+def _load_ccxt_json(path: Path, source: str, on_error: OnError, tf: str | None) -> pd.DataFrame:
+    data = _read_json(path)
+    if not isinstance(data, list):
+        raise DataValidationError(
+            f"{source}: expected a JSON list of [timestamp, open, high, low, close, volume] rows, "
+            f"got {type(data).__name__}",
+            source=source,
+        )
+    problems: dict[int, str] = {}
+    rows: list[list[Any]] = []
+    for i, row in enumerate(data):
+        if not isinstance(row, list) or len(row) != 6:
+            size = len(row) if isinstance(row, list) else type(row).__name__
+            problems[i] = f"has {size} values, expected 6 [timestamp, open, high, low, close, volume]"
+            rows.append([None] * 6)
+        else:
+            rows.append(row)
+    raw = pd.DataFrame(rows, columns=list(OHLCV_COLUMNS), dtype="object")
+    return _finish_ohlcv(raw, source, lines=None, problems=problems, on_error=on_error, timeframe=tf)
+
+
+def _load_ohlcv_table(path: Path, source: str, on_error: OnError, tf: str | None) -> pd.DataFrame:
+    from supreme.market.validation import check_columns
+
+    raw = _read_table(path)
+    columns = _header_columns([str(c) for c in raw.columns], source)
+    raw.columns = pd.Index(columns)
+    check_columns(columns, OHLCV_COLUMNS, source)
+    return _finish_ohlcv(
+        raw[list(OHLCV_COLUMNS)], source, lines=None, problems={}, on_error=on_error, timeframe=tf
+    )
+
+
+def load_ohlcv(
+    path: str | Path,
+    format: str = "auto",
+    *,
+    on_error: OnError = "raise",
+    timeframe: str | None = None,
+) -> pd.DataFrame:
+    """Load candles from ``path`` into the unified OHLCV frame (report in ``attrs["report"]``).
+
+    ``format="auto"`` picks by extension and first record (see :func:`detect_format`).
+    ``timeframe`` (e.g. ``"1m"``) is inferred from the commonest spacing when not given and
+    is used to report gaps.  Bad rows raise :class:`DataValidationError` naming the row, or
+    with ``on_error="skip"`` are dropped and listed in the report.
+    """
+    p = Path(path)
+    source = str(path)
+    if not p.exists():
+        raise FileNotFoundError(f"no such data file: {p}")
+    fmt = detect_format(p, "ohlcv") if format == "auto" else format
+    if fmt == "csv":
+        return _load_ohlcv_csv(p, source, True, on_error, timeframe)
+    if fmt == "csv-noheader":
+        return _load_ohlcv_csv(p, source, False, on_error, timeframe)
+    if fmt == "binance-kline":
+        return _load_binance_kline(p, source, on_error, timeframe)
+    if fmt in ("ccxt-json", "freqtrade-json", "json"):
+        return _load_ccxt_json(p, source, on_error, timeframe)
+    if fmt in ("parquet", "feather"):
+        return _load_ohlcv_table(p, source, on_error, timeframe)
+    raise ValueError(f"unknown OHLCV format {format!r}; expected 'auto' or one of {OHLCV_FORMATS}")
+
+
+# --------------------------------------------------------------------------- trades
+
+
+def _finish_trades(
+    raw: pd.DataFrame,
+    source: str,
+    *,
+    lines: np.ndarray | None,
+    problems: dict[int, str],
+    on_error: OnError,
+    ts_unit: str | None = None,
+) -> pd.DataFrame:
+    staged = pd.DataFrame(index=range(len(raw)))
+    ts, ts_problems, _ = coerce_timestamp_ms(raw["timestamp"], unit=ts_unit)
+    staged["timestamp"] = ts
+    for pos, msg in ts_problems.items():
+        problems.setdefault(pos, msg)
+    staged["symbol"] = raw["symbol"].to_numpy(dtype=object)
+    staged["side"] = raw["side"].to_numpy(dtype=object)
+    for col in ("price", "amount"):
+        values, col_problems = coerce_numeric(raw[col], col)
+        staged[col] = values
+        for pos, msg in col_problems.items():
+            problems.setdefault(pos, msg)
+    staged["id"] = raw["id"].to_numpy(dtype=object)
+    return validate_trades(staged, source, lines=lines, parse_problems=problems, on_error=on_error)
+
+
+def _maker_to_side(values: pd.Series, source: str, problems: dict[int, str]) -> pd.Series:
+    """Taker side from Binance's ``buyer_maker`` flag: a maker buyer means the taker sold."""
+    text = values.astype("string").str.strip().str.lower()
+    side = pd.Series(
+        [{"true": "sell", "false": "buy"}.get(t) if isinstance(t, str) else None for t in text],
+        dtype="object",
+    )
+    for pos in np.flatnonzero(~text.isin(["true", "false"]).to_numpy(dtype=bool, na_value=False)):
+        problems.setdefault(int(pos), f"buyer_maker value {values.iloc[pos]!r} is not true/false")
+    return side
+
+
+def _with_symbol(raw: pd.DataFrame, symbol: str) -> pd.DataFrame:
+    raw = raw.copy()
+    raw["symbol"] = symbol
+    return raw
+
+
+def _load_trades_table(path: Path, source: str, symbol: str, on_error: OnError) -> pd.DataFrame:
+    from supreme.market.validation import check_columns
+
+    raw = _read_table(path)
+    cols = [str(c) for c in raw.columns]
+    problems: dict[int, str] = {}
+    if "buyer_maker" in cols:
+        check_columns(cols, _BINANCE_TRADES, source)
+        staged = pd.DataFrame(
+            {
+                "timestamp": raw["timestamp"],
+                "side": _maker_to_side(raw["buyer_maker"], source, problems),
+                "price": raw["price"],
+                "amount": raw["quantity"],
+                "id": raw["trade_id"],
+            }
+        )
+    elif "type" in cols or "cost" in cols:
+        check_columns(cols, _FREQTRADE_TRADES, source)
+        staged = raw[["timestamp", "side", "price", "amount", "id"]]
+    else:
+        check_columns(cols, ["timestamp", "side", "price", "amount"], source, optional=["symbol", "id"])
+        staged = raw.reindex(columns=["timestamp", "side", "price", "amount", "id", "symbol"])
+        if "symbol" in cols:
+            return _finish_trades(staged, source, lines=None, problems=problems, on_error=on_error)
+    return _finish_trades(
+        _with_symbol(staged, symbol), source, lines=None, problems=problems, on_error=on_error
+    )
+
+
+def _load_freqtrade_json(path: Path, source: str, symbol: str, on_error: OnError) -> pd.DataFrame:
+    data = _read_json(path)
+    if not isinstance(data, list):
+        raise DataValidationError(f"{source}: expected a JSON list of trades", source=source)
+    problems: dict[int, str] = {}
+    rows: list[list[Any]] = []
+    for i, row in enumerate(data):
+        if isinstance(row, dict):  # ccxt fetch_trades dumped as dicts
+            rows.append([row.get(k) for k in ("timestamp", "id", "type", "side", "price", "amount", "cost")])
+            if row.get("symbol"):
+                symbol = str(row["symbol"])
+        elif isinstance(row, list) and len(row) == 7:
+            rows.append(row)
+        else:
+            size = len(row) if isinstance(row, list) else type(row).__name__
+            problems[i] = f"has {size} values, expected 7 [timestamp, id, type, side, price, amount, cost]"
+            rows.append([None] * 7)
+    raw = pd.DataFrame(rows, columns=_FREQTRADE_TRADES, dtype="object")
+    staged = _with_symbol(raw[["timestamp", "side", "price", "amount", "id"]], symbol)
+    return _finish_trades(staged, source, lines=None, problems=problems, on_error=on_error)
+
+
+def _load_trades_csv(path: Path, fmt: str, source: str, symbol: str, on_error: OnError) -> pd.DataFrame:
+    from supreme.market.validation import check_columns
+
+    problems: dict[int, str]
+    if fmt == "kraken-csv":
+        raw, lines, problems = _stage_csv(path, ["timestamp", "price", "amount"], header=False, source=source)
+        staged = _with_symbol(raw, symbol)
+        staged["side"] = None  # Kraken's CSV does not say who was the taker
+        staged["id"] = None
+        return _finish_trades(staged, source, lines=lines, problems=problems, on_error=on_error, ts_unit="s")
+    if fmt == "tardis-csv":
+        check_columns([f.strip() for f in _first_record(path)], _TARDIS_TRADES, source)
+        raw, lines, problems = _stage_csv(path, _TARDIS_TRADES, header=True, source=source)
+        return _finish_trades(raw, source, lines=lines, problems=problems, on_error=on_error, ts_unit="us")
+    if fmt == "binance-csv":
+        first = _first_record(path)
+        header = _has_header(first)
+        names = ["id", "price", "amount", "quote", "timestamp", "buyer_maker", "best_match"][: len(first)]
+        raw, lines, problems = _stage_csv(path, names, header=header, source=source)
+        raw = _with_symbol(raw, symbol)
+        raw["side"] = _maker_to_side(raw["buyer_maker"], source, problems)
+        return _finish_trades(raw, source, lines=lines, problems=problems, on_error=on_error)
+    columns = [f.strip().lower() for f in _first_record(path)]
+    check_columns(columns, ["timestamp", "side", "price", "amount"], source, optional=["symbol", "id"])
+    raw, lines, problems = _stage_csv(path, columns, header=True, source=source)
+    if "symbol" not in columns:
+        raw = _with_symbol(raw, symbol)
+    raw = raw.reindex(columns=["timestamp", "symbol", "side", "price", "amount", "id"])
+    raw["side"] = raw["side"].where(raw["side"].astype("string").str.strip() != "", None)
+    return _finish_trades(raw, source, lines=lines, problems=problems, on_error=on_error)
+
+
+def load_trades(
+    path: str | Path,
+    format: str = "auto",
+    *,
+    symbol: str | None = None,
+    on_error: OnError = "raise",
+) -> pd.DataFrame:
+    """Load trades from ``path`` into the unified trades frame (report in ``attrs["report"]``).
+
+    ``symbol`` names the market when the file does not (default: from the file name, see
+    :func:`symbol_from_filename`).
+    """
+    p = Path(path)
+    source = str(path)
+    if not p.exists():
+        raise FileNotFoundError(f"no such data file: {p}")
+    fmt = detect_format(p, "trades") if format == "auto" else format
+    sym = symbol or symbol_from_filename(p)
+    if fmt in ("parquet", "feather"):
+        return _load_trades_table(p, source, sym, on_error)
+    if fmt in ("freqtrade-json", "json"):
+        return _load_freqtrade_json(p, source, sym, on_error)
+    if fmt in ("csv", "kraken-csv", "tardis-csv", "binance-csv"):
+        return _load_trades_csv(p, fmt, source, sym, on_error)
+    raise ValueError(f"unknown trades format {format!r}; expected 'auto' or one of {TRADE_FORMATS}")
