@@ -1,6 +1,23 @@
-"""Eviction policies, one module each, behind :class:`EvictionPolicy`."""
+"""Eviction policies, one module each, behind :class:`EvictionPolicy`.
 
+``make_policy("arc", 1000)`` builds one by name; :data:`POLICIES` lists them.
+"""
+
+from supreme.cache.policies.arc import ARC
 from supreme.cache.policies.base import EvictionPolicy, PolicyError
+from supreme.cache.policies.clock import Clock
+from supreme.cache.policies.fifo import FIFO
+from supreme.cache.policies.lfu import LFU
 from supreme.cache.policies.lru import LRU
+from supreme.cache.policies.opt import OPT
+from supreme.cache.policies.registry import ALIASES, POLICIES, make_policy, normalize_name
+from supreme.cache.policies.s3fifo import S3FIFO
+from supreme.cache.policies.sieve import Sieve
+from supreme.cache.policies.sketch import CountMinSketch
+from supreme.cache.policies.ttl import TTL
+from supreme.cache.policies.wtinylfu import WTinyLFU
 
-__all__ = ["EvictionPolicy", "PolicyError", "LRU"]
+__all__ = [
+    "ALIASES", "ARC", "FIFO", "LFU", "LRU", "OPT", "POLICIES", "S3FIFO", "TTL", "Clock", "CountMinSketch",
+    "EvictionPolicy", "PolicyError", "Sieve", "WTinyLFU", "make_policy", "normalize_name",
+]

@@ -9,7 +9,7 @@ libCacheSim's ``common_get``); a policy overrides only its hooks:
 ``_on_hit(key)``                   update metadata on a hit
 ``_on_insert(key, low_priority)``  place a new key (room has been made)
 ``_pop_victim() -> key``           choose a victim and forget it (size accounting is done by the base)
-``_on_remove(key)``                forget a key removed from outside
+``_on_remove(key)``                forget a key removed from outside (its size is still recorded)
 ``_admit(key, size) -> bool``      admission filter (default: always admit)
 
 Capacity is in the same unit as sizes: entries when every size is 1 (the
@@ -113,11 +113,10 @@ class EvictionPolicy(ABC):
 
     def remove(self, key: Hashable) -> bool:
         """Forget ``key``; return whether it was held."""
-        size = self._sizes.pop(key, None)
-        if size is None:
+        if key not in self._sizes:
             return False
-        self._used -= size
-        self._on_remove(key)
+        self._on_remove(key)  # the hook still sees size_of(key)
+        self._used -= self._sizes.pop(key)
         return True
 
     def resize(self, capacity: int) -> list[Hashable]:
