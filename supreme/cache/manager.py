@@ -1,0 +1,659 @@
+"""The cache hierarchy: L1 memory → L2 Redis → L3 PostgreSQL → external source.
+
+Implements the seed's "Cache Hierarchy Access Pattern"::
+
+    get(key):  L1 lookup ── hit ──► update L1 access stats, return
+               └ miss ─► L2 lookup ── hit ──► promote to L1, update L2 stats, return
+                         └ miss ─► L3 lookup ── hit ──► promote to L2, promote to L1, return
+                                   └ miss ─► fetch from source; store in L3, L2, L1; return
+
+L1 holds decoded objects (no codec; see :mod:`supreme.cache.tiers.memory` for its
+lock-free hit path).  L2/L3 hold *entries* (:func:`supreme.cache.codec.encode_entry`):
+the value plus its absolute expiry on the manager's clock, so a promoted value
+keeps its remaining TTL and expiry is decided on the one clock in every tier.
+
+Concurrency: thread-safe.  Concurrent misses on one key run the L2/L3/source path
+once (:class:`~supreme.cache.singleflight.SingleFlight`); waiters get the leader's
+value or its exception.
+
+Degraded operation and the write guarantee
+------------------------------------------
+A tier call that raises ``ConnectionError`` (this includes :class:`TierUnavailable`
+and ``DatabaseUnavailable``), any class in ``unavailable_errors`` (e.g. a circuit
+breaker's "call not permitted"), or another :class:`TierError` makes ``get`` skip
+that tier (outcome ``error`` in the event log, counted per tier) and carry on with
+the tiers that work and the source.
+
+``set`` and ``delete`` never lose a write silently.  A write that fails on a remote
+tier goes into that tier's *pending-write journal* (in memory, ordered, latest
+value per key wins, at most ``journal_limit`` keys).  While a journal is non-empty
+every new write to that tier queues behind it, reads consult it first (a read after
+a failed write sees the written value; a pending delete is a miss), and it is
+replayed, in order, by :meth:`CacheManager.flush_pending` — called automatically
+after the next successful operation on that tier, or by recovery code.  If a
+journal is full, the write raises :class:`WriteBackOverflow` naming the tier and
+key (after the other tiers were written) rather than dropping it.  Fills from the
+source are journaled the same way, but an overflow there is recorded, not raised
+(the source still has the value).  The journal is in-process memory: it does not
+survive a crash of this process.
+
+A value larger than a tier's ``max_value_bytes`` (or L1's capacity) skips that tier:
+an event with outcome ``rejected`` is recorded and any older value for the key is
+deleted from that tier so it cannot be read stale; ``set`` raises
+:class:`ValueTooLarge` only if no tier could take the value.  A value the codec
+cannot encode raises :class:`~supreme.cache.codec.CodecError` before anything is
+written.  ``None`` is not cacheable (it means "absent"): ``set(key, None)`` raises
+:class:`CacheError`; a loader returning None is returned and not stored.
+
+Event log
+---------
+One row per step, flow ``cache_hierarchy`` (per call: e.g. ``trading_signal``),
+components ``Cache_Manager``, ``Memory_Cache_L1``, ``Redis_Cache_L2``,
+``PostgreSQL_L3``, ``External_Source``; operations ``get``/``set``/``delete``/
+``promote``/``fetch``/``flush``; outcomes ``hit``/``miss``/``ok``/``error``/``rejected``/
+``journaled``; latency on the injected clock.  With the log disabled an L1 hit
+records nothing.
+
+Adaptive contract: with ``adaptive`` given, every ``get`` ends with
+``adaptive.on_access(key, hit, tier, now)`` (``hit`` True when a cache tier answered,
+``tier`` "L1"/"L2"/"L3", or None when the source or nothing answered).  Errors
+raised there are counted and logged, never passed to the caller.  With
+``adaptive=None`` the behaviour is the static policy alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from supreme.cache.codec import CodecError, decode_entry, encode_entry, entry_expires_at
+from supreme.cache.policies.base import EvictionPolicy
+from supreme.cache.singleflight import SingleFlight
+from supreme.cache.tiers.base import CacheTier, TierError, ValueTooLarge
+from supreme.cache.tiers.memory import MISSING, READ_BUFFER, MemoryTier
+from supreme.clock import Clock
+from supreme.errors import SupremeError
+from supreme.events import FLOWS, NULL_LOG, EventLog
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["COMPONENTS", "AccessObserver", "CacheError", "CacheManager", "Guard", "WriteBackOverflow"]
+
+#: Seed participant name per tier.
+COMPONENTS: dict[str, str] = {
+    "L1": "Memory_Cache_L1", "L2": "Redis_Cache_L2", "L3": "PostgreSQL_L3", "source": "External_Source",
+}
+MANAGER = "Cache_Manager"
+
+#: ``guard(fn, *args)`` runs a tier call, e.g. ``CircuitBreaker.call``.
+Guard = Callable[..., Any]
+
+
+class AccessObserver(Protocol):
+    """The adaptive layer's side of the contract."""
+
+    def on_access(self, key: str, hit: bool, tier: str | None, now: float) -> None:
+        """Called after every ``get``."""
+        ...
+
+
+class CacheError(SupremeError, ValueError):
+    """Bad argument to the cache manager (None value, bad TTL, non-str key)."""
+
+
+class WriteBackOverflow(SupremeError):
+    """A tier's pending-write journal is full; the named write did not reach that tier."""
+
+
+class _Pending:
+    __slots__ = ("blob", "expires_at", "op")
+
+    def __init__(self, op: str, blob: bytes | None, expires_at: float | None) -> None:
+        self.op = op
+        self.blob = blob
+        self.expires_at = expires_at
+
+
+class _Remote:
+    """A remote tier plus its guard, journal and manager-side counters."""
+
+    __slots__ = ("component", "counts", "flush_lock", "guard", "journal", "lock", "max_bytes", "name", "tier")
+
+    def __init__(self, tier: CacheTier, guard: Guard | None) -> None:
+        self.tier = tier
+        self.name = tier.name
+        self.component = COMPONENTS.get(tier.name, f"Cache_{tier.name}")
+        self.guard = guard
+        self.max_bytes: int | None = getattr(tier, "max_value_bytes", None)
+        self.lock = threading.Lock()
+        self.flush_lock = threading.Lock()
+        self.journal: OrderedDict[str, _Pending] = OrderedDict()
+        self.counts = dict.fromkeys(
+            ("hits", "misses", "sets", "deletes", "errors", "rejected", "journaled", "flushed", "dropped",
+             "promotions", "corrupt", "expired"), 0)
+
+    def bump(self, field: str) -> None:
+        with self.lock:
+            self.counts[field] += 1
+
+
+class CacheManager:
+    """L1 → L2 → L3 → source, as in the seed diagram (see the module docstring for guarantees)."""
+
+    def __init__(
+        self,
+        l1: MemoryTier | EvictionPolicy,
+        l2: CacheTier | None = None,
+        l3: CacheTier | None = None,
+        *,
+        clock: Clock,
+        event_log: EventLog = NULL_LOG,
+        source: Callable[[str], Any] | None = None,
+        adaptive: AccessObserver | None = None,
+        default_ttl: float | None = None,
+        guards: Mapping[str, Guard] | None = None,
+        unavailable_errors: tuple[type[BaseException], ...] = (),
+        journal_limit: int = 10_000,
+        flow: str = "cache_hierarchy",
+    ) -> None:
+        if isinstance(l1, EvictionPolicy):
+            l1 = MemoryTier(l1, clock=clock)
+        if not isinstance(l1, MemoryTier):
+            raise TypeError(f"l1 must be a MemoryTier or an EvictionPolicy, got {type(l1).__name__}")
+        if default_ttl is not None and not default_ttl > 0:
+            raise CacheError(f"default_ttl must be positive or None, got {default_ttl!r}")
+        if journal_limit < 1:
+            raise CacheError(f"journal_limit must be at least 1, got {journal_limit}")
+        if flow not in FLOWS:
+            raise CacheError(f"unknown flow {flow!r}; known: {', '.join(FLOWS)}")
+        guards = dict(guards or {})
+        self.l1 = l1
+        self.clock = clock
+        self.source = source
+        self.adaptive = adaptive
+        self.default_ttl = default_ttl
+        self.journal_limit = journal_limit
+        self.flow = flow
+        self._log = event_log
+        self._now = clock.now
+        self._l1_data = l1._data
+        self._l1_reads = l1._reads
+        self._l1_drain = l1.drain
+        self._remotes = [_Remote(t, guards.pop(t.name, None)) for t in (l2, l3) if t is not None]
+        if guards:
+            raise CacheError(f"guards given for unknown tiers: {sorted(guards)}")
+        # retryable: the tier may come back; any TierError also degrades a call, but is not retried forever
+        self._retryable: tuple[type[BaseException], ...] = (ConnectionError, *unavailable_errors)
+        self._unavailable: tuple[type[BaseException], ...] = (*self._retryable, TierError)
+        self._flight: SingleFlight[tuple[Any, str | None]] = SingleFlight()
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(
+            ("fetches", "fetch_errors", "fetch_empty", "coalesced", "adapt_errors", "uncacheable"), 0)
+
+    # -- properties -----------------------------------------------------------
+    @property
+    def event_log(self) -> EventLog:
+        """The log this manager records into."""
+        return self._log
+
+    @property
+    def tiers(self) -> list[Any]:
+        """The tiers, top to bottom."""
+        return [self.l1, *(r.tier for r in self._remotes)]
+
+    # -- get ------------------------------------------------------------------
+    def get(
+        self,
+        key: str,
+        loader: Callable[[], Any] | None = None,
+        *,
+        request_id: str | None = None,
+        ttl: float | None = None,
+        flow: str | None = None,
+    ) -> Any:
+        """The value for ``key`` from the first tier that has it, else from ``loader``/``source``.
+
+        Returns None on a full miss with no loader and no source.  ``ttl`` (default
+        ``default_ttl``) applies to a value fetched from the source.
+        """
+        if not self._log.enabled:
+            # the L1 hit path: kept free of locks, calls and logging (see tiers/memory.py)
+            entry = self._l1_data.get(key)
+            if entry is not None and (entry[1] is None or entry[1] > self._now()):
+                reads = self._l1_reads
+                reads.append(key)
+                if len(reads) >= READ_BUFFER:
+                    self._l1_drain()
+                if self.adaptive is not None:
+                    self._notify(key, True, "L1")
+                return entry[0]
+        return self._get_slow(key, loader, request_id, ttl, flow or self.flow)
+
+    def _get_slow(self, key: str, loader: Callable[[], Any] | None, rid: str | None,
+                  ttl: float | None, flow: str) -> Any:
+        self._check_key(key)
+        ttl = self._check_ttl(ttl)
+        now = self._now
+        t0 = now()
+        value = self.l1.get(key, MISSING)
+        self._rec(flow, "L1", "get", "miss" if value is MISSING else "hit", rid, key, t0)
+        if value is not MISSING:
+            self._rec(flow, None, "get", "hit", rid, key, t0, answered_by="L1")
+            if self.adaptive is not None:
+                self._notify(key, True, "L1")
+            return value
+        fetch: Callable[[], Any] | None = loader
+        if fetch is None and self.source is not None:
+            fetch = functools.partial(self.source, key)
+
+        while True:
+            (value, tier), shared = self._flight.do(key, lambda: self._miss_path(key, fetch, ttl, flow, rid))
+            # a leader without a loader found nothing; a waiter with one must try its own fetch
+            if not (shared and tier is None and fetch is not None):
+                break
+        if shared:
+            self._bump("coalesced")
+        hit = tier in ("L1", "L2", "L3")
+        self._rec(flow, None, "get", "hit" if hit else "miss", rid, key, t0, answered_by=tier,
+                  detail="coalesced" if shared else None)
+        if self.adaptive is not None:
+            self._notify(key, hit, tier if hit else None)
+        return value
+
+    def _miss_path(self, key: str, fetch: Callable[[], Any] | None, ttl: float | None,
+                   flow: str, rid: str | None) -> tuple[Any, str | None]:
+        # a flight that finished just before this one may have filled L1
+        value = self.l1.peek(key, MISSING)
+        if value is not MISSING:
+            return value, "L1"
+        now = self._now
+        for i, rt in enumerate(self._remotes):
+            t0 = now()
+            blob, where = self._remote_get(rt, key, flow, rid)
+            if blob is None:
+                continue
+            try:
+                value, exp = decode_entry(blob)
+            except CodecError as exc:
+                rt.bump("corrupt")
+                self._rec(flow, rt.name, "get", "error", rid, key, t0, nbytes=len(blob),
+                          detail=f"corrupt entry, deleted: {exc}")
+                self._write(rt, key, None, None, "delete", flow, rid, journal=False)
+                continue
+            if exp is not None and exp <= now():
+                rt.bump("expired")
+                self._rec(flow, rt.name, "get", "miss", rid, key, t0, nbytes=len(blob), detail="expired")
+                if where == "tier":
+                    self._write(rt, key, None, None, "delete", flow, rid, journal=False)
+                continue
+            rt.bump("hits")
+            self._rec(flow, rt.name, "get", "hit", rid, key, t0, nbytes=len(blob),
+                      detail="journal" if where == "journal" else None)
+            for upper in reversed(self._remotes[:i]):
+                self._write(upper, key, blob, exp, "set", flow, rid, journal=False, operation="promote")
+            self._store_l1(key, value, exp, len(blob), False, flow, rid, "promote")
+            return value, rt.name
+        if fetch is None:
+            return None, None
+        t0 = now()
+        try:
+            value = fetch()
+        except Exception as exc:
+            self._bump("fetch_errors")
+            self._rec(flow, "source", "fetch", "error", rid, key, t0, detail=f"{type(exc).__name__}: {exc}")
+            raise
+        self._bump("fetches")
+        if value is None:
+            self._bump("fetch_empty")
+            self._rec(flow, "source", "fetch", "miss", rid, key, t0, detail="source returned None")
+            return None, "source"
+        self._rec(flow, "source", "fetch", "ok", rid, key, t0)
+        exp = None if ttl is None else now() + ttl
+        fresh: bytes | None = None
+        if self._remotes:
+            try:
+                fresh = encode_entry(value, exp)
+            except CodecError as exc:
+                # the caller still gets the fresh value; only caching is impossible
+                self._bump("uncacheable")
+                self._rec(flow, None, "set", "error", rid, key, t0, detail=f"not cached: {exc}")
+                return value, "source"
+        for rt in reversed(self._remotes):
+            with contextlib.suppress(WriteBackOverflow):  # recorded; the source can be asked again
+                self._write(rt, key, fresh, exp, "set", flow, rid)
+        self._store_l1(key, value, exp, None if fresh is None else len(fresh), False, flow, rid, "set")
+        return value, "source"
+
+    def _remote_get(self, rt: _Remote, key: str, flow: str, rid: str | None) -> tuple[bytes | None, str]:
+        """``(entry or None, where)``: where is "journal", "tier" or "error"; misses are recorded here."""
+        if rt.journal:
+            pending = rt.journal.get(key)
+            if pending is not None:
+                if pending.op == "delete":
+                    rt.bump("misses")
+                    self._rec(flow, rt.name, "get", "miss", rid, key, self._now(), detail="journal: deleted")
+                    return None, "journal"
+                return pending.blob, "journal"
+        t0 = self._now()
+        try:
+            blob = self._call(rt, rt.tier.get, key)
+        except self._unavailable as exc:
+            rt.bump("errors")
+            self._rec(flow, rt.name, "get", "error", rid, key, t0, detail=f"{type(exc).__name__}: {exc}")
+            return None, "error"
+        if rt.journal:
+            self.flush_pending(rt.name)
+        if blob is None:
+            rt.bump("misses")
+            self._rec(flow, rt.name, "get", "miss", rid, key, t0)
+        return blob, "tier"
+
+    # -- set / delete -----------------------------------------------------------
+    def set(self, key: str, value: Any, ttl: float | None = None, low_priority: bool = False, *,
+            request_id: str | None = None, flow: str | None = None) -> None:
+        """Write ``value`` to L3, L2 and L1 (``low_priority``: L1 inserts it as a prefetch).
+
+        Raises CodecError (nothing written) if the value cannot be encoded,
+        WriteBackOverflow if a failed tier's journal is full, ValueTooLarge if no tier took it.
+        """
+        self._check_key(key)
+        if value is None:
+            raise CacheError(f"cannot cache None for key {key!r} (None means 'absent'); use delete()")
+        ttl = self._check_ttl(ttl)
+        flow = flow or self.flow
+        t0 = self._now()
+        exp = None if ttl is None else t0 + ttl
+        blob = encode_entry(value, exp) if self._remotes else None
+        stored = 0
+        overflow: WriteBackOverflow | None = None
+        for rt in reversed(self._remotes):
+            try:
+                if self._write(rt, key, blob, exp, "set", flow, request_id) != "rejected":
+                    stored += 1
+            except WriteBackOverflow as exc:
+                overflow = overflow or exc
+        if self._store_l1(key, value, exp, None if blob is None else len(blob), low_priority, flow,
+                          request_id, "set"):
+            stored += 1
+        self._rec(flow, None, "set", "ok" if overflow is None and stored else "error", request_id, key, t0,
+                  nbytes=0 if blob is None else len(blob))
+        if overflow is not None:
+            raise overflow
+        if not stored:
+            raise ValueTooLarge(f"value for key {key!r} is too large for every cache tier")
+
+    def delete(self, key: str, *, request_id: str | None = None, flow: str | None = None) -> bool:
+        """Remove ``key`` from L3, L2 and L1 (bottom up, so a concurrent read cannot re-promote it)."""
+        self._check_key(key)
+        flow = flow or self.flow
+        t0 = self._now()
+        existed = False
+        overflow: WriteBackOverflow | None = None
+        for rt in reversed(self._remotes):
+            try:
+                outcome = self._write(rt, key, None, None, "delete", flow, request_id)
+                existed = existed or outcome == "existed"
+            except WriteBackOverflow as exc:
+                overflow = overflow or exc
+        existed = self.l1.delete(key) or existed
+        self._rec(flow, "L1", "delete", "ok", request_id, key, t0)
+        self._rec(flow, None, "delete", "ok" if overflow is None else "error", request_id, key, t0)
+        if overflow is not None:
+            raise overflow
+        return existed
+
+    def _write(self, rt: _Remote, key: str, blob: bytes | None, exp: float | None, op: str, flow: str,
+               rid: str | None, *, journal: bool = True, operation: str | None = None) -> str:
+        """One write to a remote tier: "ok", "existed", "journaled", "rejected", "skipped" or "error"."""
+        operation = operation or op
+        t0 = self._now()
+        if op == "set" and exp is not None and exp <= t0:
+            op = "delete"  # expired before it could be written: make sure no older value survives
+            blob = None
+        if blob is not None and rt.max_bytes is not None and len(blob) > rt.max_bytes:
+            return self._reject(rt, key, blob, flow, rid, operation, t0,
+                                f"{len(blob)} bytes over the {rt.name} limit of {rt.max_bytes}", journal)
+        if rt.journal:
+            if not journal:
+                self._rec(flow, rt.name, operation, "error", rid, key, t0,
+                          detail="skipped: tier has pending writes")
+                return "skipped"
+            self._journal(rt, key, op, blob, exp, flow, rid, operation, t0, "queued behind pending writes")
+            self.flush_pending(rt.name)
+            return "journaled"
+        try:
+            if op == "set":
+                self._call(rt, rt.tier.set, key, blob, None if exp is None else exp - self._now())
+                result = "ok"
+            else:
+                result = "existed" if self._call(rt, rt.tier.delete, key) else "ok"
+        except ValueTooLarge as exc:
+            assert blob is not None
+            return self._reject(rt, key, blob, flow, rid, operation, t0, str(exc), journal)
+        except self._unavailable as exc:
+            rt.bump("errors")
+            detail = f"{type(exc).__name__}: {exc}"
+            if not journal:
+                self._rec(flow, rt.name, operation, "error", rid, key, t0, detail=detail)
+                return "error"
+            self._rec(flow, rt.name, operation, "error", rid, key, t0, detail=detail + " (journaled)")
+            self._journal(rt, key, op, blob, exp, flow, rid, operation, t0, detail)
+            return "journaled"
+        rt.bump("promotions" if operation == "promote" else ("sets" if op == "set" else "deletes"))
+        self._rec(flow, rt.name, operation, "ok", rid, key, t0, nbytes=0 if blob is None else len(blob))
+        if rt.journal:
+            self.flush_pending(rt.name)
+        return result
+
+    def _reject(self, rt: _Remote, key: str, blob: bytes, flow: str, rid: str | None, operation: str,
+                t0: float, why: str, journal: bool) -> str:
+        rt.bump("rejected")
+        self._rec(flow, rt.name, operation, "rejected", rid, key, t0, nbytes=len(blob),
+                  detail=f"ValueTooLarge: {why}")
+        if journal:  # an older, smaller value must not be read back later
+            self._write(rt, key, None, None, "delete", flow, rid)
+        return "rejected"
+
+    def _journal(self, rt: _Remote, key: str, op: str, blob: bytes | None, exp: float | None, flow: str,
+                 rid: str | None, operation: str, t0: float, why: str) -> None:
+        with rt.lock:
+            j = rt.journal
+            if key not in j and len(j) >= self.journal_limit:
+                full = True
+            else:
+                full = False
+                j[key] = _Pending(op, blob, exp)
+                j.move_to_end(key)
+                rt.counts["journaled"] += 1
+        if full:
+            msg = (f"{rt.name} pending-write journal is full ({self.journal_limit} keys); the {op} of key "
+                   f"{key!r} did not reach {rt.name} ({why})")
+            self._rec(flow, rt.name, operation, "error", rid, key, t0, detail=f"WriteBackOverflow: {msg}")
+            raise WriteBackOverflow(msg)
+        self._rec(flow, rt.name, operation, "journaled", rid, key, t0,
+                  nbytes=0 if blob is None else len(blob), detail=why)
+
+    def flush_pending(self, tier: str | None = None) -> int:
+        """Replay journaled writes, in order, to ``tier`` (default: every remote tier); return how many."""
+        done = 0
+        for rt in self._remotes:
+            if (tier is None or rt.name == tier) and rt.journal:
+                done += self._flush(rt)
+        return done
+
+    def _flush(self, rt: _Remote) -> int:
+        if not rt.flush_lock.acquire(blocking=False):
+            return 0  # another thread is replaying this journal
+        done = 0
+        flow = self.flow
+        try:
+            while True:
+                with rt.lock:
+                    if not rt.journal:
+                        break
+                    key, p = next(iter(rt.journal.items()))
+                t0 = self._now()
+                op = p.op
+                try:
+                    remaining = None if p.expires_at is None else p.expires_at - t0
+                    if op == "set" and (remaining is None or remaining > 0):
+                        self._call(rt, rt.tier.set, key, p.blob, remaining)
+                    else:
+                        op = "delete"  # a pending delete, or a pending set that has expired meanwhile
+                        self._call(rt, rt.tier.delete, key)
+                    outcome, detail = "ok", f"replayed {op}"
+                except self._unavailable as exc:
+                    if not isinstance(exc, self._retryable):
+                        # cannot succeed on replay: give up on this entry, visibly
+                        rt.bump("dropped")
+                        outcome, detail = "error", f"dropped after {type(exc).__name__}: {exc}"
+                    else:
+                        rt.bump("errors")
+                        self._rec(flow, rt.name, "flush", "error", None, key, t0,
+                                  detail=f"{type(exc).__name__}: {exc}")
+                        break
+                with rt.lock:
+                    if rt.journal.get(key) is p:  # a newer write for key stays queued
+                        del rt.journal[key]
+                if outcome == "ok":
+                    rt.bump("flushed")
+                    done += 1
+                self._rec(flow, rt.name, "flush", outcome, None, key, t0,
+                          nbytes=0 if p.blob is None else len(p.blob), detail=detail)
+        finally:
+            rt.flush_lock.release()
+        return done
+
+    def pending(self) -> dict[str, int]:
+        """Number of journaled writes per remote tier."""
+        return {rt.name: len(rt.journal) for rt in self._remotes}
+
+    # -- contains / stats -----------------------------------------------------------
+    def contains(self, key: str) -> bool:
+        """Peek: is ``key`` held (unexpired) in any tier or journal?  Changes no statistics."""
+        if self.l1.peek(key, MISSING) is not MISSING:
+            return True
+        now = self._now()
+        for rt in self._remotes:
+            pending = rt.journal.get(key) if rt.journal else None
+            if pending is not None:
+                if pending.op == "set" and (pending.expires_at is None or pending.expires_at > now):
+                    return True
+                continue
+            try:
+                blob = self._call(rt, rt.tier.peek, key)
+                if blob is not None:
+                    exp = entry_expires_at(blob)
+                    if exp is None or exp > now:
+                        return True
+            except self._unavailable:
+                continue
+            except CodecError:
+                continue
+        return False
+
+    def stats(self) -> pd.DataFrame:
+        """Per-tier counters: hits, misses, errors, journal state, evictions…"""
+        import pandas as pd
+
+        s1 = self.l1.stats()
+        rows: list[dict[str, Any]] = [{
+            "tier": "L1", "component": COMPONENTS["L1"], "hits": s1["hits"], "misses": s1["misses"],
+            "sets": s1["sets"], "errors": 0, "rejected": s1["rejections"], "pending": 0,
+            "evictions": s1["evictions"], "expired": s1["expirations"], "entries": s1["entries"],
+        }]
+        for rt in self._remotes:
+            with rt.lock:
+                c = dict(rt.counts)
+                pending = len(rt.journal)
+            rows.append({
+                "tier": rt.name, "component": rt.component, "hits": c["hits"], "misses": c["misses"],
+                "sets": c["sets"] + c["promotions"], "errors": c["errors"], "rejected": c["rejected"],
+                "pending": pending, "evictions": 0, "expired": c["expired"], "entries": None,
+                "journaled": c["journaled"], "flushed": c["flushed"], "dropped": c["dropped"],
+                "corrupt": c["corrupt"],
+            })
+        with self._lock:
+            m = dict(self._counts)
+        rows.append({
+            "tier": "source", "component": COMPONENTS["source"], "hits": m["fetches"] - m["fetch_empty"],
+            "misses": m["fetch_empty"], "sets": 0, "errors": m["fetch_errors"], "rejected": m["uncacheable"],
+            "pending": 0, "coalesced": m["coalesced"], "adapt_errors": m["adapt_errors"],
+        })
+        frame = pd.DataFrame.from_records(rows).set_index("tier")
+        lookups = frame["hits"] + frame["misses"]
+        frame["hit_ratio"] = (frame["hits"] / lookups.where(lookups > 0)).astype("float64")
+        return frame
+
+    def close(self) -> None:
+        """Close every tier."""
+        for t in self.tiers:
+            t.close()
+
+    def __enter__(self) -> CacheManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers ---------------------------------------------------------------------
+    def _store_l1(self, key: str, value: Any, exp: float | None, nbytes: int | None, low_priority: bool,
+                  flow: str, rid: str | None, operation: str) -> bool:
+        t0 = self._now()
+        try:
+            admitted = self.l1.set(key, value, expires_at=exp, low_priority=low_priority, nbytes=nbytes)
+        except ValueTooLarge as exc:
+            self.l1.delete(key)
+            self._rec(flow, "L1", operation, "rejected", rid, key, t0, detail=str(exc))
+            return False
+        self._rec(flow, "L1", operation, "ok" if admitted else "rejected", rid, key, t0,
+                  detail=None if admitted else "not admitted by the eviction policy")
+        return True
+
+    def _call(self, rt: _Remote, fn: Callable[..., Any], *args: Any) -> Any:
+        guard = rt.guard
+        return fn(*args) if guard is None else guard(fn, *args)
+
+    def _notify(self, key: str, hit: bool, tier: str | None) -> None:
+        adaptive = self.adaptive
+        if adaptive is None:
+            return
+        try:
+            adaptive.on_access(key, hit, tier, self._now())
+        except Exception as exc:
+            self._bump("adapt_errors")
+            self._rec(self.flow, None, "adapt", "error", None, key, self._now(),
+                      detail=f"{type(exc).__name__}: {exc}")
+
+    def _bump(self, field: str) -> None:
+        with self._lock:
+            self._counts[field] += 1
+
+    def _rec(self, flow: str, tier: str | None, operation: str, outcome: str, rid: str | None,
+             key: str | None, t0: float, *, nbytes: int = 0, detail: str | None = None,
+             answered_by: str | None = None) -> None:
+        """Record one step; ``tier`` None means the manager itself (``answered_by`` fills its tier column)."""
+        log = self._log
+        if not log.enabled:
+            return
+        now = self._now()
+        component = MANAGER if tier is None else COMPONENTS.get(tier, f"Cache_{tier}")
+        log.record(now, flow, component, operation, outcome, request_id=rid, key=key, latency=now - t0,
+                   tier=answered_by if tier is None else tier, nbytes=nbytes, detail=detail)
+
+    @staticmethod
+    def _check_key(key: object) -> None:
+        if not isinstance(key, str):
+            raise CacheError(f"cache keys are str, got {type(key).__name__}: {key!r}")
+
+    def _check_ttl(self, ttl: float | None) -> float | None:
+        if ttl is None:
+            return self.default_ttl
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
+            raise CacheError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
+        return float(ttl)
