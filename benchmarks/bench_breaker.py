@@ -1,0 +1,125 @@
+"""Circuit-breaker and retry overhead per call, and recovery time after Redis returns.
+
+Overheads are measured against a bare call of the same function in the same run (ratio and
+added µs).  Recovery: a breaker guards a redis-py client that talks through a loopback TcpProxy;
+the proxy cuts Redis, the breaker opens, the proxy restores, and a recovery loop
+(:func:`supreme.resilience.faults.recover_until_closed` with a ``redis_reconnect`` procedure) runs
+until the breaker is CLOSED; we report the real time from restore to CLOSED.
+
+Run: ``.venv/bin/python benchmarks/bench_breaker.py [--quick]``.  The recovery rows need the real
+Redis on 127.0.0.1:6379 and are skipped when it is unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+
+from supreme.clock import SystemClock
+from supreme.resilience.breaker import CircuitBreaker, State
+from supreme.resilience.faults import proxied_redis, recover_until_closed
+from supreme.resilience.recovery import ErrorRecovery, redis_reconnect
+from supreme.resilience.retry import Retry
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def per_call_us(fn: Callable[[], object], n: int, repeats: int = 5) -> float:
+    """Best-of-``repeats`` mean µs per call of ``fn`` over ``n`` calls."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / n)
+    return best * 1e6
+
+
+def overhead_rows(n: int) -> list[tuple[str, float]]:
+    """(name, µs per call) for the bare call and each wrapper."""
+    clock = SystemClock()
+
+    def work() -> int:
+        return 42
+
+    breaker = CircuitBreaker("bench", clock=clock, sliding_window_size=100, minimum_number_of_calls=100,
+                             record_calls=False)
+    decorated = breaker(work)
+    retry = Retry(max_attempts=3, clock=clock)
+    retry_breaker = Retry(max_attempts=3, clock=clock, breaker=breaker)
+
+    def ctx() -> int:
+        with breaker:
+            return work()
+
+    return [
+        ("bare call", per_call_us(work, n)),
+        ("breaker.call(fn)", per_call_us(lambda: breaker.call(work), n)),
+        ("@breaker decorated", per_call_us(decorated, n)),
+        ("with breaker:", per_call_us(ctx, n)),
+        ("retry.call(fn)", per_call_us(lambda: retry.call(work), n)),
+        ("retry+breaker", per_call_us(lambda: retry_breaker.call(work), n)),
+    ]
+
+
+def recovery_times(trials: int) -> list[float] | str:
+    """Real seconds from 'Redis back' to 'breaker CLOSED', one per trial (or a skip reason)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError as exc:
+        return f"skipped: Redis at {REDIS_URL} unreachable ({exc})"
+    clock = SystemClock()
+    out: list[float] = []
+    with proxied_redis(REDIS_URL, f"supreme-bench-{uuid.uuid4().hex[:8]}", socket_timeout=0.2) as (proxy,
+                                                                                                 client):
+        for _ in range(trials):
+            breaker = CircuitBreaker("redis", clock=clock, sliding_window_size=5, minimum_number_of_calls=5,
+                                     wait_duration_in_open=0.5, permitted_calls_in_half_open=2)
+            recovery = ErrorRecovery(clock=clock)
+            recovery.register("redis", "reconnect", redis_reconnect(client))
+            client.ping()
+            proxy.outage()
+            while breaker.state is not State.OPEN:
+                with contextlib.suppress(redis.ConnectionError):
+                    breaker.call(client.ping)
+            assert not recovery.recover("redis", breaker).succeeded
+            proxy.restore()
+            t0 = time.perf_counter()
+            recover_until_closed(breaker, client.ping, clock=clock, recovery=recovery, step=0.001, timeout=10)
+            out.append(time.perf_counter() - t0)
+    return out
+
+
+def main() -> int:
+    """Print the table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer calls and trials")
+    args = ap.parse_args()
+    n = 20_000 if args.quick else 200_000
+    rows = overhead_rows(n)
+    bare = rows[0][1]
+    print(f"Per-call overhead ({n:,} calls, best of 5)")
+    print(f"{'wrapper':<22}{'µs/call':>10}{'added µs':>10}{'x bare':>9}")
+    for name, us in rows:
+        print(f"{name:<22}{us:>10.3f}{us - bare:>10.3f}{us / bare:>9.1f}")
+    trials = 3 if args.quick else 10
+    rec = recovery_times(trials)
+    print()
+    if isinstance(rec, str):
+        print(f"Recovery after Redis returns: {rec}")
+    else:
+        ms = [t * 1e3 for t in rec]
+        print(f"Recovery after Redis returns (proxy outage -> restore -> CLOSED), {trials} trials")
+        print(f"{'median ms':>10}{'min ms':>9}{'max ms':>9}")
+        print(f"{statistics.median(ms):>10.2f}{min(ms):>9.2f}{max(ms):>9.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
