@@ -1,0 +1,319 @@
+"""Latency SLA validation (seed: "Latency SLA Validation"): percentiles from event logs, judged on thresholds.
+
+The validator works on event-log DataFrames (:data:`supreme.events.COLUMNS`), so the same code judges
+a real run and a SimPy run:
+
+* per-request latency = the ``latency`` of rows with ``component`` (default ``API_Gateway``) and
+  ``operation`` (default ``request``) — the gateway's total step; grouped by ``key`` (the endpoint);
+  a log without such rows falls back to each request id's span (first step start to last step end);
+* percentiles are **nearest-rank** (``numpy.percentile(method="inverted_cdf")``): P95 is the smallest
+  observed latency with at least 95 % of requests at or below it, so it is always a latency that
+  happened and exact on a known sample (1..1000 ms gives P95 = 950 ms, P99 = 990 ms);
+* a violation is analysed by joining the slowest requests with every step of the same request id,
+  showing where they spent their time.
+
+The load generator (Test_Harness) is **open-loop**: request *i* is scheduled at ``start + i / rate``
+whatever happened before, and its latency runs from the *scheduled* time, so a stall delays the
+requests queued behind it and shows in the tail instead of being hidden (coordinated omission,
+Tene's wrk2).  ``concurrency`` bounds requests in flight; waiting for a slot counts as latency.
+Real latency is measured on :class:`~supreme.clock.SystemClock` (or any injected clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from supreme.clock import Clock, SystemClock
+from supreme.config import ConfigError
+from supreme.events import COLUMNS, EventLog
+
+__all__ = [
+    "LoadRequest", "SlaConfig", "SlaReport", "SlaThresholds", "analyse", "format_report", "load_event_log",
+    "load_sla_config", "percentile", "request_latencies", "run_load", "validate",
+]
+
+
+@dataclass(frozen=True)
+class SlaThresholds:
+    """Upper bounds in seconds (None: not checked)."""
+
+    p50: float | None = None
+    p95: float | None = 0.050
+    p99: float | None = 0.100
+
+    def __post_init__(self) -> None:
+        for name in ("p50", "p95", "p99"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ConfigError(f"SLA threshold {name} must be a positive number of seconds, got {v!r}")
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    """Default thresholds plus per-endpoint overrides (endpoint = ``"METHOD /path"``)."""
+
+    default: SlaThresholds = field(default_factory=SlaThresholds)
+    endpoints: Mapping[str, SlaThresholds] = field(default_factory=dict)
+
+    def for_endpoint(self, endpoint: str) -> SlaThresholds:
+        """The thresholds that apply to ``endpoint``."""
+        return self.endpoints.get(endpoint, self.default)
+
+
+def _thresholds(raw: Mapping[str, Any], where: str, base: SlaThresholds | None = None) -> SlaThresholds:
+    known = {"p50_ms", "p95_ms", "p99_ms"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"SLA config {where}: unknown setting(s) {unknown}; use {sorted(known)}")
+    vals: dict[str, float | None] = {}
+    for name in ("p50", "p95", "p99"):
+        if f"{name}_ms" in raw:
+            v = raw[f"{name}_ms"]
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                raise ConfigError(f"SLA config {where}: {name}_ms must be a number, got {v!r}")
+            vals[name] = float(v) / 1000.0
+        else:
+            vals[name] = getattr(base, name) if base is not None else getattr(SlaThresholds(), name)
+    return SlaThresholds(**vals)
+
+
+def load_sla_config(path: str | Path) -> SlaConfig:
+    """Read ``[default]`` and ``[endpoints."POST /api/v1/trading/signal"]`` tables (TOML or JSON), in ms."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+        raw = json.loads(text) if p.suffix == ".json" else tomllib.loads(text)
+    except FileNotFoundError:
+        raise
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"SLA config {p} is not valid {'JSON' if p.suffix == '.json' else 'TOML'}: {exc}") \
+            from exc
+    default = _thresholds(raw.get("default", {}), f"{p} [default]")
+    endpoints = {str(k): _thresholds(v, f"{p} [endpoints.{k!r}]", default)
+                 for k, v in raw.get("endpoints", {}).items()}
+    return SlaConfig(default, endpoints)
+
+
+def load_event_log(path: str | Path) -> pd.DataFrame:
+    """An event log saved as Parquet or CSV; checks the shared schema's columns."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"no such event log: {p}")
+    frame = pd.read_parquet(p) if p.suffix in (".parquet", ".pq") else pd.read_csv(p)
+    needed = ("request_id", "component", "operation", "key", "latency", "time")
+    missing = [c for c in needed if c not in frame]
+    if missing:
+        raise ConfigError(f"{p} is not an event log: missing columns {missing} (schema: {list(COLUMNS)})")
+    return frame
+
+
+def percentile(values: Sequence[float] | np.ndarray, q: float) -> float:
+    """Nearest-rank percentile ``q`` (0-100) of ``values`` (NaN when empty)."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        return float("nan")
+    return float(np.percentile(arr, q, method="inverted_cdf"))
+
+
+def request_latencies(frame: pd.DataFrame, component: str = "API_Gateway",
+                      operation: str = "request") -> pd.DataFrame:
+    """One row per request: ``request_id``, ``endpoint``, ``time``, ``latency``, ``outcome``."""
+    cols = ["request_id", "endpoint", "time", "latency", "outcome"]
+    if frame.empty:
+        return pd.DataFrame(columns=cols)
+    rows = frame[(frame["component"] == component) & (frame["operation"] == operation)]
+    if not rows.empty:
+        out = rows[["request_id", "key", "time", "latency", "outcome"]].rename(columns={"key": "endpoint"})
+        return out.reset_index(drop=True)
+    # no total step: the span of each request's steps
+    steps = frame.dropna(subset=["request_id"]).copy()
+    if steps.empty:
+        return pd.DataFrame(columns=cols)
+    steps["start"] = steps["time"] - steps["latency"]
+    g = steps.groupby("request_id")
+    spans = pd.DataFrame({
+        "endpoint": g["flow"].first() if "flow" in steps else "request",
+        "time": g["time"].max(),
+        "latency": g["time"].max() - g["start"].min(),
+        "outcome": g["outcome"].agg(lambda s: "error" if (s == "error").any() else "ok"),
+    }).reset_index()
+    return spans[cols]
+
+
+@dataclass
+class SlaReport:
+    """Per-endpoint percentiles against thresholds."""
+
+    table: pd.DataFrame
+    latencies: pd.DataFrame
+
+    @property
+    def passed(self) -> bool:
+        """True when every endpoint meets its thresholds."""
+        return bool(len(self.table)) and bool(self.table["passed"].all())
+
+    @property
+    def violations(self) -> pd.DataFrame:
+        """Rows of endpoints that failed."""
+        return self.table[~self.table["passed"]]
+
+
+def validate(frame: pd.DataFrame, config: SlaConfig | None = None, *, component: str = "API_Gateway",
+             operation: str = "request") -> SlaReport:
+    """Compute P50/P95/P99 per endpoint and check them against ``config``."""
+    config = config or SlaConfig()
+    lat = request_latencies(frame, component, operation)
+    rows: list[dict[str, Any]] = []
+    for endpoint, grp in lat.groupby("endpoint", sort=True):
+        values = grp["latency"].to_numpy(dtype=np.float64)
+        th = config.for_endpoint(str(endpoint))
+        row: dict[str, Any] = {"endpoint": endpoint, "n": int(values.size),
+                               "errors": int((grp["outcome"] == "error").sum())}
+        failed: list[str] = []
+        for name, q in (("p50", 50.0), ("p95", 95.0), ("p99", 99.0)):
+            value = percentile(values, q)
+            limit = getattr(th, name)
+            row[name] = value
+            row[f"{name}_limit"] = limit
+            if limit is not None and not value < limit:
+                failed.append(f"{name} {value * 1e3:.3f} ms >= {limit * 1e3:.3f} ms")
+        row["max"] = float(values.max()) if values.size else float("nan")
+        row["passed"] = not failed
+        row["violations"] = "; ".join(failed)
+        rows.append(row)
+    table = pd.DataFrame.from_records(rows, columns=[
+        "endpoint", "n", "errors", "p50", "p50_limit", "p95", "p95_limit", "p99", "p99_limit", "max",
+        "passed", "violations"])
+    return SlaReport(table=table, latencies=lat)
+
+
+def analyse(report: SlaReport, events: pd.DataFrame | None, top: int = 5, steps: int = 4) -> pd.DataFrame:
+    """The ``top`` slowest requests of each violating endpoint and the steps they spent time in."""
+    out: list[dict[str, Any]] = []
+    bad = set(report.violations["endpoint"])
+    lat = report.latencies[report.latencies["endpoint"].isin(bad)]
+    by_rid: dict[str, pd.DataFrame] = {}
+    if events is not None and not events.empty and not lat.empty:
+        wanted = set(lat["request_id"].dropna())
+        sub = events[events["request_id"].isin(wanted)]
+        by_rid = {str(k): g for k, g in sub.groupby("request_id")}
+    for endpoint, grp in lat.groupby("endpoint"):
+        for _, r in grp.nlargest(top, "latency").iterrows():
+            g = by_rid.get(str(r["request_id"]))
+            where = ""
+            if g is not None:
+                inner = g[~((g["component"].isin(["API_Gateway", "Test_Harness"]))
+                            & (g["operation"] == "request"))]
+                agg = inner.groupby(["component", "operation"])["latency"].sum().nlargest(steps)
+                where = ", ".join(f"{name[0]}.{name[1]} {v * 1e3:.2f} ms"  # type: ignore[index]
+                                  for name, v in agg.items())
+                hit = g[(g["component"] == "API_Gateway") & (g["operation"] == "check_signal_cache")]
+                if not hit.empty:
+                    where = f"[signal cache {hit['outcome'].iloc[0]}] " + where
+            out.append({"endpoint": endpoint, "request_id": r["request_id"], "latency": float(r["latency"]),
+                        "outcome": r["outcome"], "steps": where or "(no step rows for this request)"})
+    return pd.DataFrame.from_records(out, columns=["endpoint", "request_id", "latency", "outcome", "steps"])
+
+
+def _ms(v: Any) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v) * 1e3:.3f}"
+
+
+def format_report(report: SlaReport, analysis: pd.DataFrame | None = None) -> str:
+    """A pass/fail table (ms) and, for violations, the slowest requests with their steps."""
+    head = f"{'endpoint':<36} {'n':>6} {'err':>4} {'p50':>9} {'p95':>9} {'/limit':>8} {'p99':>9} " \
+           f"{'/limit':>8} {'max':>9}  result"
+    lines = ["Latency SLA validation (ms, nearest-rank percentiles)", head, "-" * len(head)]
+    for _, r in report.table.iterrows():
+        lines.append(
+            f"{r['endpoint']:<36} {r['n']:>6} {r['errors']:>4} {_ms(r['p50']):>9} {_ms(r['p95']):>9} "
+            f"{_ms(r['p95_limit']):>8} {_ms(r['p99']):>9} {_ms(r['p99_limit']):>8} {_ms(r['max']):>9}  "
+            f"{'PASS' if r['passed'] else 'FAIL'}")
+    if report.table.empty:
+        lines.append("(no requests found in the event log)")
+    verdict = "PASSED" if report.passed else "FAILED"
+    lines.append(f"SLA validation {verdict}")
+    for _, r in report.violations.iterrows():
+        lines.append(f"  {r['endpoint']}: {r['violations']}")
+    if analysis is not None and not analysis.empty:
+        lines.append("Slowest requests of violating endpoints:")
+        for _, a in analysis.iterrows():
+            lines.append(f"  {a['endpoint']} {a['request_id']} {a['latency'] * 1e3:.3f} ms "
+                         f"({a['outcome']}): {a['steps']}")
+    return "\n".join(lines)
+
+
+# -- the open-loop load generator (Test_Harness) -----------------------------------------------------------
+@dataclass(frozen=True)
+class LoadRequest:
+    """One request to send: method, path (with query, as signed), JSON body, endpoint label."""
+
+    method: str
+    path: str
+    body: bytes = b""
+    endpoint: str = ""
+
+    @property
+    def label(self) -> str:
+        """``"METHOD /path"`` unless given."""
+        return self.endpoint or f"{self.method} {self.path.split('?')[0]}"
+
+
+#: ``signer(request, index, now) -> headers`` (e.g. signature headers with a fresh nonce).
+Signer = Callable[[LoadRequest, int, float], Mapping[str, str]]
+
+
+async def run_load(client: Any, plan: Sequence[LoadRequest], *, rate: float, concurrency: int = 32,
+                   clock: Clock | None = None, signer: Signer | None = None,
+                   event_log: EventLog | None = None) -> EventLog:
+    """Send ``plan`` open-loop at ``rate`` per second through an ``httpx.AsyncClient``; log each request.
+
+    Each request leaves a ``Test_Harness``/``request`` row (flow ``sla_validation``) whose latency runs
+    from the scheduled send time to the last byte, whose ``request_id`` is the server's
+    ``X-Request-ID`` when given (to join with the server's event log) and whose ``key`` is the endpoint.
+    """
+    if not rate > 0:
+        raise ValueError(f"rate must be > 0 requests per second, got {rate}")
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    clock = clock if clock is not None else SystemClock()
+    log = event_log if event_log is not None else EventLog(world="real")
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(i: int, req: LoadRequest, scheduled: float) -> None:
+        async with slots:
+            headers = {"content-type": "application/json"} if req.body else {}
+            if signer is not None:
+                headers.update(signer(req, i, clock.now()))
+            status, rid, detail = 0, f"h{i}", ""
+            try:
+                resp = await client.request(req.method, req.path, content=req.body or None, headers=headers)
+                status = resp.status_code
+                rid = resp.headers.get("x-request-id", rid)
+            except Exception as exc:  # a refused connection is a result, not a crash of the harness
+                detail = f"{type(exc).__name__}: {exc}"
+            done = clock.now()
+        outcome = "error" if status == 0 or status >= 500 else ("rejected" if status >= 400 else "ok")
+        log.record(done, "sla_validation", "Test_Harness", "request", outcome, request_id=rid,
+                   key=req.label, latency=done - scheduled, detail=detail or f"status={status}")
+
+    tasks: list[asyncio.Task[None]] = []
+    start = clock.now()
+    for i, req in enumerate(plan):
+        scheduled = start + i / rate
+        delay = scheduled - clock.now()
+        if delay > 0:
+            await clock.asleep(delay)
+        tasks.append(asyncio.create_task(one(i, req, scheduled)))
+    await asyncio.gather(*tasks)
+    return log

@@ -1,0 +1,130 @@
+"""The SLA validator on synthetic event logs with known percentiles, on files, and on an in-process run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from supreme.api.sla import (
+    SlaConfig,
+    SlaThresholds,
+    analyse,
+    format_report,
+    load_event_log,
+    load_sla_config,
+    percentile,
+    request_latencies,
+    validate,
+)
+from supreme.cli import main
+from supreme.config import ConfigError
+from supreme.events import EventLog
+
+EP = "POST /api/v1/trading/signal"
+
+
+def synthetic(n: int = 1000, seed: int = 7) -> EventLog:
+    """Requests with latencies 1..n ms in shuffled order, each with an engine step of 60 % of it."""
+    rng = np.random.default_rng(seed)
+    log = EventLog(run_id="syn", world="sim")
+    for i, ms in enumerate(rng.permutation(np.arange(1, n + 1))):
+        rid = f"s{i}"
+        lat = float(ms) / 1000.0
+        log.record(i, "trading_signal", "Strategy_Engine", "process_indicators", request_id=rid,
+                   latency=0.6 * lat)
+        log.record(i, "request_pipeline", "API_Gateway", "request", request_id=rid, key=EP, latency=lat)
+        log.record(i, "request_pipeline", "API_Gateway", "request", request_id=f"h{i}", key="GET /health",
+                   latency=0.001)
+    return log
+
+
+def test_exact_percentiles_on_a_known_sample() -> None:
+    frame = synthetic().to_frame()
+    report = validate(frame, SlaConfig(SlaThresholds(p50=None, p95=0.951, p99=0.991)))
+    row = report.table.set_index("endpoint").loc[EP]
+    assert (row["n"], row["p50"], row["p95"], row["p99"], row["max"]) == (1000, 0.5, 0.95, 0.99, 1.0)
+    assert report.passed
+    strict = validate(frame, SlaConfig(SlaThresholds(p95=0.95, p99=1.0)))  # limits are strict upper bounds
+    assert not strict.passed
+    assert strict.violations["endpoint"].tolist() == [EP]
+    assert "p95 950.000 ms >= 950.000 ms" in strict.violations["violations"].iloc[0]
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert percentile([1, 2, 3, 4], 50) == 2.0
+    assert percentile([5.0], 99) == 5.0
+    assert np.isnan(percentile([], 95))
+
+
+def test_analysis_names_the_steps_of_the_slowest_requests() -> None:
+    frame = synthetic().to_frame()
+    report = validate(frame, SlaConfig(SlaThresholds(p95=0.05, p99=0.1),
+                                       endpoints={"GET /health": SlaThresholds(p95=0.01, p99=0.01)}))
+    assert report.violations["endpoint"].tolist() == [EP]
+    table = analyse(report, frame, top=3)
+    assert table["latency"].tolist() == [1.0, 0.999, 0.998]
+    assert "Strategy_Engine.process_indicators 600.00 ms" in table["steps"].iloc[0]
+    text = format_report(report, table)
+    assert "SLA validation FAILED" in text and "GET /health" in text
+
+
+def test_span_fallback_without_gateway_rows() -> None:
+    log = EventLog()
+    log.record(1.0, "trading_signal", "Rate_Limiter", "check", request_id="a", latency=0.5)
+    log.record(3.0, "trading_signal", "Strategy_Engine", "apply_trading_logic", request_id="a", latency=1.0)
+    lat = request_latencies(log.to_frame())
+    assert lat["latency"].tolist() == [2.5]
+
+
+def test_files_and_config(tmp_path: Path) -> None:
+    frame = synthetic(200).to_frame()
+    pq, csv = tmp_path / "ev.parquet", tmp_path / "ev.csv"
+    frame.to_parquet(pq)
+    frame.to_csv(csv, index=False)
+    for path in (pq, csv):
+        got = validate(load_event_log(path)).table.set_index("endpoint")
+        assert got.loc[EP, "p99"] == pytest.approx(0.198)
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ConfigError, match="not an event log"):
+        load_event_log(tmp_path / "bad.csv")
+    cfg = tmp_path / "sla.toml"
+    cfg.write_text('[default]\np95_ms = 20\np99_ms = 40\n[endpoints."GET /health"]\np99_ms = 5\n')
+    config = load_sla_config(cfg)
+    assert config.for_endpoint(EP) == SlaThresholds(p95=0.02, p99=0.04)
+    assert config.for_endpoint("GET /health") == SlaThresholds(p95=0.02, p99=0.005)
+    cfg.write_text("[default]\np95 = 20\n")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        load_sla_config(cfg)
+
+
+def test_cli_judges_a_simulated_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "sim.parquet"
+    synthetic(100).to_frame().to_parquet(path)
+    assert main(["sla", "--events", str(path), "--p95-ms", "96", "--p99-ms", "100"]) == 0
+    assert "SLA validation PASSED" in capsys.readouterr().out
+    assert main(["sla", "--events", str(path), "--p95-ms", "50"]) == 1
+    out = capsys.readouterr().out
+    assert "SLA validation FAILED" in out and "Strategy_Engine.process_indicators" in out
+    assert main(["sla", "--events", str(tmp_path / "missing.parquet")]) == 2
+
+
+def test_in_process_run_joins_server_steps() -> None:
+    from supreme.cli.sla import in_process_run
+
+    harness, server = in_process_run(40, rate=400.0, concurrency=8, endpoints=("signal", "health"))
+    report = validate(harness, component="Test_Harness")
+    table = report.table.set_index("endpoint")
+    assert table.loc[EP, "n"] == 20 and table.loc["GET /health", "n"] == 20
+    assert table["errors"].sum() == 0
+    # every harness row carries the server's request id, so server steps join on it
+    gw = server[(server["component"] == "API_Gateway") & (server["operation"] == "request")]
+    assert set(harness["request_id"]) <= set(gw["request_id"])
+    # client latency (from the scheduled time) is never below the server's own total
+    merged = harness.merge(gw, on="request_id", suffixes=("_client", "_server"))
+    assert (merged["latency_client"] >= merged["latency_server"]).all()
+    server_report = validate(server)  # the same validator on the server's own log
+    assert set(server_report.table["endpoint"]) == {EP, "GET /health"}
+    assert isinstance(pd.DataFrame(server_report.table), pd.DataFrame)
