@@ -1,0 +1,166 @@
+"""Cache hierarchy (seed diagram "Cache Hierarchy Access Pattern") through the real CacheManager.
+
+The real :class:`~supreme.cache.manager.CacheManager`, the real L1
+:class:`~supreme.cache.tiers.memory.MemoryTier` and eviction policy (``make_policy``), and the
+real codec run on the simulated clock; L2/L3 and the external source are
+:mod:`sim.tiers` doubles whose calls cost time from the LatencyBook (Redis a single-server
+queue, the PostgreSQL pool a Resource of ``pool.max_size``).  The manager records the diagram's
+steps itself::
+
+    Cache_Manager.request (from Application)
+    Memory_Cache_L1.get hit|miss
+      Redis_Cache_L2.get hit|miss|error         (error while faults.redis is down: degraded)
+        Memory_Cache_L1.promote
+        PostgreSQL_L3.get hit|miss
+          Redis_Cache_L2.promote, Memory_Cache_L1.promote
+          External_Source.fetch -> PostgreSQL_L3.set -> Redis_Cache_L2.set|journaled -> Memory_Cache_L1.set
+    Cache_Manager.get hit|miss (tier = who answered)
+    Application.response  (end-to-end latency, queueing included)
+
+Arrivals are open-loop (Poisson at ``workload.rate``); keys come from
+:mod:`supreme.adaptive.workloads` seeded by ``workload.seed``, so :mod:`sim.realrun` can replay the
+same sequence against real Redis/PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from typing import Any
+
+import pandas as pd
+import simpy
+
+from sim.models._context import SimContext
+from sim.scenario import make_scenario
+from sim.tiers import SimIO, SimMemoryTier, SimRemoteTier, charged
+from sim.workload import arrivals, keys_for, payload
+
+__all__ = ["DEFAULTS", "FLOW", "NAME", "build_manager", "run", "summarize", "tier_sequence"]
+
+NAME = "cache_hierarchy"
+FLOW = "cache_hierarchy"
+
+DEFAULTS: dict[str, Any] = {
+    "workload.name": "zipf_shifting",
+    "workload.n": 2000,
+    "workload.seed": 0,
+    "workload.rate": 500.0,
+    "value.bytes": 256,
+    "cache.l1.policy": "lru",
+    "cache.l1.capacity": 100,
+    "cache.ttl": 0.0,  # seconds; 0 = no expiry
+    "l2.backend": "redis",  # redis | fakeredis (latency keys)
+    "l3.backend": "postgresql",  # postgresql | sqlite
+    "redis.servers": 1,
+    "pool.max_size": 10,
+    "source.key": "exchange.fetch",
+}
+
+TIER_COMPONENTS = ("Memory_Cache_L1", "Redis_Cache_L2", "PostgreSQL_L3")
+
+
+def build_manager(
+    ctx: SimContext, io: SimIO, sc: Mapping[str, Any], *, flow: str = FLOW, adaptive: Any = None
+) -> Any:
+    """The real CacheManager over the real L1 and simulated L2/L3/source, on ``io.clock``."""
+    from supreme.cache.manager import CacheManager
+    from supreme.cache.policies import make_policy
+
+    l1 = SimMemoryTier(
+        io, make_policy(str(sc["cache.l1.policy"]), int(sc["cache.l1.capacity"])), clock=io.clock
+    )
+    l2 = SimRemoteTier(io, name="L2", backend=str(sc["l2.backend"]))
+    l3 = SimRemoteTier(io, name="L3", backend=str(sc["l3.backend"]))
+    nbytes = int(sc["value.bytes"])
+    source = charged(io, lambda key: payload(key, nbytes), "source.fetch", str(sc["source.key"]))
+    ttl = float(sc["cache.ttl"])
+    return CacheManager(
+        l1,
+        l2,
+        l3,
+        clock=io.clock,
+        event_log=ctx.log,
+        source=source,
+        default_ttl=ttl if ttl > 0 else None,
+        flow=flow,
+        adaptive=adaptive,
+    )
+
+
+def make_io(ctx: SimContext, sc: Mapping[str, Any], flow: str = FLOW) -> SimIO:
+    """The run's SimIO (costs, Redis queue, PostgreSQL pool) on the context's env, book and faults."""
+    return SimIO(
+        ctx.env,
+        ctx.book,
+        ctx.rng,
+        faults=ctx.faults,
+        redis_servers=int(sc["redis.servers"]),
+        pool_max_size=int(sc["pool.max_size"]),
+        event_log=ctx.log,
+        flow=flow,
+    )
+
+
+def _request(ctx: SimContext, io: SimIO, manager: Any, key: str) -> Generator[simpy.Event, Any, None]:
+    env = ctx.env
+    rid = ctx.log.next_request_id()
+    t0 = env.now
+    ctx.step("Cache_Manager", "request", frm="Application", request_id=rid, key=key)
+    io.begin()
+    outcome = "ok"
+    try:
+        manager.get(key, request_id=rid)
+    except Exception as exc:  # the source failed too: the application gets an error, the run goes on
+        outcome = "error"
+        ctx.step("Application", "error", "error", request_id=rid, key=key, error=type(exc).__name__)
+    yield from io.settle(request_id=rid)
+    ctx.step("Application", "response", outcome, request_id=rid, key=key, latency=env.now - t0)
+
+
+def _arrivals(
+    ctx: SimContext, io: SimIO, manager: Any, keys: list[str], rate: float
+) -> Generator[simpy.Event, Any, None]:
+    env = ctx.env
+    times = arrivals(len(keys), rate, ctx.rng)
+    for key, t in zip(keys, times, strict=True):
+        if t > env.now:
+            yield env.timeout(t - env.now)
+        env.process(_request(ctx, io, manager, key))
+
+
+def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Simulate the workload through the real manager; returns the event log."""
+    sc = make_scenario(DEFAULTS, scenario)
+    ctx = SimContext(NAME, FLOW, sc)
+    io = make_io(ctx, sc)
+    manager = build_manager(ctx, io, sc)
+    keys = keys_for(str(sc["workload.name"]), int(sc["workload.n"]), int(sc["workload.seed"]))
+    ctx.env.process(_arrivals(ctx, io, manager, keys, float(sc["workload.rate"])))
+    ctx.env.run()
+    df = ctx.frame()
+    df.attrs["stats"] = manager.stats().reset_index().to_dict("records")
+    return df
+
+
+def tier_sequence(log: pd.DataFrame) -> list[tuple[str, str]]:
+    """``(component, outcome)`` of every tier lookup, in log order (the hit/miss sequence per tier)."""
+    rows = log[log["component"].isin(TIER_COMPONENTS) & (log["operation"] == "get")]
+    return list(zip(rows["component"], rows["outcome"], strict=True))
+
+
+def summarize(log: pd.DataFrame) -> dict[str, Any]:
+    """Hit ratio per tier, response-latency percentiles, errors."""
+    out: dict[str, Any] = {}
+    for comp, tier in zip(TIER_COMPONENTS, ("l1", "l2", "l3"), strict=True):
+        rows = log[(log["component"] == comp) & (log["operation"] == "get")]
+        hits = int((rows["outcome"] == "hit").sum())
+        looked = int(rows["outcome"].isin(["hit", "miss"]).sum())
+        out[f"{tier}_hit_ratio"] = hits / looked if looked else float("nan")
+        out[f"{tier}_errors"] = int((rows["outcome"] == "error").sum())
+    resp = log[(log["component"] == "Application") & (log["operation"] == "response")]["latency"]
+    out["requests"] = len(resp)
+    for p in (50, 95, 99):
+        out[f"p{p}"] = float(resp.quantile(p / 100)) if len(resp) else float("nan")
+    out["source_fetches"] = int(((log["component"] == "External_Source") & (log["outcome"] == "ok")).sum())
+    out["queue_waits"] = int((log["operation"] == "queue").sum())
+    return out

@@ -1,0 +1,362 @@
+"""Simulated I/O for the real cache manager: tiers whose calls cost time drawn from the LatencyBook.
+
+The choice (DESIGN.md rule 1: only I/O time is simulated)
+-----------------------------------------------------------
+The real :class:`~supreme.cache.manager.CacheManager` is synchronous and cannot yield to SimPy in
+the middle of a ``get``.  Rather than re-implement its logic step by step, the simulation gives it
+tiers that implement the real tier interface (:class:`~supreme.cache.tiers.base.CacheTier`:
+``get``/``peek``/``set``/``delete`` on in-memory dicts) and *charge* each call to an
+:class:`IOLedger`::
+
+    io.begin()                      # a fresh ledger for this synchronous call
+    value = manager.get(key)        # real code; each tier call appends (resource, cost)
+    yield from io.settle()          # the SimPy process pays the costs, in call order,
+                                    # holding the Redis / PostgreSQL-pool Resources
+
+During the synchronous call the manager's clock is a :class:`CostClock`: ``now() = env.now +
+cost charged so far``, so the manager's own event-log rows get the simulated time and latency of
+every step (the same rows a real run records).  Contention is modelled in :meth:`SimIO.settle`:
+Redis is a single-server :class:`simpy.Resource` (it executes commands one at a time) and the
+PostgreSQL pool a Resource of ``pool_max_size``; a wait is recorded as a ``queue`` row.
+
+Departures (documented, small at the loads studied):
+
+* the state change of a call happens at its start (the dicts are updated when the manager calls
+  them), its time cost is paid afterwards; so a request overlapping another sees the other's writes
+  a little early;
+* per-step latencies in the manager's rows are service times; queueing waits appear in the
+  ``queue`` rows and in the request's end-to-end latency;
+* work that must not be charged to a demand request (a prefetch) runs in :meth:`SimIO.detached`,
+  which settles its ledger in a background SimPy process.
+
+Faults: a tier whose component (``redis``/``postgresql``/``source``) is down in the fault
+schedule raises :class:`~supreme.cache.tiers.base.TierUnavailable` after a refused-connection
+cost; an error-rate window raises it with that probability; a slow window multiplies costs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.clock import SimClock
+from sim.faults import FaultSchedule
+from sim.latency import Constant, LatencyBook, LatencyError
+from supreme.cache.tiers.base import DEFAULT_MAX_VALUE_BYTES, CacheTier, TierUnavailable
+from supreme.cache.tiers.memory import MemoryTier
+from supreme.events import NULL_LOG, EventLog
+
+__all__ = ["CostClock", "IOLedger", "SimIO", "SimMemoryTier", "SimRemoteTier", "charged"]
+
+#: Cost of a call to a component that is down (connection refused), if the book has no ``<name>.refused``.
+REFUSED_COST = 100e-6
+
+
+class IOLedger:
+    """The I/O a synchronous call did: ``(resource name or None, seconds)`` in call order."""
+
+    __slots__ = ("elapsed", "ops", "start")
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.ops: list[tuple[str | None, float]] = []
+        self.start = start
+        self.elapsed = start
+
+    def charge(self, resource: str | None, cost: float) -> None:
+        """Add one I/O step."""
+        self.ops.append((resource, cost))
+        self.elapsed += cost
+
+    @property
+    def total(self) -> float:
+        """Sum of the charged costs."""
+        return self.elapsed - self.start
+
+
+class CostClock(SimClock):
+    """SimClock that also counts the I/O charged so far in the current call (plus a fixed offset)."""
+
+    __slots__ = ("io", "offset")
+
+    def __init__(self, env: simpy.Environment, io: SimIO | None = None, offset: float = 0.0) -> None:
+        super().__init__(env)
+        self.io = io
+        self.offset = float(offset)
+
+    def now(self) -> float:
+        """``offset + env.now + cost charged in the current synchronous call``."""
+        io = self.io
+        return self.offset + self.env.now + (io.ledger.elapsed if io is not None else 0.0)
+
+
+class SimIO:
+    """Costs, resources, faults and the current ledger of one simulation run."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        book: LatencyBook,
+        rng: np.random.Generator,
+        *,
+        faults: FaultSchedule | None = None,
+        redis_servers: int = 1,
+        pool_max_size: int = 10,
+        event_log: EventLog = NULL_LOG,
+        flow: str = "cache_hierarchy",
+    ) -> None:
+        self.env = env
+        self.book = book
+        self.rng = rng
+        self.faults = faults or FaultSchedule()
+        self.resources: dict[str, simpy.Resource] = {
+            "redis": simpy.Resource(env, capacity=redis_servers),
+            "postgresql": simpy.Resource(env, capacity=pool_max_size),
+        }
+        self.ledger = IOLedger()
+        self.log = event_log
+        self.flow = flow
+        self.clock = CostClock(env, self)
+        self._models: dict[tuple[str, ...], Any] = {}
+
+    # -- costs ---------------------------------------------------------------------------------
+    def model(self, *candidates: str) -> Any:
+        """The first latency model the book has among ``candidates`` (resolved once, then cached)."""
+        m = self._models.get(candidates)
+        if m is None:
+            for key in candidates:
+                if key in self.book:
+                    m = self.book[key]
+                    break
+            else:
+                try:
+                    m = self.book[candidates[-1]]  # the book's own fallback ("L2.get" -> "L2")
+                except LatencyError:
+                    raise LatencyError(f"no latency model for any of {list(candidates)}") from None
+            self._models[candidates] = m
+        return m
+
+    def draw(self, *candidates: str, component: str | None = None) -> float:
+        """One cost from the first known key, times the component's slow-fault multiplier."""
+        cost = float(self.model(*candidates).sample(self.rng))
+        if component is not None:
+            cost *= self.faults.state(component, self.now()).latency_multiplier
+        return cost
+
+    def charge(self, resource: str | None, cost: float) -> None:
+        """Add a cost to the current call's ledger."""
+        self.ledger.charge(resource, cost)
+
+    def now(self) -> float:
+        """Simulated time including the current call's charged cost."""
+        return self.env.now + self.ledger.elapsed
+
+    def fails(self, component: str) -> bool:
+        """Whether a call to ``component`` now fails (down, or an error-rate draw)."""
+        return self.faults.fails(component, self.now(), self.rng)
+
+    # -- ledgers ---------------------------------------------------------------------------------
+    def begin(self) -> IOLedger:
+        """Start a fresh ledger for the next synchronous call."""
+        self.ledger = IOLedger()
+        return self.ledger
+
+    def settle(
+        self, ledger: IOLedger | None = None, request_id: str | None = None
+    ) -> Generator[simpy.Event, Any, float]:
+        """Pay ``ledger`` (default: the current one) in SimPy time, holding resources; return its total."""
+        led = ledger if ledger is not None else self.ledger
+        if ledger is None:
+            self.ledger = IOLedger()  # the clock stops adding the paid costs on top of env.now
+        env = self.env
+        t0 = env.now
+        pending = 0.0
+        for res_name, cost in led.ops:
+            if res_name is None:
+                pending += cost
+                continue
+            if pending:
+                yield env.timeout(pending)
+                pending = 0.0
+            res = self.resources[res_name]
+            with res.request() as req:
+                asked = env.now
+                yield req
+                if env.now > asked and self.log.enabled:
+                    self.log.record(
+                        env.now,
+                        self.flow,
+                        _RESOURCE_COMPONENT[res_name],
+                        "queue",
+                        "ok",
+                        request_id=request_id,
+                        latency=env.now - asked,
+                    )
+                yield env.timeout(cost)
+        if pending:
+            yield env.timeout(pending)
+        return env.now - t0
+
+    @contextlib.contextmanager
+    def detached(self, request_id: str | None = None) -> Iterator[IOLedger]:
+        """Charge what runs inside to a background ledger, settled by its own SimPy process."""
+        outer = self.ledger
+        inner = IOLedger(start=outer.elapsed)
+        self.ledger = inner
+        try:
+            yield inner
+        finally:
+            self.ledger = outer
+            if inner.ops:
+                self.env.process(self.settle(inner, request_id))
+
+
+_RESOURCE_COMPONENT = {"redis": "Redis_Cache_L2", "postgresql": "PostgreSQL_L3"}
+
+
+def charged(
+    io: SimIO,
+    fn: Callable[..., Any],
+    *candidates: str,
+    component: str = "source",
+    resource: str | None = None,
+) -> Callable[..., Any]:
+    """Wrap ``fn`` (e.g. an external source) so each call charges a cost from ``candidates``."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        cost = io.draw(*candidates, component=component)
+        if io.fails(component):
+            io.charge(
+                resource,
+                io.draw(f"{component}.refused") if f"{component}.refused" in io.book else REFUSED_COST,
+            )
+            raise ConnectionError(f"{component} is unavailable (fault schedule) at t={io.now():.6f}")
+        io.charge(resource, cost)
+        return fn(*args, **kwargs)
+
+    return call
+
+
+class SimRemoteTier(CacheTier):
+    """A bytes tier on a dict (TTL on the sim clock) whose calls charge simulated I/O.
+
+    ``backend`` names the latency keys and the fault component: ``redis``/``fakeredis`` (L2,
+    resource ``redis``) or ``postgresql``/``sqlite`` (L3, resource ``postgresql`` for PostgreSQL,
+    none for in-process SQLite).  Cost keys tried in order: ``<name>.<op>.<hit|miss>``,
+    ``<backend>.<op>``, ``<name>.<op>`` (e.g. ``L2.get.hit``, ``redis.get``, ``L2.get``).
+    """
+
+    def __init__(
+        self,
+        io: SimIO,
+        *,
+        name: str,
+        backend: str,
+        component: str | None = None,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+    ) -> None:
+        super().__init__(name=name, max_value_bytes=max_value_bytes)
+        self.io = io
+        self.backend = backend
+        self.fault_component = component or ("redis" if backend in ("redis", "fakeredis") else "postgresql")
+        self.resource = {"redis": "redis", "postgresql": "postgresql"}.get(backend)
+        self.data: dict[str, tuple[bytes, float | None]] = {}
+        alias = (
+            {"get": "select", "set": "upsert", "delete": "delete"}
+            if backend in ("postgresql", "sqlite")
+            else {"get": "get", "set": "set", "delete": "delete"}
+        )
+        self._keys = {
+            (op, oc): (
+                f"{name}.{op}.{oc}",
+                f"{backend}.{alias[op]}.{oc}",
+                f"{backend}.{alias[op]}",
+                f"{name}.{op}",
+            )
+            for op in ("get", "set", "delete")
+            for oc in ("hit", "miss", "ok")
+        }
+
+    def _io(self, op: str, outcome: str) -> None:
+        io = self.io
+        comp = self.fault_component
+        if io.fails(comp):
+            refused = f"{self.name}.refused"
+            io.charge(self.resource, io.draw(refused) if refused in io.book else REFUSED_COST)
+            raise TierUnavailable(
+                f"{self.name} ({self.backend}) unavailable at t={io.now():.6f} (fault schedule)"
+            )
+        io.charge(self.resource, io.draw(*self._keys[op, outcome], component=comp))
+
+    def _lookup(self, key: str) -> bytes | None:
+        entry = self.data.get(key)
+        if entry is None:
+            return None
+        if entry[1] is not None and entry[1] <= self.io.now():
+            del self.data[key]
+            return None
+        return entry[0]
+
+    def _get(self, key: str) -> bytes | None:
+        # the outcome is known before the cost is drawn: hits and misses may cost differently
+        value = self._lookup(key)
+        self._io("get", "miss" if value is None else "hit")
+        return value
+
+    def _peek(self, key: str) -> bytes | None:
+        value = self._lookup(key)
+        self._io("get", "miss" if value is None else "hit")
+        return value
+
+    def _set(self, key: str, value: bytes, ttl: float | None) -> None:
+        self._io("set", "ok")
+        self.data[key] = (value, None if ttl is None else self.io.now() + ttl)
+
+    def _delete(self, key: str) -> bool:
+        self._io("delete", "ok")
+        return self.data.pop(key, None) is not None
+
+
+class SimMemoryTier(MemoryTier):
+    """The real L1 :class:`MemoryTier`, charging ``L1.get``/``L1.set`` CPU costs when a book has them.
+
+    (With the event log disabled the manager's L1 hit path reads the dict directly and charges
+    nothing: sub-microsecond costs are below what the aggregate figures resolve.)
+    """
+
+    def __init__(self, io: SimIO, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.io = io
+        self._get_hit = (
+            io.model("L1.get.hit", "L1.get")
+            if "L1.get" in io.book or "L1.get.hit" in io.book
+            else Constant(0.0)
+        )
+        self._get_miss = (
+            io.model("L1.get.miss", "L1.get")
+            if "L1.get" in io.book or "L1.get.miss" in io.book
+            else Constant(0.0)
+        )
+        self._set_cost = (
+            io.model("L1.set", "L1.get") if "L1.set" in io.book or "L1.get" in io.book else Constant(0.0)
+        )
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """Real lookup, then charge its cost."""
+        value = super().get(key, _ABSENT)
+        self.io.charge(
+            None, float((self._get_miss if value is _ABSENT else self._get_hit).sample(self.io.rng))
+        )
+        return default if value is _ABSENT else value
+
+    def set(self, key: Any, value: Any, ttl: float | None = None, **kwargs: Any) -> bool:
+        """Real insert, then charge its cost."""
+        admitted = super().set(key, value, ttl, **kwargs)
+        self.io.charge(None, float(self._set_cost.sample(self.io.rng)))
+        return admitted
+
+
+_ABSENT: Any = object()
