@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["COLUMNS", "FLOWS", "EventLog", "NULL_LOG", "new_request_id"]
+__all__ = ["COLUMNS", "FLOWS", "NULL_LOG", "EventLog", "new_request_id"]
 
 COLUMNS: tuple[str, ...] = (
     "run_id", "world", "time", "flow", "request_id", "component", "operation",
@@ -58,15 +59,21 @@ def new_request_id() -> str:
 class EventLog:
     """Append-only, columnar-on-demand log of diagram steps."""
 
-    __slots__ = ("run_id", "world", "enabled", "_rows", "_ids")
+    __slots__ = ("_ids", "_rows", "enabled", "run_id", "world")
 
-    def __init__(self, run_id: str | None = None, world: str = "real", enabled: bool = True) -> None:
+    def __init__(self, run_id: str | None = None, world: str = "real", enabled: bool = True,
+                 max_rows: int | None = None) -> None:
         if world not in ("real", "sim"):
             raise ValueError(f"world must be 'real' or 'sim', got {world!r}")
+        if max_rows is not None and max_rows < 1:
+            raise ValueError(f"max_rows must be a positive integer or None, got {max_rows!r}")
         self.run_id = run_id if run_id is not None else uuid.uuid4().hex[:12]
         self.world = world
         self.enabled = enabled
-        self._rows: list[tuple[Any, ...]] = []
+        # a long-running server keeps only the newest rows; deque(maxlen) drops the oldest in O(1)
+        self._rows: list[tuple[Any, ...]] | deque[tuple[Any, ...]] = (
+            [] if max_rows is None else deque(maxlen=max_rows)
+        )
         self._ids = itertools.count(1)
 
     def next_request_id(self) -> str:

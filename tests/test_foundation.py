@@ -78,3 +78,18 @@ def test_event_log_frame_and_switch() -> None:
     assert len(off) == 0 and off.to_frame().empty
     with pytest.raises(ValueError):
         EventLog(world="other")
+
+
+def test_event_log_cap_keeps_newest_rows() -> None:
+    log = EventLog(max_rows=3)
+    for i in range(5):
+        log.record(float(i), "f", "c", "op")
+    assert len(log) == 3
+    assert log.to_frame()["time"].tolist() == [2.0, 3.0, 4.0]
+    with pytest.raises(ValueError):
+        EventLog(max_rows=0)
+
+
+def test_request_ids_repeat_per_log() -> None:
+    a, b = EventLog(run_id="s"), EventLog(run_id="s")
+    assert [a.next_request_id() for _ in range(3)] == [b.next_request_id() for _ in range(3)]
