@@ -26,7 +26,11 @@ from sim.scenario import Scenario, make_scenario
 __all__ = ["MODELS", "ModelRunOne", "ModelSpec", "UnknownModelError", "get_model", "register_model",
            "run_model"]
 
-_BUILTIN = ("blue_green", "autoscaling", "connection_pool", "error_escalation")
+_BUILTIN = ("blue_green", "autoscaling", "connection_pool", "error_escalation",
+            "cache_hierarchy", "trading_signal", "learning_cycle", "prefetch", "sla_validation",
+            "request_pipeline",
+            "circuit_breaker", "fault_injection", "api_key_auth", "session_auth", "ws_streaming",
+            "ws_lifecycle")
 
 
 class UnknownModelError(SimError, KeyError):

@@ -1,0 +1,366 @@
+"""Fault injection testing (seed diagram "Fault Injection Testing"), driving the real components.
+
+A real :class:`~supreme.cache.manager.CacheManager` (real L1 :class:`~supreme.cache.tiers.memory.MemoryTier`,
+L2 and L3 as :class:`~supreme.cache.tiers.base.LocalTier` doubles whose calls take simulated time), its
+L2 calls guarded by a real :class:`~supreme.resilience.breaker.CircuitBreaker`, the real Chaos_Engine
+(:class:`supreme.resilience.faults.FaultSchedule`) and Recovery_System
+(:class:`~supreme.resilience.recovery.ErrorRecovery`)::
+
+    Chaos_Engine.inject (Redis disconnect at faults.redis.down_at) -> System_Components.failure_injected
+    Chaos_Engine.request -> Cache_Manager ... (L2 calls fail: TierUnavailable)
+    Circuit_Breaker.transition open -> Circuit_Breakers.triggered -> System_Components.circuit_open
+    System_Components.initiate_recovery -> Recovery_System.recover -> reconnect (error while Redis is down)
+    Recovery_System.escalate -> Recovery_System.escalate_strategy -> Recovery_System.failover
+        -> System_Components.failover ok (L2 skipped by the open breaker: answers come from L1/L3,
+           writes to L2 wait in the manager's pending-write journal)
+    ... every ``recovery.interval`` s: reconnect again; once Redis is back (faults.redis.down_for):
+    Recovery_System.reconnect ok -> Circuit_Breaker.transition half_open -> Recovery_System.test_circuit
+    -> Circuit_Breakers.test_request -> Redis_Cache_L2 ok -> Circuit_Breaker.transition closed
+    -> Circuit_Breakers.close -> Cache_Manager flush (journal replayed to L2)
+    -> Validation_Engine.validate (every request answered correctly, every write readable from L2)
+    -> Chaos_Engine.validated
+
+Departures: the System_Components serve one request at a time (a SimPy resource of capacity 1),
+because the manager's single-flight waiters block on a thread event, which cannot cross the
+simulation's thread hand-off (see :class:`sim.models.circuit_breaker.IoBridge`).  The L2 double decides
+"down" from the Chaos_Engine's schedule at the simulated instant of each call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from sim.models._context import SimContext
+from sim.models.circuit_breaker import BridgeClock, IoBridge, latency_model
+from sim.scenario import make_scenario
+
+__all__ = ["DEFAULTS", "FLOW", "NAME", "expected_transitions", "run", "summarize"]
+
+NAME = "fault_injection"
+FLOW = "fault_injection"
+
+DEFAULTS: dict[str, Any] = {
+    "duration": 120.0,
+    "load.interval": 0.2,
+    "load.poisson": True,
+    "load.pattern": "random",   # or "cycle": keys in turn (deterministic, for timing predictions)
+    "load.write_fraction": 0.2,
+    "load.keys": 40,
+    "l1.capacity": 16,
+    "io.l2": 80e-6,
+    "io.l3": 300e-6,
+    "io.source": 0.05,
+    "io.refused": 100e-6,
+    "io.spread": 4.0,           # p99 / median of every I/O latency; 1.0 makes them constant
+    "faults.redis.down_at": 30.0,
+    "faults.redis.down_for": 40.0,
+    "breaker.failure_rate_threshold": 50.0,
+    "breaker.window": 10,
+    "breaker.min_calls": 10,
+    "breaker.wait_open": 600.0,
+    "breaker.half_open_calls": 1,
+    "recovery.reconnect_cost": 0.5,
+    "recovery.interval": 10.0,
+}
+
+
+def _tier_class() -> type:
+    from supreme.cache.tiers.base import LocalTier, TierUnavailable
+
+    class SimTier(LocalTier):
+        """A LocalTier whose every call waits a simulated latency; ``down()`` makes it refuse."""
+
+        def __init__(self, model: _Model, name: str, median: float) -> None:
+            super().__init__(model.clock, name=name)
+            self.model = model
+            self.latency = latency_model(median, median * model.sc["io.spread"])
+
+        def down(self) -> bool:
+            return self.name == "L2" and self.model.redis_down()
+
+        def _check(self) -> None:
+            m = self.model
+            if self.down():
+                m.bridge.wait(m.sc["io.refused"])
+                raise TierUnavailable(f"{self.name}: connection refused (Redis disconnected by Chaos_Engine)")
+            m.bridge.wait(self.latency.sample(m.ctx.rng))
+
+    return SimTier
+
+
+class _Model:
+    def __init__(self, sc: Mapping[str, Any]) -> None:
+        from supreme.cache.manager import CacheManager
+        from supreme.cache.tiers.memory import MemoryTier
+        from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker, State
+        from supreme.resilience.faults import FaultSchedule, FaultWindow
+        from supreme.resilience.recovery import ErrorRecovery
+
+        if sc["load.pattern"] not in ("random", "cycle"):
+            raise ValueError(f"load.pattern must be 'random' or 'cycle', got {sc['load.pattern']!r}")
+        self.sc = sc
+        self.ctx = ctx = SimContext(NAME, FLOW, sc)
+        self.bridge = IoBridge(ctx.env)
+        self.clock = clock = BridgeClock(ctx.env, self.bridge)
+        self.State = State
+        self.chaos = FaultSchedule(
+            [FaultWindow("redis", sc["faults.redis.down_at"], sc["faults.redis.down_for"])],
+            clock=clock, event_log=ctx.log)
+        SimTier = _tier_class()
+        self.l2 = SimTier(self, "L2", sc["io.l2"])
+        self.l3 = SimTier(self, "L3", sc["io.l3"])
+        self.source_latency = latency_model(sc["io.source"], sc["io.source"] * sc["io.spread"])
+        self.breaker = CircuitBreaker(
+            "redis", clock=clock, event_log=ctx.log, record_calls=False,
+            failure_rate_threshold=sc["breaker.failure_rate_threshold"],
+            sliding_window_size=sc["breaker.window"],
+            minimum_number_of_calls=sc["breaker.min_calls"], wait_duration_in_open=sc["breaker.wait_open"],
+            permitted_calls_in_half_open=sc["breaker.half_open_calls"],
+        )
+        self.breaker.add_listener(self._on_transition)
+        self.manager = CacheManager(
+            MemoryTier("LRU", clock=clock, capacity=sc["l1.capacity"]), self.l2, self.l3, clock=clock,
+            event_log=ctx.log, source=self._source, guards={"L2": self.breaker.call},
+            unavailable_errors=(CallNotPermitted,), flow=FLOW,
+        )
+        self.recovery = ErrorRecovery(clock=clock, event_log=ctx.log, escalation=self, flow=FLOW,
+                                      component="Recovery_System")
+        self.recovery.register("redis", "reconnect", self._reconnect, stage="reconnect")
+        self.server = simpy.Resource(ctx.env, capacity=1)
+        self.keys = [f"ohlcv:SPX:1d:{i}" for i in range(sc["load.keys"])]
+        self.expected: dict[str, Any] = {}
+        self.written: set[str] = set()
+        self.sent = self.answered = self.wrong = 0
+        self.recovering = False
+        self.validations: list[dict[str, Any]] = []
+        self._n = 0
+
+    # -- the simulated dependency ----------------------------------------------------------------------
+    def redis_down(self) -> bool:
+        """Whether the Chaos_Engine's Redis window covers the current simulated instant."""
+        return any(w.target == "redis" for w in self.chaos.active())
+
+    def _source(self, key: str) -> Any:
+        self.bridge.wait(self.source_latency.sample(self.ctx.rng))
+        return {"key": key, "v": 0}
+
+    def _reconnect(self) -> bool:
+        """Recovery procedure: a fresh connection and a PING, taking ``recovery.reconnect_cost``."""
+        self.ctx.step("System_Components", "attempt_reconnection", frm="Recovery_System", key="redis")
+        self.bridge.wait(self.sc["recovery.reconnect_cost"])
+        ok = not self.redis_down()
+        self.ctx.step("Recovery_System", "reconnection", "ok" if ok else "error", frm="System_Components",
+                      key="redis")
+        return ok
+
+    # -- ErrorRecovery's escalation hook: escalate the strategy to failover ---------------------------
+    def escalate(self, component: str, message: str, *, key: str | None = None,
+                 context: dict[str, Any] | None = None) -> Any:
+        """Reconnection failed: fail over to L1/L3 (the open breaker keeps the manager off L2)."""
+        ctx = self.ctx
+        ctx.step("Recovery_System", "escalate_strategy", key=key, detail=message)
+        ctx.step("System_Components", "attempt_failover", frm="Recovery_System", key=key)
+        try:
+            self.l3.peek("__failover_probe__")
+            ok = True
+        except Exception:
+            ok = False
+        ctx.step("Recovery_System", "failover", "ok" if ok else "error", frm="System_Components", key=key,
+                 detail="serving from L1/L3; L2 writes journaled" if ok else "L3 unreachable too")
+        return ok
+
+    # -- Circuit_Breakers ----------------------------------------------------------------------------------
+    def _on_transition(self, tr: Any) -> None:
+        ctx, State = self.ctx, self.State
+        if tr.to_state is State.OPEN:
+            ctx.step("Circuit_Breakers", "triggered", "open", frm="System_Components", key="redis",
+                     failure_rate=tr.failure_rate)
+            ctx.step("System_Components", "circuit_open", "open", frm="Circuit_Breakers", key="redis")
+            if not self.recovering:
+                self.recovering = True
+                ctx.step("System_Components", "initiate_recovery", key="redis")
+                ctx.env.process(self._recover())
+        elif tr.to_state is State.CLOSED and tr.from_state is State.HALF_OPEN:
+            ctx.step("Circuit_Breakers", "close", "closed", key="redis")
+
+    def _test_circuit(self) -> bool:
+        """Recovery_System -> Circuit_Breakers: one test request to L2 through the breaker."""
+        from supreme.resilience.breaker import CallNotPermitted
+
+        ctx = self.ctx
+        ctx.step("Recovery_System", "test_circuit", key="redis")
+        ctx.step("Circuit_Breakers", "test_request", frm="Recovery_System", key="redis")
+
+        def probe() -> None:
+            try:
+                self.l2.peek("__circuit_probe__")
+            except Exception as exc:
+                ctx.step("System_Components", "test_response", "error", key="redis", detail=str(exc))
+                raise
+            ctx.step("System_Components", "test_response", "ok", to="Circuit_Breakers", key="redis")
+
+        try:
+            self.breaker.call(probe)
+        except CallNotPermitted:
+            return False  # a client request holds the trial; its outcome decides
+        except Exception:
+            return False
+        return True
+
+    def _recover(self) -> Generator[simpy.Event, Any, None]:
+        ctx, State = self.ctx, self.State
+        try:
+            while True:
+                st = self.breaker.state
+                if st is State.CLOSED:
+                    break
+                if st is State.OPEN:
+                    result = yield from self.bridge.call(self.recovery.recover, "redis", self.breaker)
+                    if not result.succeeded:
+                        yield ctx.env.timeout(self.sc["recovery.interval"])
+                        continue
+                if self.breaker.state is State.HALF_OPEN:
+                    yield from self.bridge.call(self._test_circuit)
+                if self.breaker.state is not State.CLOSED:
+                    yield ctx.env.timeout(0.1)
+            with self.server.request() as req:
+                yield req
+                yield from self.bridge.call(self.manager.flush_pending, "L2")
+                self._validate()
+        finally:
+            self.recovering = False
+
+    # -- Validation_Engine ------------------------------------------------------------------------------
+    def _validate(self) -> None:
+        from supreme.cache.codec import decode_entry
+
+        ctx = self.ctx
+        ctx.step("Validation_Engine", "recovery_validated", frm="Circuit_Breakers", key="redis")
+        lost = []
+        for key in sorted(self.written):
+            raw = self.l2._data.get(key)  # the stored bytes themselves, not through the manager
+            if raw is None or decode_entry(raw[0])[0] != self.expected[key]:
+                lost.append(key)
+        pending = sum(self.manager.pending().values())
+        ok = not lost and pending == 0 and self.answered == self.sent and self.wrong == 0
+        check: dict[str, Any] = {"writes": len(self.written), "lost": len(lost), "pending": pending,
+                                 "sent": self.sent, "answered": self.answered, "wrong": self.wrong}
+        self.validations.append({"time": ctx.env.now, "ok": ok, **check})
+        ctx.step("Validation_Engine", "validate", "ok" if ok else "error", key="redis", **check)
+        ctx.step("Chaos_Engine", "validated", "ok" if ok else "error", frm="Validation_Engine",
+                 detail="fault tolerance validated" if ok else f"lost={lost[:5]}")
+
+    # -- Chaos_Engine: the fault and the test requests -------------------------------------------------
+    def _chaos(self) -> Generator[simpy.Event, Any, None]:
+        env = self.ctx.env
+        for w in self.chaos.windows:
+            yield env.timeout(max(0.0, w.start - env.now))
+            self.chaos.apply()
+            self.ctx.step("System_Components", "failure_injected", to="Chaos_Engine", key=w.target)
+            yield env.timeout(max(0.0, w.start + w.duration - env.now))
+            self.chaos.apply()
+
+    def _serve(self, rid: str, key: str, value: Any) -> Any:
+        if value is None:
+            return self.manager.get(key, request_id=rid)
+        self.manager.set(key, value, request_id=rid)
+        return value
+
+    def _request(self, rid: str, key: str, write: bool) -> Generator[simpy.Event, Any, None]:
+        ctx = self.ctx
+        value = {"key": key, "v": self._n} if write else None
+        ctx.step("Chaos_Engine", "request", request_id=rid, key=key, op="set" if write else "get")
+        self.sent += 1
+        with self.server.request() as req:
+            yield req
+            want = value if write else self.expected.get(key, {"key": key, "v": 0})
+            got = yield from self.bridge.call(self._serve, rid, key, value)
+        if write:
+            self.expected[key] = value
+            self.written.add(key)
+        self.answered += 1
+        right = got == want
+        self.wrong += not right
+        ctx.step("System_Components", "answer", "ok" if right else "error", to="Chaos_Engine", request_id=rid,
+                 key=key)
+
+    def _load(self) -> Generator[simpy.Event, Any, None]:
+        ctx, sc = self.ctx, self.sc
+        while True:
+            gap = ctx.rng.exponential(sc["load.interval"]) if sc["load.poisson"] else sc["load.interval"]
+            yield ctx.env.timeout(gap)
+            self._n += 1
+            if sc["load.pattern"] == "cycle":
+                key = self.keys[(self._n - 1) % len(self.keys)]
+            else:
+                key = self.keys[int(ctx.rng.integers(len(self.keys)))]
+            write = bool(ctx.rng.random() < sc["load.write_fraction"])
+            ctx.env.process(self._request(ctx.request_id(), key, write))
+
+    def run(self) -> pd.DataFrame:
+        env = self.ctx.env
+        env.process(self._chaos())
+        env.process(self._load())
+        try:
+            env.run(until=self.sc["duration"])
+        finally:
+            self.bridge.close()
+        df = self.ctx.frame()
+        df.attrs["transitions"] = [(t.time, t.from_state.value, t.to_state.value, t.trigger.value)
+                                   for t in self.breaker.transitions]
+        df.attrs["validations"] = list(self.validations)
+        return df
+
+
+def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Inject a Redis disconnect under load, recover, validate; returns the event log."""
+    return _Model(make_scenario(DEFAULTS, scenario)).run()
+
+
+def expected_transitions(scenario: Mapping[str, Any]) -> list[tuple[float, str]]:
+    """Breaker transition times predicted from a deterministic read-only scenario.
+
+    Valid for ``load.poisson=False``, ``load.pattern="cycle"``, ``load.write_fraction=0``,
+    ``io.spread=1``, ``load.keys > l1.capacity`` (every request misses L1) and a fault that starts
+    after the window has filled with successful L2 calls.  While Redis is down each request makes two
+    failing L2 calls (the L2 get, then the promotion of the L3 hit); the breaker opens at the failure
+    that tips the window over the threshold; recovery tries a reconnect at once and then every
+    ``reconnect + L3 probe + interval`` seconds; the first reconnect that ends after Redis is back
+    moves the breaker to HALF_OPEN, and the test request (one L2 call) closes it.
+    """
+    sc = make_scenario(DEFAULTS, scenario)
+    dt, down, up = sc["load.interval"], sc["faults.redis.down_at"], sc["faults.redis.down_at"] + sc[
+        "faults.redis.down_for"]
+    refused, l2, l3 = sc["io.refused"], sc["io.l2"], sc["io.l3"]
+    window = sc["breaker.window"]
+    need = int(np.ceil(sc["breaker.failure_rate_threshold"] * window / 100.0 - 1e-9))
+    k0 = int(np.ceil(down / dt - 1e-9))
+    request = k0 + (need - 1) // 2
+    t_req = request * dt
+    t_open = t_req + refused if need % 2 == 1 else t_req + refused + l3 + refused
+    cycle = sc["recovery.reconnect_cost"] + l3 + sc["recovery.interval"]
+    m = max(0, int(np.ceil((up - t_open - sc["recovery.reconnect_cost"]) / cycle - 1e-9)))
+    t_half = t_open + m * cycle + sc["recovery.reconnect_cost"]
+    return [(t_open, "open"), (t_half, "half_open"), (t_half + l2, "closed")]
+
+
+def summarize(log: pd.DataFrame) -> dict[str, Any]:
+    """Requests, answers, breaker openings, recovery attempts, failovers and the validation verdict."""
+    comp, op = log["component"], log["operation"]
+    val = log[(comp == "Validation_Engine") & (op == "validate")]
+    return {
+        "requests": int(((comp == "Chaos_Engine") & (op == "request")).sum()),
+        "answered": int(((comp == "System_Components") & (op == "answer")).sum()),
+        "wrong": int(((comp == "System_Components") & (op == "answer") & (log["outcome"] != "ok")).sum()),
+        "opened": int(((comp == "Circuit_Breakers") & (op == "triggered")).sum()),
+        "reconnects": int(((comp == "Recovery_System") & (op == "reconnection")).sum()),
+        "failovers": int(((comp == "Recovery_System") & (op == "failover")).sum()),
+        "journaled": int(((comp == "Redis_Cache_L2") & (log["outcome"] == "journaled")).sum()),
+        "flushed": int(((comp == "Redis_Cache_L2") & (op == "flush") & (log["outcome"] == "ok")).sum()),
+        "validated": bool(len(val) and (val["outcome"] == "ok").all()),
+    }

@@ -1,0 +1,135 @@
+"""Session-based authorization (seed diagram "Session-Based Authorization"), driving the real AuthService.
+
+Each client logs in once with a signed request (the real ``AuthService.login``), then sends bearer
+requests (``AuthService.authenticate_session``).  Sessions expire after ``session.ttl`` seconds of
+simulated time and are refreshed on the way by the real service; the client swaps in the new token
+from the response.  A client silent for longer than ``session.refresh_window`` finds its session dead
+and logs in again.  Same world as :mod:`sim.models.api_key_auth` (SQLite ``:memory:`` key store,
+fakeredis session store, simulated network and I/O times)::
+
+    Client.request -> API_Gateway.validate_session -> Cache_Manager.get (hit | miss -> Session_Store)
+    valid:   Session_Store.validate ok -> Auth_Service.check_permissions -> API_Gateway.process
+             -> Client.response
+    expired: Session_Store.validate refreshable -> Database.lookup (key still active?)
+             -> Session_Store.refresh (create) -> Cache_Manager.set -> Auth_Service.check_permissions
+             -> API_Gateway.process -> Client.response (new token)
+    dead:    API_Gateway.refuse (InvalidSession) -> Client.response rejected -> Client.login again
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from typing import Any
+
+import pandas as pd
+import simpy
+
+from sim.models.api_key_auth import REQUIRED, AuthWorld
+from sim.scenario import make_scenario
+
+__all__ = ["DEFAULTS", "FLOW", "NAME", "run", "summarize"]
+
+NAME = "session_auth"
+FLOW = "session_auth"
+
+DEFAULTS: dict[str, Any] = {
+    "duration": 300.0,
+    "clients": 3,
+    "clients.unscoped": 0,
+    "load.rate": 0.2,               # bearer requests per second per client
+    "load.pause_every": 20,         # after this many requests a client goes quiet ...
+    "load.pause": 150.0,            # ... for this long (past the refresh window: log in again)
+    "load.tampered": 0.0,
+    "load.replayed": 0.0,
+    "auth.cache_ttl": 5.0,
+    "auth.recv_window_ms": 5000,
+    "net.median": 0.020,
+    "net.p99": 0.080,
+    "db.median": 300e-6,
+    "db.p99": 1.2e-3,
+    "redis.median": 80e-6,
+    "redis.p99": 300e-6,
+    "session.ttl": 30.0,
+    "session.refresh_window": 60.0,
+}
+
+
+def _client(w: AuthWorld, i: int) -> Generator[simpy.Event, Any, None]:
+    from supreme.api.auth.errors import AuthError
+
+    ctx, sc = w.ctx, w.sc
+    name = f"client{i}"
+    token: str | None = None
+    n = 0
+    while True:
+        gap = ctx.rng.exponential(1.0 / sc["load.rate"])
+        if n and sc["load.pause_every"] and n % sc["load.pause_every"] == 0:
+            gap += sc["load.pause"]
+            ctx.step("Client", "pause", key=name, seconds=gap)
+        yield ctx.env.timeout(gap)
+        n += 1
+        rid = ctx.request_id()
+        t0 = ctx.env.now
+        if token is None:
+            headers = w.signed(i, "/v1/session", b"", nonce=f"{i}-{n}")
+            ctx.step("Client", "login", request_id=rid, key=name)
+            yield w.network()
+            try:
+                issued = yield from w.bridge.call(w.auth.login, headers, "GET", "/v1/session", b"", rid)
+            except AuthError as exc:
+                yield w.network()
+                ctx.step("Client", "response", "rejected", frm="API_Gateway", request_id=rid, key=name,
+                         latency=ctx.env.now - t0, error=type(exc).__name__)
+                continue
+            token = issued.token
+            yield w.network()
+            ctx.step("Client", "response", "ok", frm="API_Gateway", request_id=rid, key=name,
+                     latency=ctx.env.now - t0, login=True, expires_at=issued.info.expires_at)
+            continue
+        ctx.step("Client", "request", request_id=rid, key=name)
+        yield w.network()
+        try:
+            principal = yield from w.bridge.call(w.auth.authenticate_session, token, REQUIRED, rid)
+        except AuthError as exc:
+            ctx.step("API_Gateway", "refuse", "rejected", request_id=rid, key=name, error=type(exc).__name__)
+            yield w.network()
+            ctx.step("Client", "response", "rejected", frm="API_Gateway", request_id=rid, key=name,
+                     latency=ctx.env.now - t0, error=type(exc).__name__)
+            token = None  # dead or unknown session: log in again
+            continue
+        ctx.step("API_Gateway", "process", request_id=rid, key=name)
+        yield w.network()
+        fresh = principal.new_session
+        if fresh is not None:
+            token = fresh.token
+            ctx.step("Client", "response", "ok", frm="API_Gateway", request_id=rid, key=name,
+                     latency=ctx.env.now - t0, new_token=True, expires_at=fresh.info.expires_at)
+        else:
+            ctx.step("Client", "response", "ok", frm="API_Gateway", request_id=rid, key=name,
+                     latency=ctx.env.now - t0)
+
+
+def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Clients on bearer sessions that expire and refresh in simulated time; returns the event log."""
+    sc = make_scenario(DEFAULTS, scenario)
+    w = AuthWorld(NAME, FLOW, sc)
+    for i in range(len(w.keys)):
+        w.ctx.env.process(_client(w, i))
+    df = w.finish(sc["duration"])
+    df.attrs["session_ttl"] = sc["session.ttl"]
+    return df
+
+
+def summarize(log: pd.DataFrame) -> dict[str, Any]:
+    """Requests, refreshes, re-logins, cache hit ratio of the session cache."""
+    comp, op = log["component"], log["operation"]
+    resp = log[(comp == "Client") & (op == "response")]
+    cache = log[(comp == "Cache_Manager") & (op == "get") & (log["flow"] == "session_auth")]
+    return {
+        "requests": int(((comp == "Client") & (op == "request")).sum()),
+        "logins": int(((comp == "Client") & (op == "login")).sum()),
+        "ok": int((resp["outcome"] == "ok").sum()),
+        "rejected": int((resp["outcome"] == "rejected").sum()),
+        "refreshes": int(((comp == "Session_Store") & (op == "refresh") & (log["outcome"] == "ok")).sum()),
+        "session_cache_hit_ratio": float((cache["outcome"] == "hit").mean()) if len(cache) else None,
+    }

@@ -1,0 +1,249 @@
+"""WebSocket market-data streaming (seed diagram "WebSocket Market Data Streaming"), real managers.
+
+The real socket-free parts of :mod:`supreme.api.streaming` -- built by ``StreamGateway.build``:
+:class:`~supreme.api.streaming.connections.ConnectionManager`,
+:class:`~supreme.api.streaming.subscriptions.SubscriptionManager`,
+:class:`~supreme.api.streaming.health.HealthMonitor` and the gateway's sans-IO ``handle_text`` -- with
+the real :class:`~supreme.market.feed.MarketDataFeed` polling a real
+:class:`~supreme.market.replay.ReplayConnector` over the bundled sample (``SPX``, ``IXIC`` daily
+candles), and a real :class:`~supreme.cache.manager.CacheManager` taking every update.  Simulated: the
+sockets (handshake, frames) and each client's network delay::
+
+    Client.handshake -> WebSocket_Server.established (Connection_Manager.validate/register)
+    Client.subscribe -> WebSocket_Server.subscribe -> Subscription_Manager.register -> .confirmed
+      -> WebSocket_Server.ack -> Client.ack
+    loop every feed.poll_interval: Market_Data_Feed.poll -> Exchange_Connector.fetch
+      -> Cache_Manager.set (all tiers) -> Subscription_Manager.broadcast -> Client.update (after its delay)
+    Client.unsubscribe -> WebSocket_Server.unsubscribe -> Subscription_Manager.remove -> Client.ack
+
+Departure: the sample's daily candles are replayed on a compressed grid -- candle ``k`` opens at
+``k * replay.timeframe`` of simulated time -- so a run of minutes streams years of data with the
+replay connector's "as of now" rule unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from sim.models._context import SimContext
+from sim.models.circuit_breaker import latency_model
+from sim.scenario import make_scenario
+
+__all__ = ["DEFAULTS", "FLOW", "NAME", "WsWorld", "run", "summarize"]
+
+NAME = "ws_streaming"
+FLOW = "ws_streaming"
+
+DEFAULTS: dict[str, Any] = {
+    "duration": 120.0,
+    "clients": 3,
+    "symbols": "SPX,IXIC",
+    "replay.timeframe": "1s",
+    "feed.poll_interval": 1.0,
+    "net.median": 0.015,
+    "net.p99": 0.120,
+    "client.unsubscribe_at": 90.0,    # each client unsubscribes at about this time (+ a draw)
+    "ws.queue_size": 256,
+    "health.interval": 20.0,
+    "health.timeout": 10.0,
+}
+
+
+class WsWorld:
+    """The streaming server's real managers on the SimPy clock, plus simulated sockets and clients."""
+
+    def __init__(self, model: str, flow: str, sc: Mapping[str, Any], *, with_feed: bool = True) -> None:
+        from supreme.api.streaming.gateway import StreamGateway
+        from supreme.cache.manager import CacheManager
+        from supreme.cache.tiers.base import LocalTier
+        from supreme.cache.tiers.memory import MemoryTier
+        from supreme.market.feed import MarketDataFeed
+        from supreme.market.replay import ReplayConnector
+        from supreme.market.sample import load_sample
+        from supreme.market.timeframes import timeframe_ms
+        from supreme.monitoring.metrics import Metrics
+
+        self.sc = sc
+        self.ctx = ctx = SimContext(model, flow, sc)
+        clock = ctx.clock
+        self.net = latency_model(sc["net.median"], sc["net.p99"])
+        self.symbols = [s.strip() for s in str(sc["symbols"]).split(",") if s.strip()]
+        self.feed: MarketDataFeed | None = None
+        self.cache: CacheManager | None = None
+        if with_feed:
+            step = timeframe_ms(sc["replay.timeframe"])
+            frames = {}
+            for sym in self.symbols:
+                frame = load_sample(sym).copy()
+                frame["timestamp"] = np.arange(len(frame), dtype=np.int64) * step  # compressed grid
+                frames[sym] = frame
+            connector = ReplayConnector(frames, clock, timeframe=sc["replay.timeframe"])
+            self.feed = MarketDataFeed(connector, clock, event_log=ctx.log)
+            self.cache = CacheManager(MemoryTier("LRU", clock=clock, capacity=1024),
+                                      LocalTier(clock, name="L2"), LocalTier(clock, name="L3"),
+                                      clock=clock, event_log=ctx.log, flow="ws_streaming")
+        self.metrics = Metrics()
+        self.gateway = StreamGateway.build(
+            clock, feed=self.feed, metrics=self.metrics, event_log=ctx.log, symbols=self.symbols,
+            queue_size=sc["ws.queue_size"], allow_anonymous=True, ping_interval=sc["health.interval"],
+            ping_timeout=sc["health.timeout"], timeframe=sc["replay.timeframe"],
+        )
+        self.connections = self.gateway.connections
+        self.subscriptions = self.gateway.subscriptions
+        self.health = self.gateway.health
+        self.subscriptions.handoff = self._cache_then_publish
+        self.inbox: dict[int, list[dict[str, Any]]] = {}
+        self._wire_free: dict[int, float] = {}
+        self.handlers: dict[int, Any] = {}
+        self.received: dict[str, list[dict[str, Any]]] = {}
+
+    # -- Market_Data_Feed -> Cache_Manager -> Subscription_Manager ------------------------------
+    def _cache_then_publish(self, publish: Any, update: dict[str, Any]) -> None:
+        assert self.cache is not None
+        key = f"{update['channel']}:{update['symbol']}:{update['timestamp']}"
+        self.cache.set(key, update["data"])
+        subscribers = self.subscriptions.subscribers(update["symbol"], update["channel"])
+        self.ctx.step("Subscription_Manager", "find_subscribers",
+                      key=f"{update['symbol']}:{update['channel']}", subscribers=len(subscribers))
+        publish(update)
+        self.drain_all()
+
+    def poller(self) -> Generator[simpy.Event, Any, None]:
+        """The feed's poll loop on the simulated clock."""
+        assert self.feed is not None
+        while True:
+            yield self.ctx.env.timeout(self.sc["feed.poll_interval"])
+            self.feed.poll()
+
+    # -- the simulated socket ---------------------------------------------------------------------
+    def connect(self, name: str, handler: Any = None) -> Generator[simpy.Event, Any, Any]:
+        """Handshake: upgrade request over the network, validate, 101, register; returns the Connection."""
+        ctx = self.ctx
+        rid = ctx.request_id()
+        ctx.step("Client", "handshake", request_id=rid, key=name)
+        yield ctx.env.timeout(self.net.sample(ctx.rng))
+        ctx.log.record(ctx.env.now, "ws_lifecycle", "WebSocket_Gateway", "upgrade_request", request_id=rid,
+                       key=name)
+        principal = self.connections.validate({}, "/api/v1/stream", request_id=rid)
+        ctx.log.record(ctx.env.now, "ws_lifecycle", "WebSocket_Gateway", "switching_protocols",
+                       request_id=rid, key=name)
+        conn = self.connections.register(principal, peer=name)
+        conn.closer = lambda c: ctx.env.process(self._server_close(c))
+        self.inbox[conn.id] = []
+        self.handlers[conn.id] = handler
+        yield ctx.env.timeout(self.net.sample(ctx.rng))
+        ctx.step("Client", "established", frm="WebSocket_Server", request_id=rid, key=name,
+                 connection=conn.id)
+        return conn
+
+    def send(self, conn: Any, message: dict[str, Any]) -> Generator[simpy.Event, Any, None]:
+        """Client -> server frame: network delay, then the gateway's sans-IO handler, then drain replies."""
+        yield self.ctx.env.timeout(self.net.sample(self.ctx.rng))
+        if conn.state == "closed":
+            return
+        self.gateway.handle_text(conn, json.dumps(message))
+        self.drain(conn)
+
+    def drain_all(self) -> None:
+        """Move every connection's queued messages onto the wire."""
+        for conn in self.connections.connections:
+            self.drain(conn)
+
+    def drain(self, conn: Any) -> None:
+        """The sender: queued messages leave in order, each arriving after this client's network delay."""
+        import asyncio
+
+        env = self.ctx.env
+        while True:
+            try:
+                text = conn.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            self.connections.mark_sent(conn)
+            arrive = max(self._wire_free.get(conn.id, 0.0), env.now + self.net.sample(self.ctx.rng))
+            self._wire_free[conn.id] = arrive  # TCP keeps order: no overtaking on one connection
+            env.process(self._deliver(conn, json.loads(text), arrive - env.now))
+
+    def _deliver(self, conn: Any, msg: dict[str, Any], delay: float) -> Generator[simpy.Event, Any, None]:
+        yield self.ctx.env.timeout(delay)
+        handler = self.handlers.get(conn.id)
+        if handler is not None:
+            handler(conn, msg)
+
+    def client_close(self, conn: Any, name: str) -> Generator[simpy.Event, Any, None]:
+        """Graceful close: the client's close frame, the server's answer, unregister."""
+        ctx = self.ctx
+        ctx.step("Client", "close_frame", key=name, connection=conn.id)
+        self.handlers[conn.id] = None
+        yield ctx.env.timeout(self.net.sample(ctx.rng))
+        ctx.log.record(ctx.env.now, "ws_lifecycle", "WebSocket_Gateway", "close_frame", key=str(conn.id),
+                       detail="answered client's close frame")
+        self.subscriptions.drop(conn)
+        self.connections.unregister(conn, 1000, "client closed")
+
+    def _server_close(self, conn: Any) -> Generator[simpy.Event, Any, None]:
+        """The closer hook: the gateway sends the close frame and unregisters (dropped if forced)."""
+        ctx = self.ctx
+        ctx.log.record(ctx.env.now, "ws_lifecycle", "WebSocket_Gateway", "force_close" if conn.dropped
+                       else "close", key=str(conn.id), detail=f"{conn.close_code} {conn.close_reason}")
+        yield ctx.env.timeout(0)
+        self.subscriptions.drop(conn)
+        self.connections.unregister(conn)
+
+
+def _client(w: WsWorld, i: int) -> Generator[simpy.Event, Any, None]:
+    ctx, sc = w.ctx, w.sc
+    name = f"client{i}"
+    symbol = w.symbols[i % len(w.symbols)]
+    got: list[dict[str, Any]] = w.received.setdefault(name, [])
+
+    def on_message(conn: Any, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        if kind == "update":
+            got.append(msg)
+            ctx.step("Client", "update", key=f"{msg['symbol']}:{msg['channel']}", frm="WebSocket_Server",
+                     seq=msg["seq"], client=name)
+        elif kind == "ack":
+            ctx.step("Client", "ack", key=symbol, frm="WebSocket_Server", op=msg.get("op"), client=name)
+        elif kind == "ping":
+            ctx.env.process(w.send(conn, {"op": "pong", "id": msg["id"]}))
+
+    yield ctx.env.timeout(ctx.rng.uniform(0.0, 2.0))
+    conn = yield from w.connect(name, on_message)
+    ctx.step("Client", "subscribe", key=symbol, client=name)
+    yield from w.send(conn, {"op": "subscribe", "symbols": [symbol], "channels": ["candles"], "id": 1})
+    yield ctx.env.timeout(max(0.0, sc["client.unsubscribe_at"] + ctx.rng.uniform(0, 5) - ctx.env.now))
+    ctx.step("Client", "unsubscribe", key=symbol, client=name)
+    yield from w.send(conn, {"op": "unsubscribe", "symbols": [symbol], "channels": ["candles"], "id": 2})
+
+
+def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Clients subscribe, receive replayed candles with their network delays, unsubscribe; the log."""
+    sc = make_scenario(DEFAULTS, scenario)
+    w = WsWorld(NAME, FLOW, sc)
+    for i in range(int(sc["clients"])):
+        w.ctx.env.process(_client(w, i))
+    w.ctx.env.process(w.poller())
+    w.ctx.env.run(until=sc["duration"])
+    df = w.ctx.frame()
+    df.attrs["received"] = {k: [(m["seq"], m["timestamp"]) for m in v] for k, v in w.received.items()}
+    return df
+
+
+def summarize(log: pd.DataFrame) -> dict[str, Any]:
+    """Connections, updates polled, broadcast and received, and the delivery delay."""
+    comp, op = log["component"], log["operation"]
+    upd = log[(comp == "Client") & (op == "update")]
+    return {
+        "connections": int(((comp == "Connection_Manager") & (op == "register")).sum()),
+        "polls": int(((comp == "Market_Data_Feed") & (op == "poll")).sum()),
+        "broadcasts": int(((comp == "Subscription_Manager") & (op == "broadcast")).sum()),
+        "updates_received": len(upd),
+        "unsubscribed": int(((comp == "Subscription_Manager") & (op == "remove")).sum()),
+    }
