@@ -30,7 +30,7 @@ from sim.errors import SimError
 
 __all__ = [
     "DEFAULT_LATENCIES", "Constant", "Empirical", "Exponential", "LatencyBook", "LatencyError",
-    "LatencyModel", "LogNormal", "TruncatedNormal", "model_from_spec",
+    "LatencyModel", "LogNormal", "TruncatedNormal", "latency_model", "model_from_spec",
 ]
 
 _Z99 = 2.3263478740408408  # standard normal quantile at 0.99
@@ -314,3 +314,8 @@ class LatencyBook:
 
     def __repr__(self) -> str:
         return f"LatencyBook({', '.join(self)})"
+
+
+def latency_model(median: float, p99: float) -> LatencyModel:
+    """Lognormal from median and p99, or a constant when p99 <= median (deterministic scenarios)."""
+    return Constant(median) if p99 <= median else LogNormal(median, p99)

@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "SystemClock", "ManualClock", "ScaledClock"]
+__all__ = ["Clock", "ManualClock", "ScaledClock", "SystemClock"]
 
 
 @runtime_checkable

@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 
 from supreme.errors import SupremeError
 
-__all__ = ["ConfigError", "Settings", "project_root", "load_settings"]
+__all__ = ["ConfigError", "Settings", "load_settings", "project_root"]
 
 
 class ConfigError(SupremeError, ValueError):

@@ -29,8 +29,9 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from sim.bridge import BridgeClock, IoBridge
+from sim.latency import latency_model
 from sim.models._context import SimContext
-from sim.models.circuit_breaker import BridgeClock, IoBridge, latency_model
 from sim.scenario import make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "AuthWorld", "run", "summarize"]

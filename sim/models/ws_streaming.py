@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from sim.latency import latency_model
 from sim.models._context import SimContext
-from sim.models.circuit_breaker import latency_model
 from sim.scenario import make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "WsWorld", "run", "summarize"]
