@@ -4,8 +4,9 @@
 module              job (seed participant)
 ==================  ==============================================================
 ``synapses``        Hebbian key → successor links with decay (Synaptic_Network)
+``stride``          next member of numbered key sequences, e.g. the next candle
 ``analyzer``        per-cycle analysis of the recent window (Pattern_Analyzer)
-``adapter``         budget split, policy switching, thresholds (Cache_Adapter)
+``adapter``         budget split, policy switching (replayed shadows), thresholds (Cache_Adapter)
 ``prefetch``        predictive prefetching and its metrics (Prefetch_Engine)
 ``layer``           the manager's access observer and the 60-s learning cycle
 ``simulate``        trace simulation of all of the above
@@ -20,11 +21,13 @@ from supreme.adaptive.layer import AdaptiveLayer
 from supreme.adaptive.prefetch import PrefetchEngine, PrefetchStats
 from supreme.adaptive.protocols import AccessObserver, AdaptationTarget, Loader, PrefetchTarget, SwitchResult
 from supreme.adaptive.simulate import SimCache, simulate_adaptive
+from supreme.adaptive.stride import StridePredictor
 from supreme.adaptive.synapses import AdaptiveConfigError, SynapticNetwork
 
 __all__ = [
     "AccessObserver", "Adaptation", "AdaptationTarget", "AdapterSettings", "AdaptiveConfigError",
     "AdaptiveLayer", "AnalysisReport", "CacheAdapter", "Loader", "PatternAnalyzer", "PrefetchEngine",
-    "PrefetchStats", "PrefetchTarget", "ShadowBank", "SimCache", "SwitchResult", "SynapticNetwork",
+    "PrefetchStats", "PrefetchTarget", "ShadowBank", "SimCache", "StridePredictor", "SwitchResult",
+    "SynapticNetwork",
     "simulate_adaptive", "stack_distances",
 ]

@@ -5,13 +5,18 @@ Per demand access (hot path, the seed's "Record access pattern" and "Access data
     prefetcher.on_demand(key, hit)          # was it a prefetched entry? a demand miss?
     score the previous access's predictions # did they contain this key?
     network.record(key, now)                # Hebbian update, O(window + top_k)
-    adapter.observe(key)                    # sampled shadow caches
+    adapter.observe(key)                    # one list append: shadows replay once per cycle
     if now >= next_cycle: run_cycle(now)    # the 60-s learning cycle, on the injected clock
     prefetcher.after_access(key, now)       # prefetch confident predictions
 
 Per learning cycle (every ``cycle_seconds`` of clock time, checked on access, or explicitly via
 :meth:`run_cycle`): sweep prefetched entries that left the cache, analyse the window, let the
-adapter adapt, prune weak links, start a new window.
+adapter adapt, prune weak links (every ``prune_every`` cycles: the network is bounded by
+``max_keys`` anyway, and a full prune is a Python pass over every node), start a new window.
+
+Cost per access (hot path, no event log): one Hebbian update, one prediction lookup, a stride
+observation when a predictor is attached, two list appends.  Everything proportional to the window
+(analysis, shadow replay) runs once per cycle, vectorised or compiled.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class AdaptiveLayer:
         history: int = 4096,
         keep_reports: int = 0,
         event_log: EventLog = NULL_LOG,
+        prune_every: int = 10,
     ) -> None:
         if not cycle_seconds > 0:
             raise AdaptiveConfigError(f"cycle_seconds must be > 0, got {cycle_seconds}")
@@ -68,7 +74,10 @@ class AdaptiveLayer:
         self.last_report: AnalysisReport | None = None
         self.reports: deque[AnalysisReport] = deque(maxlen=max(keep_reports, 1))
         self._keep_reports = keep_reports > 0
-        self.adaptations: list[Adaptation] = []
+        self.adaptations: list[Adaptation] = list(adapter.history) if adapter is not None else []
+        self.prune_every = max(1, int(prune_every))
+        bank = adapter.shadows if adapter is not None else None
+        self._observe = bank.appender if bank is not None else None
 
     # -- AccessObserver -------------------------------------------------------------
     def on_access(self, key: str, hit: bool, tier: str | None, now: float) -> None:
@@ -76,7 +85,7 @@ class AdaptiveLayer:
         pf = self.prefetcher
         if pf is not None:
             pf.on_demand(key, hit, now)
-            self._occupancy_sum += pf.outstanding
+            self._occupancy_sum += len(pf._outstanding)
         if self._last_pred:
             self._checked += 1
             if key in self._last_pred:
@@ -84,8 +93,8 @@ class AdaptiveLayer:
         self.network.record(key, now)
         self._recent.append(key)
         self._accesses += 1
-        if self.adapter is not None:
-            self.adapter.observe(key)
+        if self._observe is not None:
+            self._observe(key)
         nxt = self._next_cycle
         if nxt is None:
             self._next_cycle = now + self.cycle_seconds
@@ -135,7 +144,8 @@ class AdaptiveLayer:
                                        predictions_right=self._right, inputs=inputs)
         if self.adapter is not None:
             self.adaptations.extend(self.adapter.adapt(report, window, now))
-        self.network.prune(now)
+        if self.cycles % self.prune_every == 0:
+            self.network.prune(now)
         self._recent.clear()
         self._checked = self._right = 0
         self._occupancy_sum = 0

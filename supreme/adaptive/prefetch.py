@@ -25,6 +25,19 @@ Metrics (Srinivasan et al.'s taxonomy, "A Prefetch Taxonomy", IEEE ToC 2004, sim
   latency model is given, so this is 1.0 there)
 * wasted, wasted_bytes                 (evicted, or found gone, before any use)
 
+Adaptive admission (beyond the diagram)
+--------------------------------------
+* Two predictors: the synaptic network (keys seen to follow ``X``) and a
+  :class:`~supreme.adaptive.stride.StridePredictor` (the next member of a numbered sequence, e.g.
+  the next candle), when given.  Every prefetch remembers its predictor; each cycle the predictors
+  are ordered by their measured accuracy in the window (the better one is served first) and one
+  below ``mute_below`` is muted — it then only *probes* (one candidate in ``probe_every``), so it
+  is un-muted when its accuracy recovers.  This is feedback-directed prefetching (Srinath, Mutlu,
+  Kim & Patt, "Feedback Directed Prefetching", HPCA 2007) per predictor.
+* Per key: a key whose last ``waste_limit`` prefetches were evicted unused is not prefetched again
+  until a cycle halves its count (dead-prefetch filtering, cf. Lin, Reinhardt & Burger's
+  "Filtering Superfluous Prefetches", HPCA 2001 — at key rather than address granularity).
+
 Departure: a prefetched key the engine is not told was evicted is discovered lazily — at its next
 demand access (a miss) or at :meth:`sweep` (run by the learning cycle) — so ``wasted`` may lag.
 """
@@ -33,11 +46,13 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from supreme.adaptive.protocols import Loader, PrefetchTarget
+from supreme.adaptive.stride import StridePredictor
 from supreme.adaptive.synapses import AdaptiveConfigError, SynapticNetwork
 from supreme.events import NULL_LOG, EventLog
 
@@ -112,6 +127,11 @@ class PrefetchEngine:
         latency: Callable[[str], float] | None = None,
         size_of: Callable[[Any], int] = _default_size,
         event_log: EventLog = NULL_LOG,
+        stride: StridePredictor | None = None,
+        waste_limit: int = 2,
+        mute_below: float = 0.1,
+        min_source_issued: int = 20,
+        probe_every: int = 16,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise AdaptiveConfigError(f"prefetch threshold must be in [0, 1], got {threshold}")
@@ -138,6 +158,19 @@ class PrefetchEngine:
         self._outstanding: dict[str, tuple[float, int]] = {}  # key -> (ready_at, bytes)
         self._inflight: list[float] = []  # heap of ready_at of fetches not yet complete
         self.last_predicted: tuple[object, ...] = ()  # keys predicted after the last access
+        self.stride = stride
+        self.waste_limit = int(waste_limit)
+        self.mute_below = float(mute_below)
+        self.min_source_issued = int(min_source_issued)
+        self.probe_every = max(1, int(probe_every))
+        self._source: dict[str, str] = {}  # outstanding key -> predictor that asked for it
+        self._wasted_keys: dict[str, int] = {}  # key -> recent wasted prefetches (halved each cycle)
+        self.sources: dict[str, PrefetchStats] = {"synaptic": PrefetchStats(), "stride": PrefetchStats()}
+        self.muted: set[str] = set()
+        self.order: tuple[str, ...] = ("synaptic", "stride")
+        self._probe = 0
+        self.skipped_admission = 0
+        self.source_history: list[dict[str, Any]] = []
 
     # -- demand side ----------------------------------------------------------
     def on_demand(self, key: str, hit: bool, now: float) -> None:
@@ -150,19 +183,25 @@ class PrefetchEngine:
             if entry[0] > now:
                 st.late += 1
                 win.late += 1
+                self.sources[self._source.pop(key, "synaptic")].late += 1
             elif hit:
                 st.timely += 1
                 win.timely += 1
+                self.sources[self._source.pop(key, "synaptic")].timely += 1
             else:
-                self._waste(entry[1])
+                self._waste(entry[1], key)
+            if hit and self._wasted_keys:
+                self._wasted_keys.pop(key, None)
         if not hit:
             st.demand_misses += 1
             win.demand_misses += 1
 
-    def _waste(self, nbytes: int) -> None:
+    def _waste(self, nbytes: int, key: str) -> None:
         for s in (self.stats, self.window):
             s.wasted += 1
             s.wasted_bytes += nbytes
+        self.sources[self._source.pop(key, "synaptic")].wasted += 1
+        self._wasted_keys[key] = self._wasted_keys.get(key, 0) + 1
 
     def note_evicted(self, keys: Iterable[str]) -> None:
         """The cache evicted ``keys``: unused prefetched ones among them are wasted."""
@@ -171,7 +210,7 @@ class PrefetchEngine:
         for key in keys:
             entry = self._outstanding.pop(key, None)
             if entry is not None:
-                self._waste(entry[1])
+                self._waste(entry[1], key)
 
     def sweep(self) -> int:
         """Find prefetched entries that left the cache unused (peeking); return how many."""
@@ -196,24 +235,38 @@ class PrefetchEngine:
     # -- prefetch side --------------------------------------------------------
     def after_access(self, key: str, now: float) -> int:
         """Prefetch confident predictions of what follows ``key``; return prefetches issued."""
-        preds = self.network.predict(key, self.fanout)
-        if not preds:
-            self.last_predicted = ()
+        stride = self.stride.observe(key) if self.stride is not None else None
+        links = self.network.predict(key, self.fanout)
+        self.last_predicted = tuple(k for k, _ in links)
+        thr = self.threshold
+        if (not links or links[0][1] < thr) and (stride is None or stride[1] < thr):
             return 0
-        self.last_predicted = tuple(k for k, _ in preds)
-        if preds[0][1] < self.threshold:
-            return 0
+        cands: list[tuple[object, float, str]] = []
+        for src in self.order:
+            if src == "stride":
+                if stride is not None and stride[1] >= thr:
+                    cands.append((stride[0], stride[1], "stride"))
+            else:
+                cands.extend((k, c, "synaptic") for k, c in links if c >= thr)
+        if self.muted:
+            kept: list[tuple[object, float, str]] = []
+            for option in cands:
+                if option[2] in self.muted:
+                    self._probe += 1
+                    if self._probe % self.probe_every:
+                        continue  # a muted predictor only probes, to notice when it becomes useful
+                kept.append(option)
+            cands = kept
         logging = self._log.enabled
         if logging:
             self._log.record(now, "prefetch", "Synaptic_Network", "Get related predictions", "ok", key=key,
-                             detail=json.dumps([[str(k), round(c, 4)] for k, c in preds]))
+                             detail=json.dumps([[str(k), round(c, 4), src] for k, c, src in cands]))
         issued = 0
         inflight = self._inflight
         while inflight and inflight[0] <= now:
             heapq.heappop(inflight)
-        for cand, conf in preds:
-            if conf < self.threshold:
-                break
+        wasted = self._wasted_keys
+        for cand, conf, src in cands:
             ckey = str(cand)
             if self.budget_per_cycle is not None and self._cycle_issued >= self.budget_per_cycle:
                 self._skip_budget(now, ckey, "cycle budget spent")
@@ -231,7 +284,13 @@ class PrefetchEngine:
                     self._log.record(now, "prefetch", "Prefetch_Engine", "Check if already cached", "cached",
                                      key=ckey)
                 continue
-            if self._fetch(ckey, conf, now):
+            if wasted and wasted.get(ckey, 0) >= self.waste_limit:
+                self.skipped_admission += 1  # its recent prefetches were evicted unused
+                if logging:
+                    self._log.record(now, "prefetch", "Prefetch_Engine", "Prefetch predicted items",
+                                     "rejected", key=ckey, detail="recent prefetches of this key wasted")
+                continue
+            if self._fetch(ckey, conf, now, src):
                 issued += 1
         return issued
 
@@ -242,7 +301,7 @@ class PrefetchEngine:
             self._log.record(now, "prefetch", "Prefetch_Engine", "Prefetch predicted items", "rejected",
                              key=key, detail=why)
 
-    def _fetch(self, key: str, conf: float, now: float) -> bool:
+    def _fetch(self, key: str, conf: float, now: float, source: str = "synaptic") -> bool:
         logging = self._log.enabled
         if logging:
             self._log.record(now, "prefetch", "Prefetch_Engine", "Check if already cached", "not_cached",
@@ -260,6 +319,8 @@ class PrefetchEngine:
         ready_at = now + (self.latency(key) if self.latency is not None else 0.0)
         # register before storing: a store that evicts an outstanding prefetch reports it back
         self._outstanding[key] = (ready_at, nbytes)
+        self._source[key] = source
+        self.sources[source].issued += 1
         if ready_at > now:
             heapq.heappush(self._inflight, ready_at)
         self.target.set(key, value, None, True)
@@ -276,8 +337,28 @@ class PrefetchEngine:
 
     # -- cycle ------------------------------------------------------------------
     def new_cycle(self) -> PrefetchStats:
-        """Start a new learning-cycle window; return the window that just ended."""
+        """Start a new learning-cycle window; return the window that just ended.
+
+        Per predictor, the window's accuracy (used / issued) orders the predictors for the next
+        cycle (the more accurate one gets the budget first) and mutes one below ``mute_below`` (it
+        then only probes: one candidate in ``probe_every`` is still issued, so it can recover).
+        Per key, wasted-prefetch counts are halved (forgiveness).
+        """
         ended = self.window
         self.window = PrefetchStats()
         self._cycle_issued = 0
+        acc: dict[str, float] = {}
+        for name, st in self.sources.items():
+            acc[name] = st.accuracy if st.issued >= self.min_source_issued else math.nan
+            if st.issued >= self.min_source_issued:
+                if st.accuracy < self.mute_below:
+                    self.muted.add(name)
+                else:
+                    self.muted.discard(name)
+        self.order = tuple(sorted(self.sources, key=lambda n: -(acc[n] if acc[n] == acc[n] else 0.5)))
+        self.source_history.append({"accuracy": acc, "issued": {n: s.issued for n, s in self.sources.items()},
+                                    "muted": sorted(self.muted), "order": list(self.order)})
+        del self.source_history[:-64]
+        self.sources = {name: PrefetchStats() for name in self.sources}
+        self._wasted_keys = {k: v // 2 for k, v in self._wasted_keys.items() if v > 1}
         return ended

@@ -33,6 +33,7 @@ from supreme.adaptive.adapter import AdapterSettings, CacheAdapter
 from supreme.adaptive.layer import AdaptiveLayer
 from supreme.adaptive.prefetch import PrefetchEngine
 from supreme.adaptive.protocols import SwitchResult
+from supreme.adaptive.stride import StridePredictor
 from supreme.adaptive.synapses import AdaptiveConfigError, SynapticNetwork
 from supreme.adaptive.workloads import Workload, trace_keys
 from supreme.events import NULL_LOG, EventLog
@@ -174,11 +175,16 @@ def simulate_adaptive(
     network: SynapticNetwork | None = None,
     fanout: int = 2,
     event_log: EventLog = NULL_LOG,
+    stride: bool = True,
+    timer: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
     """Run the cache (static, adaptive, with/without prefetch) over a key stream; return figures.
 
     ``times``: request times in seconds (a :class:`Workload` brings its own); default ``i / rate``.
     ``seed`` is recorded with the result; the layer itself makes no random choice.
+    ``stride``: give the prefetch engine a stride predictor beside the synaptic network.
+    ``timer``: a clock for benchmarks (e.g. ``time.perf_counter``); when given, the seconds spent
+    inside the layer (``on_access``, cycles included) are returned as ``layer_seconds``.
     """
     keys = _keys_of(keys_or_trace)
     if times is None and isinstance(keys_or_trace, Workload):
@@ -204,17 +210,20 @@ def simulate_adaptive(
     if adaptive or prefetch:
         if prefetch:
             engine = PrefetchEngine(net, cache, lambda k: 1, threshold=threshold, fanout=fanout,
-                                    latency=latency, size_of=lambda v: 1, event_log=event_log)
+                                    latency=latency, size_of=lambda v: 1, event_log=event_log,
+                                    stride=StridePredictor() if stride else None)
             cache.on_evict = engine.note_evicted
         adapter = None
         if adaptive:
-            adapter = CacheAdapter(cache, engine, settings=s, event_log=event_log)
+            adapter = CacheAdapter(cache, engine, settings=s, event_log=event_log,
+                                   now=float(t[0]) if n else 0.0)
         if engine is not None and (adapter is None or adapter.prefetch_budget == 0):
             cache.set_prefetch_budget(init_p)
         layer = AdaptiveLayer(net, adapter=adapter, prefetcher=engine, cycle_seconds=cycle_seconds,
                               event_log=event_log)
     demand_misses = 0
     late = 0
+    layer_seconds = 0.0
     tl = t.tolist()
     access = cache.access
     if layer is None:
@@ -223,15 +232,21 @@ def simulate_adaptive(
                 demand_misses += 1
     else:
         on_access = layer.on_access
+        pending = engine.pending if latency is not None and engine is not None else None
         for i, key in enumerate(keys):
             now = tl[i]
             hit = access(key)
-            if hit and latency is not None and engine is not None and engine.pending(key, now):
+            if hit and pending is not None and pending(key, now):
                 hit = False  # the prefetch is in flight: the request waits for it (no new fetch)
                 late += 1
             if not hit:
                 demand_misses += 1
-            on_access(key, hit, "L1" if hit else None, now)
+            if timer is None:
+                on_access(key, hit, "L1" if hit else None, now)
+            else:
+                t0 = timer()
+                on_access(key, hit, "L1" if hit else None, now)
+                layer_seconds += timer() - t0
     pst = engine.stats if engine is not None else None
     prefetch_fetches = pst.issued if pst is not None else 0
     demand_fetches = demand_misses - late
@@ -251,6 +266,7 @@ def simulate_adaptive(
                                and a.outcome == "ok") if layer is not None else 0,
         "network_keys": len(net) if layer is not None else 0,
         "network_bytes": net.memory_bytes() if layer is not None else 0,
+        "layer_seconds": layer_seconds if timer is not None else float("nan"),
     }
     if pst is not None:
         out.update({f"prefetch_{k}": v for k, v in pst.as_dict().items()

@@ -15,7 +15,7 @@ GENERATORS = [wl.dashboard_replay, wl.candle_walk, wl.volatility_bursts, wl.zipf
 
 
 @pytest.mark.parametrize("gen", GENERATORS)
-def test_seeded_and_well_formed(gen) -> None:  # type: ignore[no-untyped-def]
+def test_seeded_and_well_formed(gen) -> None:
     a, b, c = gen(3000, seed=1), gen(3000, seed=1), gen(3000, seed=2)
     assert a.keys == b.keys and np.array_equal(a.times, b.times)
     assert a.keys != c.keys
