@@ -1,0 +1,228 @@
+"""The Subscription_Manager participant: who listens to which (symbol, channel), and fan-out.
+
+State and decisions only: :meth:`SubscriptionManager.publish` turns one feed update into one queued
+message per subscriber (``Connection.offer``, never blocking) and returns; a subscriber whose queue is
+full is force-closed by its connection, the others are not delayed.  The update body is serialised
+once and only the sequence number is spliced per subscriber.
+
+The first client subscription of a (symbol, channel) subscribes the manager to the
+:class:`~supreme.market.feed.MarketDataFeed`; the last one leaving unsubscribes it.  The feed may poll
+in another thread: its callback goes through :attr:`SubscriptionManager.handoff`, which the socket
+adapter sets to ``loop.call_soon_threadsafe`` so :meth:`publish` always runs on the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
+
+from supreme.api.streaming import protocol as P
+from supreme.api.streaming.connections import Connection
+from supreme.clock import Clock
+from supreme.errors import SupremeError
+from supreme.events import NULL_LOG, EventLog
+from supreme.market.feed import CHANNELS, MarketDataFeed, Subscription, Update
+
+__all__ = ["SubscriptionError", "SubscriptionManager"]
+
+FLOW = "ws_streaming"
+COMPONENT = "Subscription_Manager"
+Key = tuple[str, str]
+
+
+class SubscriptionError(SupremeError, ValueError):
+    """A subscription request is refused; ``code`` is the protocol error code (e.g. ``unknown_symbol``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _direct(fn: Callable[[Update], Any], update: Update) -> None:
+    fn(update)
+
+
+class SubscriptionManager:
+    """Index of subscribers per (symbol, channel), fed by a market-data feed (or by :meth:`publish`)."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        feed: MarketDataFeed | None = None,
+        *,
+        symbols: Collection[str] | Callable[[], Collection[str]] | None = None,
+        timeframe: str | None = None,
+        event_log: EventLog = NULL_LOG,
+        max_per_connection: int = 500,
+    ) -> None:
+        self.clock = clock
+        self.feed = feed
+        if symbols is None and feed is not None:
+            symbols = lambda: feed.connector.symbols  # noqa: E731 - read live: a connector may add markets
+        self._symbols = symbols
+        if timeframe is None and feed is not None:
+            frames = getattr(feed.connector, "timeframes", None) or ["1m"]
+            timeframe = frames[0]
+        self.timeframe = timeframe or "1m"
+        self.event_log = event_log
+        self.max_per_connection = int(max_per_connection)
+        self._subs: dict[Key, dict[int, Connection]] = {}
+        self._feed_subs: dict[Key, Subscription] = {}
+        #: How feed callbacks reach :meth:`publish`: direct by default; ``call_soon_threadsafe`` in a server.
+        self.handoff: Callable[[Callable[[Update], Any], Update], Any] = _direct
+        self.published = 0
+        self.delivered = 0
+        self.rejected = 0
+
+    def _ev(
+        self,
+        op: str,
+        outcome: str = "ok",
+        *,
+        key: str | None = None,
+        detail: str | None = None,
+        component: str = COMPONENT,
+        request_id: str | None = None,
+    ) -> None:
+        if self.event_log.enabled:
+            self.event_log.record(
+                self.clock.now(), FLOW, component, op, outcome, key=key, detail=detail, request_id=request_id
+            )
+
+    def known_symbols(self) -> Collection[str] | None:
+        """Symbols a client may subscribe to (``None``: anything)."""
+        return self._symbols() if callable(self._symbols) else self._symbols
+
+    # -- subscribe / unsubscribe -------------------------------------------------------------
+    def subscribe(
+        self,
+        conn: Connection,
+        symbols: Iterable[str],
+        channels: Iterable[str] = CHANNELS,
+        request_id: str | None = None,
+    ) -> list[Key]:
+        """Register ``conn`` for every symbol x channel (all or nothing); returns the keys newly added."""
+        symbols, channels = list(symbols), list(channels)
+        bad_channels = [c for c in channels if c not in CHANNELS]
+        if bad_channels:
+            raise SubscriptionError(
+                "unknown_channel", f"unknown channel(s) {bad_channels}; expected some of {list(CHANNELS)}"
+            )
+        known = self.known_symbols()
+        if known is not None:
+            unknown = [s for s in symbols if s not in known]
+            if unknown:
+                self._ev(
+                    "register",
+                    "rejected",
+                    key=",".join(unknown),
+                    detail="unknown symbol",
+                    request_id=request_id,
+                )
+                raise SubscriptionError(
+                    "unknown_symbol", f"unknown symbol(s) {unknown}; available: {sorted(known)[:20]}"
+                )
+        wanted = [(s, c) for s in symbols for c in channels if (s, c) not in conn.subscriptions]
+        if len(conn.subscriptions) + len(wanted) > self.max_per_connection:
+            raise SubscriptionError(
+                "too_many_subscriptions",
+                f"connection {conn.id} would hold {len(conn.subscriptions) + len(wanted)} "
+                f"subscriptions; at most {self.max_per_connection}",
+            )
+        for key in wanted:
+            conn.subscriptions[key] = 0
+            subscribers = self._subs.setdefault(key, {})
+            subscribers[conn.id] = conn
+            if self.feed is not None and key not in self._feed_subs:
+                self._feed_subs[key] = self.feed.subscribe(
+                    key[0], key[1], self._from_feed, timeframe=self.timeframe
+                )
+        self._ev(
+            "register",
+            key=",".join(f"{s}:{c}" for s, c in wanted),
+            detail=f"connection={conn.id}",
+            request_id=request_id,
+        )
+        return wanted
+
+    def unsubscribe(
+        self,
+        conn: Connection,
+        symbols: Iterable[str],
+        channels: Iterable[str] = CHANNELS,
+        request_id: str | None = None,
+    ) -> list[Key]:
+        """Remove ``conn``'s subscriptions of symbols x channels; returns the keys removed."""
+        keys = [(s, c) for s in symbols for c in channels]
+        removed = [k for k in keys if self._remove(conn, k)]
+        self._ev(
+            "remove",
+            key=",".join(f"{s}:{c}" for s, c in removed),
+            detail=f"connection={conn.id}",
+            request_id=request_id,
+        )
+        return removed
+
+    def drop(self, conn: Connection) -> int:
+        """Remove every subscription of ``conn`` (it closed); returns how many."""
+        removed = [k for k in list(conn.subscriptions) if self._remove(conn, k)]
+        if removed:
+            self._ev("remove_all", detail=f"connection={conn.id} subscriptions={len(removed)}")
+        return len(removed)
+
+    def _remove(self, conn: Connection, key: Key) -> bool:
+        if conn.subscriptions.pop(key, None) is None:
+            return False
+        subscribers = self._subs.get(key)
+        if subscribers is not None:
+            subscribers.pop(conn.id, None)
+            if not subscribers:
+                del self._subs[key]
+                feed_sub = self._feed_subs.pop(key, None)
+                if feed_sub is not None and self.feed is not None:
+                    self.feed.unsubscribe(feed_sub)
+        return True
+
+    def subscribers(self, symbol: str, channel: str) -> list[Connection]:
+        """Connections subscribed to ``symbol``/``channel``."""
+        return list(self._subs.get((symbol, channel), {}).values())
+
+    @property
+    def keys(self) -> list[Key]:
+        """(symbol, channel) pairs with at least one subscriber."""
+        return list(self._subs)
+
+    # -- fan-out --------------------------------------------------------------------------------
+    def _from_feed(self, update: Update) -> None:
+        self.handoff(self.publish, update)
+
+    def publish(self, update: Update) -> int:
+        """Queue ``update`` for each subscriber of its symbol/channel; returns how many accepted it."""
+        key = (update["symbol"], update["channel"])
+        subscribers = self._subs.get(key)
+        self.published += 1
+        if not subscribers:
+            return 0
+        body = P.update_body(update)
+        accepted = 0
+        for conn in list(subscribers.values()):
+            if conn.open and conn.offer(P.update_text(body, conn.next_seq(key))):
+                accepted += 1
+            else:
+                self.rejected += 1
+        self.delivered += accepted
+        if self.event_log.enabled:
+            self._ev(
+                "broadcast",
+                "ok" if accepted == len(subscribers) else "partial",
+                key=f"{key[0]}:{key[1]}",
+                detail=f"subscribers={len(subscribers)} queued={accepted}",
+            )
+        return accepted
+
+    def close(self) -> None:
+        """Unsubscribe from the feed (server shutdown)."""
+        if self.feed is not None:
+            for sub in self._feed_subs.values():
+                self.feed.unsubscribe(sub)
+        self._feed_subs.clear()
