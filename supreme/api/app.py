@@ -229,9 +229,10 @@ async def _unexpected_handler(request: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(services: Services, *, close_on_shutdown: bool = False, title: str = "Supreme signal API",
-               on_shutdown: Callable[[], None] | None = None) -> FastAPI:
+               on_shutdown: Callable[[], None] | None = None, stream: bool = True) -> FastAPI:
     """The API over ``services``; when the ASGI lifespan ends run ``on_shutdown``, then (with
-    ``close_on_shutdown``) close the services."""
+    ``close_on_shutdown``) close the services.  With ``stream`` the WebSocket market-data stream
+    (``/api/v1/stream``) is mounted; its gateway is ``app.state.stream_gateway``."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -258,5 +259,11 @@ def create_app(services: Services, *, close_on_shutdown: bool = False, title: st
     app.add_exception_handler(SupremeError, _supreme_handler)
     app.add_exception_handler(Exception, _unexpected_handler)
     app.include_router(build_router(services))
+    if stream:
+        from supreme.api.streaming import StreamGateway, stream_router
+
+        gateway = StreamGateway.from_services(services)
+        app.state.stream_gateway = gateway
+        app.include_router(stream_router(gateway))  # its lifespan starts/stops the stream tasks
     app.add_middleware(GatewayMiddleware, services=services)
     return app

@@ -72,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
             frame.to_parquet(args.event_log)
             print(f"supreme serve: wrote {len(frame)} event rows to {args.event_log}", flush=True)
 
+    from supreme.api.streaming import StreamServer, uvicorn_ws_options
+
     app = create_app(services, close_on_shutdown=True, on_shutdown=save_events)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    # StreamServer closes WebSocket clients with 1001 before uvicorn's own shutdown (which sends 1012)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+                            lifespan="on", **uvicorn_ws_options())
+    StreamServer(config, app.state.stream_gateway).run()
     return 0

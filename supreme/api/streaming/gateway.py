@@ -122,11 +122,17 @@ class StreamGateway:
 
     @classmethod
     def from_services(
-        cls, services: Any, *, poll_interval: float | None = 1.0, **kwargs: Any
+        cls, services: Any, *, clock: Clock | None = None, poll_interval: float | None = 1.0, **kwargs: Any
     ) -> StreamGateway:
-        """Wire to the app's ``Services`` (feed, auth, metrics, event log, clock)."""
+        """Wire to the app's ``Services`` (feed, auth, metrics, event log).
+
+        The gateway paces its health pings and feed polls on ``clock`` (default: a
+        :class:`SystemClock`), not on the services' market clock: network liveness is a matter of
+        real seconds, whatever speed the replay runs at, and a hand-driven test clock must not be
+        advanced by background loops.
+        """
         return cls.build(
-            services.clock,
+            clock if clock is not None else SystemClock(),
             feed=services.feed,
             auth=services.auth,
             metrics=services.metrics,
