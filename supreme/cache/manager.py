@@ -89,6 +89,7 @@ COMPONENTS: dict[str, str] = {
     "L1": "Memory_Cache_L1", "L2": "Redis_Cache_L2", "L3": "PostgreSQL_L3", "source": "External_Source",
 }
 MANAGER = "Cache_Manager"
+L1_COMPONENT = COMPONENTS["L1"]
 
 #: ``guard(fn, *args)`` runs a tier call, e.g. ``CircuitBreaker.call``.
 Guard = Callable[..., Any]
@@ -181,9 +182,17 @@ class CacheManager:
         self.flow = flow
         self._log = event_log
         self._now = clock.now
-        self._l1_data = l1._data
+        # The L1 hit path reads MemoryTier's dict and read buffer directly (their contract: never
+        # replaced, only mutated).  Bound methods save an attribute chain per hit.
+        self._l1_lookup = l1._data.get
         self._l1_reads = l1._reads
         self._l1_drain = l1.drain
+        # A subclass that overrides MemoryTier.get (e.g. sim's SimMemoryTier charging simulated
+        # CPU) keeps being called on the logged path; only the stock tier is inlined there.
+        self._l1_inline = type(l1).get is MemoryTier.get
+        # Logged L1 hits append their two rows in one ``EventLog.extend_rows`` call (row layout as in
+        # ``EventLog.record``); a duck-typed log without it goes through ``record``.
+        self._rows_extend: Callable[[Any], None] | None = getattr(event_log, "extend_rows", None)
         self._remotes = [_Remote(t, guards.pop(t.name, None)) for t in (l2, l3) if t is not None]
         if guards:
             raise CacheError(f"guards given for unknown tiers: {sorted(guards)}")
@@ -221,17 +230,26 @@ class CacheManager:
         Returns None on a full miss with no loader and no source.  ``ttl`` (default
         ``default_ttl``) applies to a value fetched from the source.
         """
-        if not self._log.enabled:
-            # the L1 hit path: kept free of locks, calls and logging (see tiers/memory.py)
-            entry = self._l1_data.get(key)
-            if entry is not None and (entry[1] is None or entry[1] > self._now()):
-                reads = self._l1_reads
-                reads.append(key)
-                if len(reads) >= READ_BUFFER:
-                    self._l1_drain()
-                if self.adaptive is not None:
-                    self._notify(key, True, "L1")
-                return entry[0]
+        # The L1 hit path.  With the log off: no lock and no call but the dict lookup (and the
+        # clock, for a value with a TTL).  With the log on: one helper call, skipping _get_slow's
+        # argument parsing.  Misses, expired values and everything else go to _get_slow; a hit's
+        # answer does not depend on loader/ttl, so they need no handling here.
+        entry = self._l1_lookup(key)
+        if entry is not None:
+            if not self._log.enabled:
+                value, expires_at = entry  # one unpack instead of two subscripts
+                if expires_at is None or expires_at > self._now():
+                    reads = self._l1_reads
+                    reads.append(key)  # the hit, for the policy (applied at the next drain)
+                    if len(reads) >= READ_BUFFER:
+                        self._l1_drain()
+                    if self.adaptive is not None:
+                        self._notify(key, True, "L1")
+                    return value
+            elif self._l1_inline:
+                value = self._l1_hit_logged(key, request_id, flow or self.flow, ttl)
+                if value is not MISSING:
+                    return value
         return self._get_slow(key, loader, request_id, ttl, flow or self.flow)
 
     def _get_slow(self, key: str, loader: Callable[[], Any] | None, rid: str | None,
@@ -263,6 +281,35 @@ class CacheManager:
                   detail="coalesced" if shared else None)
         if self.adaptive is not None:
             self._notify(key, hit, tier if hit else None)
+        return value
+
+    def _l1_hit_logged(self, key: str, rid: str | None, flow: str, ttl: float | None) -> Any:
+        """An L1 hit with the log on, recorded as the same two rows ``_rec`` would write; else MISSING."""
+        if ttl is not None:
+            self._check_ttl(ttl)  # a bad ttl is refused even on a hit, as on the slow path
+        t0 = self._now()
+        entry = self._l1_lookup(key)  # again, inside the timed step
+        if entry is None:
+            return MISSING
+        value, expires_at = entry
+        if expires_at is not None and expires_at <= t0:
+            return MISSING  # _get_slow's MemoryTier.get removes it and counts the miss
+        reads = self._l1_reads
+        reads.append(key)
+        if len(reads) >= READ_BUFFER:
+            self._l1_drain()
+        t1 = self._now()
+        extend = self._rows_extend
+        if extend is not None:
+            # both rows in one append, without record()'s keyword parsing (see __init__)
+            lat = t1 - t0
+            extend(((t1, flow, rid, L1_COMPONENT, "get", key, "hit", lat, "L1", 0, None),
+                    (t1, flow, rid, MANAGER, "get", key, "hit", lat, "L1", 0, None)))
+        else:
+            self._rec(flow, "L1", "get", "hit", rid, key, t0)
+            self._rec(flow, None, "get", "hit", rid, key, t0, answered_by="L1")
+        if self.adaptive is not None:
+            self._notify(key, True, "L1")
         return value
 
     def _miss_path(self, key: str, fetch: Callable[[], Any] | None, ttl: float | None,

@@ -4,8 +4,8 @@ Each class runs the same recurrence, in the same operation order, as its vectori
 :mod:`supreme.strategy.indicators`, so feeding a series value by value reproduces the array
 (the hypothesis tests check it).  Cost per update is O(1) with ring buffers, except:
 
-* :class:`BollingerBands` is O(period) per candle: the variance is summed two-pass over the window,
-  because the O(1) running-sum variance loses up to 1e-6 relative to cancellation on real prices.
+* :class:`BollingerBands` re-anchors its shifted running sums every ``period`` candles (O(period)
+  then, O(1) otherwise), and sums two-pass over a nearly flat window, exactly as the kernel does.
 * :class:`Stochastic` keeps monotonic deques for the rolling high/low: amortised O(1).
 """
 
@@ -15,7 +15,13 @@ import math
 from collections import deque
 from typing import NamedTuple, Protocol
 
-from supreme.strategy.indicators import IndicatorInputError, _check_macd, _period
+from supreme.strategy.indicators import (
+    BB_CANCEL_LIMIT,
+    IndicatorInputError,
+    _check_macd,
+    _period,
+    _wilder_weights,
+)
 
 __all__ = [
     "ATR",
@@ -183,10 +189,11 @@ def _rsi_value(gain: float, loss: float) -> float:
 class RSI:
     """Relative strength index with Wilder smoothing (flat window -> 50)."""
 
-    __slots__ = ("_count", "_gain", "_loss", "_prev_x", "period")
+    __slots__ = ("_count", "_gain", "_loss", "_prev_x", "_weights", "period")
 
     def __init__(self, period: int = 14) -> None:
         self.period = _period(period)
+        self._weights = _wilder_weights(self.period)
         self._count = 0
         self._gain = 0.0
         self._loss = 0.0
@@ -212,14 +219,9 @@ class RSI:
             self._loss /= n
             self._gain /= n
             return _rsi_value(self._gain, self._loss)
-        self._loss *= n - 1
-        self._gain *= n - 1
-        if d < 0:
-            self._loss -= d
-        else:
-            self._gain += d
-        self._loss /= n
-        self._gain /= n
+        keep, inv = self._weights
+        self._gain = self._gain * keep + (d if d > 0.0 else 0.0) * inv
+        self._loss = self._loss * keep + (-d if d < 0.0 else 0.0) * inv
         return _rsi_value(self._gain, self._loss)
 
 
@@ -268,9 +270,9 @@ class MACD:
 
 
 class BollingerBands:
-    """Bollinger Bands around the SMA with population std (O(period) per candle, see module doc)."""
+    """Bollinger Bands around the SMA with population std: O(1) per candle, as the kernel computes them."""
 
-    __slots__ = ("_sma", "_window", "nbdev_dn", "nbdev_up", "period")
+    __slots__ = ("_anchor", "_count", "_s1", "_s2", "_sma", "_window", "nbdev_dn", "nbdev_up", "period")
 
     def __init__(self, period: int = 20, nbdev_up: float = 2.0, nbdev_dn: float = 2.0) -> None:
         self.period = _period(period)
@@ -279,22 +281,50 @@ class BollingerBands:
         self.nbdev_up = float(nbdev_up)
         self.nbdev_dn = float(nbdev_dn)
         self._sma = SMA(self.period)
-        self._window: deque[float] = deque(maxlen=self.period)
+        # the window plus the value that left it last (the running sums subtract it)
+        self._window: deque[float] = deque(maxlen=self.period + 1)
+        self._count = 0
+        self._anchor = 0.0
+        self._s1 = 0.0
+        self._s2 = 0.0
 
     def update(self, value: float) -> BandsValue | None:
         """Add one close; (upper, middle, lower) once ``period`` values have been seen."""
         x = float(value)
+        n = self.period
         self._window.append(x)
+        self._count += 1
         m = self._sma.update(x)
         if m is None:
             return None
-        acc = 0.0
-        for v in self._window:
-            d = v - m
-            acc += d * d
-        var = acc / self.period
+        if (self._count - n) % n == 0:  # re-anchor and recompute the sums exactly (see the kernel)
+            anchor = self._anchor = x
+            s1 = s2 = 0.0
+            for v in self._last_n():
+                a = v - anchor
+                s1 += a
+                s2 += a * a
+        else:
+            a = x - self._anchor
+            b = self._window[0] - self._anchor
+            s1 = self._s1 + (a - b)
+            s2 = self._s2 + (a * a - b * b)
+        self._s1, self._s2 = s1, s2
+        mean_sq = s2 / n
+        shift = s1 / n
+        var = mean_sq - shift * shift
+        if var * BB_CANCEL_LIMIT < mean_sq:
+            acc = 0.0
+            for v in self._last_n():
+                d = v - m
+                acc += d * d
+            var = acc / n
         sd = math.sqrt(var) if var > 0.0 else 0.0
         return BandsValue(m + sd * self.nbdev_up, m, m - sd * self.nbdev_dn)
+
+    def _last_n(self) -> list[float]:
+        window = self._window
+        return list(window)[1:] if len(window) > self.period else list(window)
 
 
 def _true_range(high: float, low: float, prev_close: float) -> float:
@@ -311,10 +341,11 @@ def _true_range(high: float, low: float, prev_close: float) -> float:
 class ATR:
     """Average true range with Wilder smoothing; defined from the ``period+1``-th candle."""
 
-    __slots__ = ("_count", "_prev", "_prev_close", "_total", "period")
+    __slots__ = ("_count", "_prev", "_prev_close", "_total", "_weights", "period")
 
     def __init__(self, period: int = 14) -> None:
         self.period = _period(period)
+        self._weights = _wilder_weights(self.period)
         self._count = 0
         self._total = 0.0
         self._prev = math.nan
@@ -335,9 +366,8 @@ class ATR:
                 return None
             self._prev = self._total / n
             return self._prev
-        self._prev *= n - 1
-        self._prev += tr
-        self._prev /= n
+        keep, inv = self._weights
+        self._prev = self._prev * keep + tr * inv
         return self._prev
 
 

@@ -135,10 +135,6 @@ class Decision(NamedTuple):
     reasons: list[str]
 
 
-def _last(a: np.ndarray[Any, Any]) -> float:
-    return float(a[-1]) if a.size else math.nan
-
-
 def _sign(x: float) -> int:
     return (x > 0) - (x < 0)
 
@@ -148,6 +144,15 @@ class TradingRules:
 
     def __init__(self, config: RuleConfig | None = None) -> None:
         self.config = config if config is not None else RuleConfig()
+        self._kernel_args(self.config)
+
+    def _kernel_args(self, c: RuleConfig) -> None:
+        # RuleConfig is frozen: the snapshot kernel's parameters are built once per config object
+        self._args_of = c
+        self._periods = np.array([c.ema_fast, c.ema_slow, c.macd_signal, c.rsi_period, c.atr_period,
+                                  c.bb_period, c.stoch_fastk, c.stoch_slowk, c.stoch_slowd, c.vwap_window],
+                                 dtype=np.int64)
+        self._nbdev = float(c.bb_nbdev)
 
     @property
     def min_candles(self) -> int:
@@ -162,34 +167,17 @@ class TradingRules:
         volume: np.ndarray[Any, Any],
     ) -> dict[str, float]:
         """Latest value of every indicator over the window ("Process technical indicators")."""
-        c = self.config
-        line, sig, hist = ind.macd(close, c.ema_fast, c.ema_slow, c.macd_signal)
-        upper, middle, lower = ind.bbands(close, c.bb_period, c.bb_nbdev, c.bb_nbdev)
-        k, d = ind.stoch(high, low, close, c.stoch_fastk, c.stoch_slowk, c.stoch_slowd)
-        last_close = _last(close)
-        atr = _last(ind.atr(high, low, close, c.atr_period))
-        mid = _last(middle)
-        values = {
-            "close": last_close,
-            "ema_fast": _last(ind.ema(close, c.ema_fast)),
-            "ema_slow": _last(ind.ema(close, c.ema_slow)),
-            "macd": _last(line),
-            "macd_signal": _last(sig),
-            "macd_hist": _last(hist),
-            "rsi": _last(ind.rsi(close, c.rsi_period)),
-            "atr": atr,
-            "atr_pct": atr / last_close if last_close > 0 else math.nan,
-            "bb_upper": _last(upper),
-            "bb_middle": mid,
-            "bb_lower": _last(lower),
-            "bb_bandwidth": (_last(upper) - _last(lower)) / mid if mid > 0 else math.nan,
-            "stoch_k": _last(k),
-            "stoch_d": _last(d),
-            "obv": _last(ind.obv(close, volume)),
-            "vwap": _last(ind.vwap(high, low, close, volume, c.vwap_window)),
-        }
+        if self.config is not self._args_of:  # the config was replaced
+            self._kernel_args(self.config)
+        arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in (high, low, close, volume)]
+        size = arrays[2].size
+        if any(a.ndim != 1 or a.size != size for a in arrays):
+            ind._same_length(high=high, low=low, close=close, volume=volume)  # raises, naming the fault
+        # one compiled call for every latest value (bit-identical to the public functions' last values)
+        h, lo, c, v = arrays
+        values = ind._snapshot_kernel(h, lo, c, v, self._periods, self._nbdev).tolist()
         # a zero-volume window has no VWAP; drop what is undefined rather than carry NaN
-        return {name: v for name, v in values.items() if math.isfinite(v)}
+        return {name: v for name, v in zip(ind.SNAPSHOT_FIELDS, values, strict=True) if math.isfinite(v)}
 
     def decide(self, values: dict[str, float]) -> Decision:
         """Weighted vote of the rules plus the volatility veto ("Apply trading logic")."""

@@ -7,6 +7,8 @@ bookkeeping and the shared "get path" (find → evict until it fits → insert,
 libCacheSim's ``common_get``); a policy overrides only its hooks:
 
 ``_on_hit(key)``                   update metadata on a hit
+``_on_hits(keys)``                 apply a batch of buffered hits in order (default: ``_on_hit`` per
+                                   held key; LRU/CLOCK/SIEVE/FIFO override it with C-level loops)
 ``_on_insert(key, low_priority)``  place a new key (room has been made)
 ``_pop_victim() -> key``           choose a victim and forget it (size accounting is done by the base)
 ``_on_remove(key)``                forget a key removed from outside (its size is still recorded)
@@ -19,8 +21,8 @@ default), bytes when callers pass byte sizes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Iterator
-from typing import ClassVar
+from collections.abc import Hashable, Iterator, Sequence
+from typing import Any, ClassVar
 
 from supreme.errors import SupremeError
 
@@ -35,6 +37,13 @@ class EvictionPolicy(ABC):
     """Key-metadata eviction policy; subclasses implement the hooks."""
 
     name: ClassVar[str] = "base"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass that redefines ``_on_hit`` without ``_on_hits`` must not inherit a parent's
+        # batch shortcut (e.g. LRU's C-level loop would bypass the new ``_on_hit``).
+        if "_on_hit" in cls.__dict__ and "_on_hits" not in cls.__dict__:
+            cls._on_hits = EvictionPolicy._on_hits  # type: ignore[method-assign]
 
     def __init__(self, capacity: int) -> None:
         self._check_capacity(capacity)
@@ -143,6 +152,18 @@ class EvictionPolicy(ABC):
 
     @abstractmethod
     def _on_hit(self, key: Hashable) -> None: ...
+
+    def _on_hits(self, keys: Sequence[Hashable]) -> None:
+        """Apply buffered hits in order, as ``lookup`` would one by one (absent keys are skipped).
+
+        The L1 tier's read buffer drains through this hook, so a policy can replace the per-key
+        Python call with a cheaper loop that leaves exactly the same state.
+        """
+        held = self._sizes
+        on_hit = self._on_hit
+        for key in keys:
+            if key in held:
+                on_hit(key)
 
     @abstractmethod
     def _on_insert(self, key: Hashable, low_priority: bool) -> None: ...

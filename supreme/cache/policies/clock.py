@@ -21,7 +21,7 @@ enters with ref 0 under the hand, so it is the next victim unless used.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 
 from supreme.cache.policies.base import EvictionPolicy
 
@@ -39,6 +39,10 @@ class Clock(EvictionPolicy):
 
     def _on_hit(self, key: Hashable) -> None:
         self._ring[key] = True
+
+    def _on_hits(self, keys: Sequence[Hashable]) -> None:
+        # setting a bit is idempotent and moves nothing: one C-level update for the whole batch
+        self._ring.update(dict.fromkeys(filter(self._sizes.__contains__, keys), True))
 
     def _on_insert(self, key: Hashable, low_priority: bool) -> None:
         self._ring[key] = False

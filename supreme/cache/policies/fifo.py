@@ -15,7 +15,7 @@ unused prefetch is the next victim.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 
 from supreme.cache.policies.base import EvictionPolicy
 
@@ -33,6 +33,9 @@ class FIFO(EvictionPolicy):
 
     def _on_hit(self, key: Hashable) -> None:
         pass
+
+    def _on_hits(self, keys: Sequence[Hashable]) -> None:
+        pass  # hits change nothing, so a buffered batch costs nothing either
 
     def _on_insert(self, key: Hashable, low_priority: bool) -> None:
         self._order[key] = None

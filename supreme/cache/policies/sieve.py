@@ -19,7 +19,7 @@ head.  Departure: a low-priority insert (prefetch) enters unvisited at the tail
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 
 from supreme.cache.policies.base import EvictionPolicy
 
@@ -42,6 +42,10 @@ class Sieve(EvictionPolicy):
 
     def _on_hit(self, key: Hashable) -> None:
         self._visited[key] = True
+
+    def _on_hits(self, keys: Sequence[Hashable]) -> None:
+        # setting a bit is idempotent and moves nothing: one C-level update for the whole batch
+        self._visited.update(dict.fromkeys(filter(self._sizes.__contains__, keys), True))
 
     def _on_insert(self, key: Hashable, low_priority: bool) -> None:
         self._visited[key] = False

@@ -7,11 +7,13 @@ Hit path (Caffeine's read buffer, Ben Manes 2015): a hit does a dict lookup and
 appends the key to a read buffer (``list.append`` is atomic under the GIL), no
 lock.  The buffer is drained into the policy — in access order, under the lock —
 before any decision that depends on policy state (insert, evict, delete, stats)
-and whenever it reaches :data:`READ_BUFFER`; for policies where only a key's last
-hit matters (LRU, CLOCK, SIEVE, FIFO) repeated keys in a batch are applied once.
-A single thread therefore sees exactly the eviction order of an eager policy; hit counts are exact (hits =
-drained + still buffered).  ``CacheManager.get`` reads ``_data`` and ``_reads``
-directly for speed; both are part of this module's contract with the manager.
+and whenever it reaches :data:`READ_BUFFER`, through the policy's batch hook
+``_on_hits`` (LRU, CLOCK, SIEVE and FIFO apply a batch with C-level loops; the
+others call ``_on_hit`` per key).  A single thread therefore sees exactly the
+eviction order of an eager policy; hit counts are exact (hits = drained + still
+buffered).  ``CacheManager.get`` reads ``_data`` and ``_reads`` directly for
+speed; both are part of this module's contract with the manager, and neither
+object is ever replaced (only mutated), so the manager may bind them once.
 """
 
 from __future__ import annotations
@@ -27,16 +29,10 @@ from supreme.clock import Clock
 
 __all__ = ["MISSING", "READ_BUFFER", "MemoryTier"]
 
-#: Hits buffered before the hit path itself drains them into the policy.
-READ_BUFFER = 64
-
-
-#: Policies whose state after a batch of hits (with no insert or eviction between them, which the
-#: drain guarantees) depends only on each key's *last* hit: LRU moves the key to the MRU end (only
-#: the last move matters), CLOCK and SIEVE set a visited bit, FIFO ignores hits.  Their drain
-#: collapses repeated keys, which keeps the policy state identical and the hit path cheap.  Not LFU,
-#: ARC, S3-FIFO or W-TinyLFU: they count or move on every hit.
-_COLLAPSIBLE = frozenset({"LRU", "Clock", "Sieve", "FIFO"})
+#: Hits buffered before the hit path itself drains them into the policy.  Large enough that the
+#: drain's fixed cost (a call, the lock, two list slices) is a few ns per hit; small enough that a
+#: drain holds the lock for only microseconds.
+READ_BUFFER = 256
 
 
 class _Missing:
@@ -77,9 +73,8 @@ class MemoryTier:
         elif len(policy):
             raise ValueError("the L1 policy must start empty (it tracks exactly the keys L1 holds)")
         self.policy = policy
+        # a policy that overrides ``lookup`` (e.g. TTL, OPT) is drained key by key through it
         self._plain_lookup = type(policy).lookup is EvictionPolicy.lookup
-        self._collapse = type(policy).__name__ in _COLLAPSIBLE and type(policy).__module__.startswith(
-            "supreme.cache.policies.")
         self.clock = clock
         self.unit = unit
         self._sizer = sizer
@@ -98,12 +93,14 @@ class MemoryTier:
     def get(self, key: Hashable, default: Any = None) -> Any:
         """The value for ``key`` (updating access stats), or ``default``."""
         entry = self._data.get(key)
-        if entry is not None and (entry[1] is None or entry[1] > self._now()):
-            reads = self._reads
-            reads.append(key)
-            if len(reads) >= READ_BUFFER:
-                self.drain()
-            return entry[0]
+        if entry is not None:
+            value, expires_at = entry  # one unpack instead of two subscripts
+            if expires_at is None or expires_at > self._now():
+                reads = self._reads
+                reads.append(key)
+                if len(reads) >= READ_BUFFER:
+                    self.drain()
+                return value
         with self._lock:
             self.misses += 1
             if entry is not None:
@@ -122,21 +119,11 @@ class MemoryTier:
             return
         keys = reads[:n]
         del reads[:n]  # appends made meanwhile stay for the next drain
-        policy = self.policy
-        batch: Any = keys
-        if self._collapse and n > 1:
-            # one application per key, at its last occurrence (see _COLLAPSIBLE)
-            batch = reversed(dict.fromkeys(reversed(keys)))
         if self._plain_lookup:
-            # EvictionPolicy.lookup inlined: saves a call per buffered hit
-            held = policy._sizes
-            on_hit = policy._on_hit
-            for key in batch:
-                if key in held:
-                    on_hit(key)
+            self.policy._on_hits(keys)
         else:
-            lookup = policy.lookup
-            for key in batch:
+            lookup = self.policy.lookup
+            for key in keys:
                 lookup(key)
         self._drained_hits += n
 
@@ -152,8 +139,10 @@ class MemoryTier:
     def peek(self, key: Hashable, default: Any = None) -> Any:
         """The value without updating access stats or recency (expired → ``default``)."""
         entry = self._data.get(key)
-        if entry is not None and (entry[1] is None or entry[1] > self._now()):
-            return entry[0]
+        if entry is not None:
+            value, expires_at = entry
+            if expires_at is None or expires_at > self._now():
+                return value
         return default
 
     def __contains__(self, key: object) -> bool:
