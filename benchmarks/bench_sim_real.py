@@ -22,15 +22,16 @@ from typing import Any
 
 import pandas as pd
 import simpy
-
 from bench_sim import _count, _counting_step, _orig_step, bare_loop
+
 from sim.compare import compare, latency_errors
 from sim.models import cache_hierarchy, trading_signal
 from sim.realrun import calibrate_from_log, calibrate_tiers, run_real
 from sim.workload import keys_for
 
-STEPS = [("Memory_Cache_L1", "get"), ("Redis_Cache_L2", "get"), ("PostgreSQL_L3", "get"), ("Redis_Cache_L2", "set"),
-         ("PostgreSQL_L3", "set"), ("External_Source", "fetch"), ("Cache_Manager", "get"), ("Application", "response")]
+STEPS = [("Memory_Cache_L1", "get"), ("Redis_Cache_L2", "get"), ("PostgreSQL_L3", "get"),
+         ("Redis_Cache_L2", "set"), ("PostgreSQL_L3", "set"), ("External_Source", "fetch"),
+         ("Cache_Manager", "get"), ("Application", "response")]
 
 
 def events_per_second(requests: int) -> None:
@@ -58,7 +59,8 @@ def million(requests: int) -> None:
                               "ratelimit.rate": 1000.0, "ratelimit.burst": 100})
     dt = time.perf_counter() - t0
     note = "measured" if requests >= 1_000_000 else f"extrapolated linearly from {requests:,}"
-    print(f"{requests:,} signal requests (log off): {dt:7.1f} s wall, {log.attrs['sim_seconds']:.0f} s simulated, "
+    print(f"{requests:,} signal requests (log off): {dt:7.1f} s wall, "
+          f"{log.attrs['sim_seconds']:.0f} s simulated, "
           f"outcomes {log.attrs['outcomes']}, p99 {log.attrs['latency']['p99'] * 1e3:.2f} ms")
     print(f"1,000,000 signal requests: {dt * 1_000_000 / requests:7.1f} s wall ({note})")
 

@@ -137,7 +137,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     redis_url = env.get("SUPREME_REDIS_URL") or None
     if redis_url is not None:
         _check_redis_url(redis_url)
-    data_dir = Path(env["SUPREME_DATA_DIR"]).expanduser() if env.get("SUPREME_DATA_DIR") else _default_data_dir()
+    raw_dir = env.get("SUPREME_DATA_DIR")
+    data_dir = Path(raw_dir).expanduser() if raw_dir else _default_data_dir()
     db_url = env.get("SUPREME_DATABASE_URL") or f"sqlite:///{data_dir / 'supreme.db'}"
     _check_database_url(db_url)
     root = project_root().parent / "shared"
