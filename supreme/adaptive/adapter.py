@@ -11,7 +11,9 @@ compares two marginal utilities, both in "demand hits per slot per access":
   slot earned on average (an over-estimate of its marginal value, so growth is conservative:
   ``P`` moves by ``B/16`` only when one utility exceeds the other by more than 10 %).
 
-``P`` stays within ``[B/32, B/2]`` while prefetching is on (the floor keeps measuring it).  This is
+``P`` stays within ``[B/32, B/2]`` while prefetching is on (the floor keeps measuring it), and falls
+to 0 while every predictor of the engine is muted (only probes are issued then, measured as
+low-priority inserts into the demand area); it returns to the floor when one is un-muted.  This is
 utility-based partitioning (Qureshi & Patt, "Utility-Based Cache Partitioning", MICRO 2006) with two
 partitions and shadow ("ghost") estimates of the demand side.
 
@@ -451,12 +453,20 @@ class CacheAdapter:
         bank = self.shadows
         assert bank is not None and self.target is not None
         n = window.demand_accesses
+        old = self.prefetch_budget
+        engine = self.engine
+        if engine is not None and engine.all_muted:
+            # only probes are issued: give the prefetch area back to demand entries (to 0 — the
+            # floor is for measuring, and probes are measured as low-priority demand inserts)
+            return self._set_budget(0, "every predictor is muted: prefetching does not pay", now, {})
+        if old == 0 and engine is not None:
+            return self._set_budget(self._clamp_budget(0), "a predictor is un-muted: prefetch area back",
+                                    now, {})
         if n == 0 or bank.sampled < s.min_window:
             return []
         md = bank.marginal_hits_per_slot()
         mp = window.timely / max(occupancy, 1.0) / n
         step = max(1, round(self.budget * s.budget_step_frac))
-        old = self.prefetch_budget
         if mp > md * (1 + s.budget_tolerance) and mp > 0:
             new = self._clamp_budget(old + step)
             why = "prefetch slots earn more hits than the last demand slots"
@@ -465,16 +475,21 @@ class CacheAdapter:
             why = "the last demand slots earn more hits than prefetch slots"
         else:
             return []
-        if new == old:
+        return self._set_budget(new, why, now, {
+            "prefetch_hits_per_slot": mp, "demand_marginal_hits_per_slot": md,
+            "prefetch_occupancy": occupancy, "timely": window.timely, "accesses": n,
+        })
+
+    def _set_budget(self, new: int, why: str, now: float, figures: dict[str, Any]) -> list[Adaptation]:
+        old = self.prefetch_budget
+        if new == old or self.target is None or self.shadows is None:
             return []
         self.prefetch_budget = new
         self.target.set_prefetch_budget(new)
-        bank.resize(self.budget - new)
+        self.shadows.resize(self.budget - new)
         return [self._emit(now, "resize", "ok", {
             "reason": why, "prefetch_budget_from": old, "prefetch_budget_to": new,
-            "demand_size_to": self.budget - new, "budget": self.budget,
-            "prefetch_hits_per_slot": mp, "demand_marginal_hits_per_slot": md,
-            "prefetch_occupancy": occupancy, "timely": window.timely, "accesses": n,
+            "demand_size_to": self.budget - new, "budget": self.budget, **figures,
         })]
 
     def _adapt_threshold(self, window: PrefetchStats, occupancy: float, now: float) -> list[Adaptation]:

@@ -4,7 +4,7 @@ Per demand access (hot path, the seed's "Record access pattern" and "Access data
 
     prefetcher.on_demand(key, hit)          # was it a prefetched entry? a demand miss?
     score the previous access's predictions # did they contain this key?
-    network.record(key, now)                # Hebbian update, O(window + top_k)
+    network.record(key, now)                # buffered: an int id appended; a compiled batch every N
     adapter.observe(key)                    # one list append: shadows replay once per cycle
     if now >= next_cycle: run_cycle(now)    # the 60-s learning cycle, on the injected clock
     prefetcher.after_access(key, now)       # prefetch confident predictions
@@ -14,9 +14,11 @@ Per learning cycle (every ``cycle_seconds`` of clock time, checked on access, or
 adapter adapt, prune weak links (every ``prune_every`` cycles: the network is bounded by
 ``max_keys`` anyway, and a full prune is a Python pass over every node), start a new window.
 
-Cost per access (hot path, no event log): one Hebbian update, one prediction lookup, a stride
-observation when a predictor is attached, two list appends.  Everything proportional to the window
-(analysis, shadow replay) runs once per cycle, vectorised or compiled.
+Cost per access (hot path, no event log): one dict lookup and two appends into the network's batch
+buffer (the Hebbian updates run compiled once per ``network.batch`` accesses), one dict lookup of
+the published predictions (they lag by less than one batch), a memoised stride observation when a
+predictor is attached, two list appends.  Everything proportional to the window (analysis, shadow
+replay) runs once per cycle, vectorised or compiled.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class AdaptiveLayer:
             raise AdaptiveConfigError(f"history must be >= 1, got {history}")
         self.network = network if network is not None else SynapticNetwork(event_log=event_log)
         self.analyzer = analyzer if analyzer is not None else PatternAnalyzer(event_log=event_log)
-        self.adapter = adapter
+        self.adapter = adapter  # the property wires the shadow caches
         self.prefetcher = prefetcher
         self.clock = clock
         self.cycle_seconds = float(cycle_seconds)
@@ -74,8 +76,17 @@ class AdaptiveLayer:
         self.last_report: AnalysisReport | None = None
         self.reports: deque[AnalysisReport] = deque(maxlen=max(keep_reports, 1))
         self._keep_reports = keep_reports > 0
-        self.adaptations: list[Adaptation] = list(adapter.history) if adapter is not None else []
         self.prune_every = max(1, int(prune_every))
+
+    @property
+    def adapter(self) -> CacheAdapter | None:
+        """The cache adapter; assigning one (at any time) wires its shadow caches to the accesses."""
+        return self._adapter
+
+    @adapter.setter
+    def adapter(self, adapter: CacheAdapter | None) -> None:
+        self._adapter = adapter
+        self.adaptations: list[Adaptation] = list(adapter.history) if adapter is not None else []
         bank = adapter.shadows if adapter is not None else None
         self._observe = bank.appender if bank is not None else None
 
@@ -103,8 +114,9 @@ class AdaptiveLayer:
         if pf is not None:
             pf.after_access(key, now)
             self._last_pred = pf.last_predicted
-        else:
-            self._last_pred = tuple(k for k, _ in self.network.predict(key, 1))
+        else:  # the network's predictions as of its last batch (no flush on the hot path)
+            entry = self.network.predictions.get(key)
+            self._last_pred = entry[1][:1] if entry is not None else ()
 
     def maybe_run(self, now: float) -> bool:
         """Run the learning cycle if it is due at ``now``; return whether it ran."""

@@ -3,7 +3,7 @@
 Mechanism (the seed's "Predictive Prefetching" diagram)::
 
     after a demand access of X:
-        for (Y, c) in network.predict(X, fanout):          # best first
+        for (Y, c) in network.recall(X, fanout):           # best first, as of the last batch
             if c < threshold: break
             if budget for this cycle is spent or too many fetches are in flight: break
             if target.contains(Y): continue                  # peek, no metadata touched
@@ -129,7 +129,7 @@ class PrefetchEngine:
         event_log: EventLog = NULL_LOG,
         stride: StridePredictor | None = None,
         waste_limit: int = 2,
-        mute_below: float = 0.1,
+        mute_below: float = 0.3,
         min_source_issued: int = 20,
         probe_every: int = 16,
     ) -> None:
@@ -142,6 +142,8 @@ class PrefetchEngine:
         if max_inflight < 1:
             raise AdaptiveConfigError(f"max_inflight must be >= 1, got {max_inflight}")
         self.network = network
+        if network.recall_k < fanout:
+            network.recall_k = fanout  # the network keeps this many successors ready per key
         self.target = target
         self.loader = loader
         self.threshold = float(threshold)
@@ -167,6 +169,7 @@ class PrefetchEngine:
         self._wasted_keys: dict[str, int] = {}  # key -> recent wasted prefetches (halved each cycle)
         self.sources: dict[str, PrefetchStats] = {"synaptic": PrefetchStats(), "stride": PrefetchStats()}
         self.muted: set[str] = set()
+        self._active: set[str] = set()  # predictors that have issued at least one prefetch
         self.order: tuple[str, ...] = ("synaptic", "stride")
         self._probe = 0
         self.skipped_admission = 0
@@ -224,6 +227,11 @@ class PrefetchEngine:
         return entry is not None and entry[0] > now
 
     @property
+    def all_muted(self) -> bool:
+        """Every predictor that has ever prefetched is muted (prefetching does not pay: only probes)."""
+        return bool(self._active) and self._active <= self.muted
+
+    @property
     def outstanding(self) -> int:
         """Prefetched entries not yet used nor known to be evicted."""
         return len(self._outstanding)
@@ -234,20 +242,43 @@ class PrefetchEngine:
 
     # -- prefetch side --------------------------------------------------------
     def after_access(self, key: str, now: float) -> int:
-        """Prefetch confident predictions of what follows ``key``; return prefetches issued."""
+        """Prefetch confident predictions of what follows ``key``; return prefetches issued.
+
+        The synaptic predictions are the network's :attr:`~SynapticNetwork.predictions` as of its
+        last batch (they lag by less than ``network.batch`` accesses); the stride predictor learns
+        from ``key`` first.
+        """
         stride = self.stride.observe(key) if self.stride is not None else None
-        links = self.network.predict(key, self.fanout)
-        self.last_predicted = tuple(k for k, _ in links)
         thr = self.threshold
-        if (not links or links[0][1] < thr) and (stride is None or stride[1] < thr):
-            return 0
+        entry = self.network.predictions.get(key)
+        if entry is None:
+            self.last_predicted = ()
+            if stride is None or stride[1] < thr:
+                return 0
+            links: list[tuple[Any, float]] = []
+        else:
+            links, succ = entry
+            if len(succ) > self.fanout:
+                links = links[: self.fanout]
+                succ = succ[: self.fanout]
+            self.last_predicted = succ
+            if links[0][1] < thr and (stride is None or stride[1] < thr):
+                return 0
+        return self._issue(key, now, links, stride)
+
+    def _issue(self, key: str, now: float, links: list[tuple[Any, float]],
+               stride: tuple[str, float] | None) -> int:
+        thr = self.threshold
         cands: list[tuple[object, float, str]] = []
         for src in self.order:
             if src == "stride":
                 if stride is not None and stride[1] >= thr:
                     cands.append((stride[0], stride[1], "stride"))
             else:
-                cands.extend((k, c, "synaptic") for k, c in links if c >= thr)
+                for k, c in links:
+                    if c < thr:
+                        break  # best first
+                    cands.append((k, c, "synaptic"))
         if self.muted:
             kept: list[tuple[object, float, str]] = []
             for option in cands:
@@ -266,18 +297,22 @@ class PrefetchEngine:
         while inflight and inflight[0] <= now:
             heapq.heappop(inflight)
         wasted = self._wasted_keys
+        budget = self.budget_per_cycle
+        max_out = self.max_outstanding
+        outstanding = self._outstanding
+        contains = self.target.contains
         for cand, conf, src in cands:
-            ckey = str(cand)
-            if self.budget_per_cycle is not None and self._cycle_issued >= self.budget_per_cycle:
+            ckey = cand if cand.__class__ is str else str(cand)
+            if budget is not None and self._cycle_issued >= budget:
                 self._skip_budget(now, ckey, "cycle budget spent")
                 break
             if len(inflight) >= self.max_inflight:
                 self._skip_budget(now, ckey, "too many in flight")
                 break
-            if self.max_outstanding is not None and len(self._outstanding) >= self.max_outstanding:
+            if max_out is not None and len(outstanding) >= max_out:
                 self._skip_budget(now, ckey, "prefetch budget full")
                 break
-            if ckey in self._outstanding or self.target.contains(ckey):
+            if ckey in outstanding or contains(ckey):
                 self.stats.skipped_cached += 1
                 self.window.skipped_cached += 1
                 if logging:
@@ -316,7 +351,8 @@ class PrefetchEngine:
                                  detail=f"{type(exc).__name__}: {exc}")
             return False
         nbytes = self.size_of(value)
-        ready_at = now + (self.latency(key) if self.latency is not None else 0.0)
+        latency = self.latency
+        ready_at = now + latency(key) if latency is not None else now
         # register before storing: a store that evicts an outstanding prefetch reports it back
         self._outstanding[key] = (ready_at, nbytes)
         self._source[key] = source
@@ -325,9 +361,11 @@ class PrefetchEngine:
             heapq.heappush(self._inflight, ready_at)
         self.target.set(key, value, None, True)
         self._cycle_issued += 1
-        for s in (self.stats, self.window):
-            s.issued += 1
-            s.fetched_bytes += nbytes
+        st, win = self.stats, self.window
+        st.issued += 1
+        st.fetched_bytes += nbytes
+        win.issued += 1
+        win.fetched_bytes += nbytes
         if logging:
             self._log.record(now, "prefetch", "Data_Source", "Fetch predicted data", "ok", key=key,
                              tier="source", nbytes=nbytes, latency=ready_at - now)
@@ -341,24 +379,32 @@ class PrefetchEngine:
 
         Per predictor, the window's accuracy (used / issued) orders the predictors for the next
         cycle (the more accurate one gets the budget first) and mutes one below ``mute_below`` (it
-        then only probes: one candidate in ``probe_every`` is still issued, so it can recover).
+        then only probes: one candidate in ``probe_every`` is still issued, so it can recover).  A
+        predictor with fewer than ``min_source_issued`` prefetches keeps counting into the next
+        cycle, so a rarely confident predictor is judged too (over several cycles).
         Per key, wasted-prefetch counts are halved (forgiveness).
         """
         ended = self.window
         self.window = PrefetchStats()
         self._cycle_issued = 0
         acc: dict[str, float] = {}
+        fresh = dict(self.sources)
         for name, st in self.sources.items():
-            acc[name] = st.accuracy if st.issued >= self.min_source_issued else math.nan
+            if st.issued:
+                self._active.add(name)
             if st.issued >= self.min_source_issued:
+                acc[name] = st.accuracy
                 if st.accuracy < self.mute_below:
                     self.muted.add(name)
                 else:
                     self.muted.discard(name)
+                fresh[name] = PrefetchStats()
+            else:  # too few prefetches to judge: keep counting into the next cycle
+                acc[name] = math.nan
         self.order = tuple(sorted(self.sources, key=lambda n: -(acc[n] if acc[n] == acc[n] else 0.5)))
         self.source_history.append({"accuracy": acc, "issued": {n: s.issued for n, s in self.sources.items()},
                                     "muted": sorted(self.muted), "order": list(self.order)})
         del self.source_history[:-64]
-        self.sources = {name: PrefetchStats() for name in self.sources}
+        self.sources = fresh
         self._wasted_keys = {k: v // 2 for k, v in self._wasted_keys.items() if v > 1}
         return ended

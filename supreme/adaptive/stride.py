@@ -24,16 +24,21 @@ look-back window (``+1 x 7, -6 x 1`` keeps predicting ``+1``), and unpredictable
 ids such as ``obj:<n>``) never reach ``state >= 2``.
 
 Departures: numbers keep their zero padding; the table holds at most ``max_prefixes`` prefixes
-(oldest first out); keys without a trailing integer cost one ``str.rstrip``.
+(oldest first out); the split of a key is memoised (at most 65 536 keys, then the memo is
+cleared), so a repeated key costs one dict lookup and a key without a trailing integer nothing more.
 """
 
 from __future__ import annotations
+
+from typing import cast
 
 from supreme.adaptive.synapses import AdaptiveConfigError
 
 __all__ = ["StridePredictor"]
 
 _DIGITS = "0123456789"
+_MEMO_MAX = 1 << 16  # keys whose split is remembered (the memo is cleared when full)
+_UNSEEN = object()
 
 
 class StridePredictor:
@@ -48,6 +53,7 @@ class StridePredictor:
         self.min_state = int(min_state)
         # prefix -> [last number, stride, state]
         self._table: dict[str, list[int]] = {}
+        self._memo: dict[str, object] = {}  # key -> its split (repeated keys skip rstrip and int())
         self.observed = 0
 
     @staticmethod
@@ -56,13 +62,27 @@ class StridePredictor:
         head = key.rstrip(_DIGITS)
         return head, key[len(head):]
 
-    def observe(self, key: str) -> tuple[str, float] | None:
-        """Learn from an access of ``key``; return ``(next key, confidence)`` or None."""
+    def _split(self, key: str) -> tuple[str, int, int] | None:
+        """(prefix, number, zero-padded width or 0) of ``key``, memoised; None without a number."""
         head = key.rstrip(_DIGITS)
         if len(head) == len(key):
+            parts = None
+        else:
+            digits = key[len(head):]
+            parts = (head, int(digits), len(digits) if len(digits) > 1 and digits[0] == "0" else 0)
+        memo = self._memo
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        memo[key] = parts
+        return parts
+
+    def observe(self, key: str) -> tuple[str, float] | None:
+        """Learn from an access of ``key``; return ``(next key, confidence)`` or None."""
+        found = self._memo.get(key, _UNSEEN)
+        parts = self._split(key) if found is _UNSEEN else cast("tuple[str, int, int] | None", found)
+        if parts is None:
             return None
-        digits = key[len(head):]
-        n = int(digits)
+        head, n, pad = parts
         self.observed += 1
         table = self._table
         entry = table.get(head)
@@ -88,8 +108,8 @@ class StridePredictor:
         if nxt < 0:
             return None
         text = str(nxt)
-        if len(digits) > 1 and digits[0] == "0":
-            text = text.zfill(len(digits))
+        if pad:
+            text = text.zfill(pad)
         return head + text, state / 3.0
 
     def predict(self, key: str, k: int = 1) -> list[tuple[str, float]]:

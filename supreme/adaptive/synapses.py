@@ -23,7 +23,7 @@ Pseudocode::
         for d, p in enumerate(distinct keys of window, newest first, start=1):
             if p != k: node(p).links[k] += gamma**(d-1) * g   # top-k successors kept per node
         window.append(k)
-        if #nodes > max_keys: drop the least recently used node
+        if #nodes > max_keys: drop the least recently used nodes
 
     predict(k, n):  confidence(k → j) = min(1, links[j] / activation(k))   # decay cancels
 
@@ -31,28 +31,52 @@ Pseudocode::
 discounted by distance", in [0, 1].  An access counts as an opportunity for ``k``'s links once its
 successor arrives, so a deterministic successor has confidence exactly 1.
 
+Batched, integer-coded learning (the hot path)
+----------------------------------------------
+:meth:`record` maps the key to a small integer node id (one dict lookup; a new key takes a free id)
+and appends the id and the time to two preallocated ``array`` buffers — nothing else.  Every
+``batch`` accesses (and before any exact query) :meth:`flush` applies the buffer in one compiled
+pass (:func:`supreme.adaptive._fast.learn`) over flat arrays: activation per node, and per node
+``2·top_k`` link slots (target id, stored weight).  The pass leaves every node it touched sorted
+strongest first and returns its top ``recall_k`` successors, from which :attr:`predictions`
+(key → (``[(successor, confidence), ...]``, successor keys)) is refreshed — only for nodes whose
+successors changed or whose confidence moved by more than 1/64 since it was last published, so a
+stable node costs no Python work per batch (published confidences are within 1/64 of the exact
+ones).
+
+* :meth:`predict` is exact: it flushes first.
+* :meth:`recall` / :attr:`predictions` (used by the prefetch engine and the layer on every access)
+  are the predictions *as of the last flush*: they lag by at most ``batch - 1`` accesses.  A link
+  learnt inside the current batch is not predicted until the batch is applied.  ``batch=1`` gives
+  immediate learning (used by the hand-counted tests).
+
 Bounds and departures
 ---------------------
 * at most ``2·top_k - 1`` successors per key: new successors are added freely and, when ``2·top_k``
-  is reached, one sort trims the node to its ``top_k`` strongest (amortised O(log top_k) per new
-  link instead of an O(top_k) scan for the weakest on every new link of a full node);
-* at most ``max_keys`` source keys (least recently accessed dropped first);
-* :meth:`prune` drops links whose decayed weight fell below ``min_weight`` (run by the learning
-  cycle, not on the hot path);
+  is reached, one sort trims the node to its ``top_k`` strongest (amortised, no scan per link);
+* at most ``max_keys`` source keys after every flush: when a batch takes the network over, the least
+  recently accessed nodes are dropped down to ``max_keys - max_keys // 8`` at once, in one compiled
+  pass that also drops every link *to* them (their ids are then reused) — eviction and the link
+  purge are amortised over ``max_keys / 8`` new keys.  (The dict version kept links to evicted keys;
+  a key that fell out of the ``max_keys`` most recent is cold, so predicting it was rarely useful.)
+  Between flushes the network may hold up to ``batch - 1`` more nodes;
+* :meth:`prune` drops links whose decayed weight fell below ``min_weight``, and nodes with no links
+  left, a decayed activation below it and no surviving link pointing to them (run by the learning
+  cycle);
 * self-links ``k → k`` are not learnt: a key that repeats is already cached when it repeats;
-* the forward-decay factor ``g(now)`` is recomputed only when the clock has moved by more than
-  ``h/1024`` since it was last computed (relative weight error < 0.07 %, no ``exp`` per access);
-  ``window == 1`` has its own branch (no distinct-key scan).
+* ties between equally strong links keep the older link first (stable sorts).
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from collections import OrderedDict, deque
+from array import array
 from collections.abc import Hashable
-from operator import itemgetter
 
+import numpy as np
+
+from supreme.adaptive import _fast
 from supreme.errors import SupremeError
 from supreme.events import NULL_LOG, EventLog
 
@@ -61,21 +85,16 @@ __all__ = ["AdaptiveConfigError", "SynapticNetwork"]
 _LN2 = math.log(2.0)
 #: rescale all stored weights when g(t) would exceed 2**_RESCALE_EXP (floats reach 2**1023)
 _RESCALE_EXP = 400.0
-_BY_WEIGHT = itemgetter(1)
+#: a published confidence is refreshed once it is off by more than this (or the successors change)
+_REPUBLISH_EPS = 1.0 / 64
+#: stamp of an unused node id (never the least recently used)
+_FREE = np.iinfo(np.int64).max
+
+Prediction = list[tuple[Hashable, float]]
 
 
 class AdaptiveConfigError(SupremeError, ValueError):
     """A parameter of the adaptive layer is out of range; the message names it."""
-
-
-class _Node:
-    """One source key: its decayed activation and its successor links (stored forward-decayed)."""
-
-    __slots__ = ("activation", "links")
-
-    def __init__(self) -> None:
-        self.activation = 0.0
-        self.links: dict[Hashable, float] = {}
 
 
 class SynapticNetwork:
@@ -91,6 +110,8 @@ class SynapticNetwork:
         max_keys: int = 50_000,
         min_weight: float = 0.05,
         event_log: EventLog = NULL_LOG,
+        batch: int = 64,
+        recall_k: int = 2,
     ) -> None:
         if window < 1:
             raise AdaptiveConfigError(f"window must be >= 1, got {window}")
@@ -104,174 +125,296 @@ class SynapticNetwork:
             raise AdaptiveConfigError(f"max_keys must be >= 1, got {max_keys}")
         if min_weight < 0:
             raise AdaptiveConfigError(f"min_weight must be >= 0, got {min_weight}")
+        if batch < 1:
+            raise AdaptiveConfigError(f"batch must be >= 1, got {batch}")
+        if recall_k < 1:
+            raise AdaptiveConfigError(f"recall_k must be >= 1, got {recall_k}")
         self.window = int(window)
         self.half_life = float(half_life)
         self.top_k = int(top_k)
         self.max_keys = int(max_keys)
         self.min_weight = float(min_weight)
-        self._gains = tuple(distance_decay**d for d in range(window))
+        self.batch = int(batch)
         self._log = event_log
-        self._nodes: OrderedDict[Hashable, _Node] = OrderedDict()
-        self._recent: deque[Hashable] = deque(maxlen=window)
-        self._t_ref: float | None = None
-        self._t_last = -math.inf
         self._rate = _LN2 / self.half_life
-        self._g = 1.0
-        self._g_time = -math.inf
-        self._g_step = self.half_life / 1024.0
+        self._gains = np.array([distance_decay**d for d in range(window)], dtype=np.float64)
+        # key <-> node id
+        self._ids: dict[Hashable, int] = {}
+        self._keys: list[Hashable | None] = []
+        self._free: list[int] = []
+        # node arrays (grown by doubling)
+        self._cap = 0
+        self._act = np.zeros(0, np.float64)
+        self._dst = np.zeros((0, 2 * self.top_k), np.int64)
+        self._wt = np.zeros((0, 2 * self.top_k), np.float64)
+        self._cnt = np.zeros(0, np.int64)
+        self._stamp = np.zeros(0, np.int64)
+        self._mark = np.zeros(0, np.int64)
+        # what :attr:`predictions` holds per node (-1: nothing published yet)
+        self._recall_k = int(recall_k)
+        self._pub_n = np.zeros(0, np.int64)
+        self._pub_dst = np.zeros((0, self._recall_k), np.int64)
+        self._pub_conf = np.zeros((0, self._recall_k), np.float64)
+        self._grow(1024)
+        self._recent = np.full(self.window, -1, np.int64)
+        self._istate = np.zeros(4, np.int64)  # recent count, access sequence, batch epoch, ids in use
+        self._fstate = np.array([0.0, -math.inf, 0.0, self._rate, _RESCALE_EXP * _LN2])
+        # the batch buffer
+        self._bids = array("q")
+        self._btimes = array("d")
+        self._t_ids = np.zeros(0, np.int64)
+        self._outputs(self.batch)
+        #: key -> (its top ``recall_k`` successors with confidence, their keys), as of the last flush
+        self.predictions: dict[Hashable, tuple[Prediction, tuple[Hashable, ...]]] = {}
         self.accesses = 0
+        self.flushes = 0
+
+    # -- storage ------------------------------------------------------------
+    def _grow(self, cap: int) -> None:
+        old = self._cap
+        slots = 2 * self.top_k
+
+        def grown(a: np.ndarray, fill: float | int, shape: tuple[int, ...]) -> np.ndarray:
+            out = np.full(shape, fill, dtype=a.dtype)
+            out[:old] = a[:old]
+            return out
+
+        self._act = grown(self._act, 0.0, (cap,))
+        self._dst = grown(self._dst, 0, (cap, slots))
+        self._wt = grown(self._wt, 0.0, (cap, slots))
+        self._cnt = grown(self._cnt, 0, (cap,))
+        self._stamp = grown(self._stamp, _FREE, (cap,))
+        self._mark = grown(self._mark, 0, (cap,))
+        self._pub_n = grown(self._pub_n, -1, (cap,))
+        self._pub_dst = grown(self._pub_dst, 0, (cap, self._recall_k))
+        self._pub_conf = grown(self._pub_conf, 0.0, (cap, self._recall_k))
+        self._cap = cap
+
+    def _outputs(self, n: int) -> None:
+        rows = max(1, n * (self.window + 1))
+        self._t_ids = np.zeros(rows, np.int64)
+        self._o_dst = np.zeros((rows, self._recall_k), np.int64)
+        self._o_conf = np.zeros((rows, self._recall_k), np.float64)
+        self._o_n = np.zeros(rows, np.int64)
+
+    def _new_id(self, key: Hashable) -> int:
+        if self._free:
+            i = self._free.pop()
+            self._keys[i] = key
+        else:
+            i = len(self._keys)
+            if i >= self._cap:
+                self._grow(2 * self._cap)
+            self._keys.append(key)
+        self._ids[key] = i
+        return i
+
+    @property
+    def recall_k(self) -> int:
+        """Successors kept per key in :attr:`predictions` (raising it re-derives them all)."""
+        return self._recall_k
+
+    @recall_k.setter
+    def recall_k(self, k: int) -> None:
+        if k < 1:
+            raise AdaptiveConfigError(f"recall_k must be >= 1, got {k}")
+        if int(k) != self._recall_k:
+            self.flush()
+            self._recall_k = int(k)
+            self._outputs(self.batch)
+            self._pub_dst = np.zeros((self._cap, self._recall_k), np.int64)
+            self._pub_conf = np.zeros((self._cap, self._recall_k), np.float64)
+            self._refresh_all()
 
     # -- learning -----------------------------------------------------------
-    def _scale(self, now: float) -> float:
-        """g(now) = 2^((now - t_ref)/h), rescaling the network first if it would overflow."""
-        if now < self._t_last:  # a clock that stepped back: learn as if at the last time seen
-            now = self._t_last
-        self._t_last = now
-        if self._t_ref is None:
-            self._t_ref = now
-        expo = (now - self._t_ref) * self._rate
-        if expo > _RESCALE_EXP * _LN2:
-            self._rescale(now)
-            expo = 0.0
-        return math.exp(expo)
-
-    def _rescale(self, now: float) -> None:
-        assert self._t_ref is not None
-        factor = math.exp(-(now - self._t_ref) * self._rate)
-        for node in self._nodes.values():
-            node.activation *= factor
-            links = node.links
-            for dst in links:
-                links[dst] *= factor
-        self._t_ref = now
-        self._g_time = -math.inf  # the cached g belongs to the old reference time
-
     def record(self, key: Hashable, now: float) -> None:
-        """Learn from one access of ``key`` at clock time ``now`` (O(window + top_k))."""
-        # g(now) is recomputed only when the clock moved by more than h/1024 (a relative error
-        # below 0.07 % in the weights, and no exp() per access)
-        if now - self._g_time > self._g_step or now < self._g_time:
-            self._g = self._scale(now)
-            self._g_time = self._t_last
-        g = self._g
-        nodes = self._nodes
-        node = nodes.get(key)
-        if node is None:
-            nodes[key] = _Node()
-            if len(nodes) > self.max_keys:
-                nodes.popitem(last=False)
-        else:
-            nodes.move_to_end(key)
-        recent = self._recent
-        if recent:
-            # the previous access has now had a successor: one more opportunity for its links
-            prev = recent[-1]
-            last = nodes.get(prev)
-            if last is not None:
-                last.activation += g
-            if self.window == 1:
-                if prev != key and last is not None:
-                    links = last.links
-                    if key in links:
-                        links[key] += g
-                    else:
-                        self._strengthen(links, key, g)
-            else:
-                seen: list[Hashable] = []
-                gains = self._gains
-                d = 0
-                for prev in reversed(recent):
-                    if prev == key or prev in seen:
-                        continue
-                    seen.append(prev)
-                    src = nodes.get(prev)
-                    if src is not None:
-                        links = src.links
-                        if key in links:
-                            links[key] += gains[d] * g
-                        else:
-                            self._strengthen(links, key, gains[d] * g)
-                    d += 1
-        recent.append(key)
+        """Learn from one access of ``key`` at clock time ``now`` (buffered; see the module docstring)."""
+        i = self._ids.get(key)
+        if i is None:
+            i = self._new_id(key)
+        bids = self._bids
+        bids.append(i)
+        self._btimes.append(now)
         self.accesses += 1
+        if len(bids) >= self.batch:
+            self.flush()
         if self._log.enabled:
             self._log.record(now, "learning_cycle", "Synaptic_Network", "Record access pattern",
                              "recorded", key=str(key), detail="Pattern recorded")
 
-    def _strengthen(self, links: dict[Hashable, float], dst: Hashable, amount: float) -> None:
-        links[dst] = amount
-        if len(links) >= 2 * self.top_k:
-            # amortised top-k: trim to the top_k strongest once per top_k new successors
-            keep = sorted(links.items(), key=_BY_WEIGHT, reverse=True)[: self.top_k]
-            links.clear()
-            links.update(keep)
+    def flush(self) -> int:
+        """Apply the buffered accesses now (one compiled pass); return how many were applied."""
+        n = len(self._bids)
+        if not n:
+            return 0
+        if n * (self.window + 1) > len(self._t_ids):
+            self._outputs(n)
+        self._istate[3] = len(self._keys)
+        ids = np.frombuffer(self._bids, dtype=np.int64)
+        times = np.frombuffer(self._btimes, dtype=np.float64)
+        m = _fast.learn(ids, times, self._recent, self._istate, self._fstate, self._gains, self._act,
+                        self._dst, self._wt, self._cnt, self._stamp, self._mark, self.top_k,
+                        self._recall_k, self._t_ids, self._o_dst, self._o_conf, self._o_n,
+                        self._pub_dst, self._pub_conf, self._pub_n, _REPUBLISH_EPS)
+        del ids, times  # release the buffers' exports before they are cleared
+        del self._bids[:]
+        del self._btimes[:]
+        self.flushes += 1
+        if m:
+            self._publish(m)
+        if len(self._ids) > self.max_keys:
+            self._evict(len(self._ids) - self.max_keys + self.max_keys // 8)
+        return n
+
+    def _publish(self, m: int) -> None:
+        """Refresh :attr:`predictions` of the ``m`` nodes the last pass touched."""
+        keys = self._keys
+        preds = self.predictions
+        for i, n, ds, cs in zip(self._t_ids[:m].tolist(), self._o_n[:m].tolist(),
+                                self._o_dst[:m].tolist(), self._o_conf[:m].tolist(), strict=True):
+            if n:
+                succ = tuple([keys[d] for d in ds[:n]])
+                preds[keys[i]] = (list(zip(succ, cs[:n], strict=True)), succ)
+            else:
+                preds.pop(keys[i], None)
+
+    def _refresh_all(self) -> None:
+        self.predictions.clear()
+        n_ids = len(self._keys)
+        self._republish(np.flatnonzero(self._stamp[:n_ids] != _FREE))
+
+    def _republish(self, ids: np.ndarray) -> None:
+        """Re-derive :attr:`predictions` of nodes ``ids`` from the arrays (rows are kept sorted)."""
+        if not len(ids):
+            return
+        self._pub_n[ids] = -1  # the compiled pass republishes these at their next touch
+        rk = self._recall_k
+        act = self._act[ids]
+        n = np.minimum(self._cnt[ids], rk)
+        n[act <= 0.0] = 0
+        safe = np.where(act > 0.0, act, 1.0)
+        conf = np.minimum(self._wt[ids, :rk] / safe[:, None], 1.0)
+        keys = self._keys
+        preds = self.predictions
+        for i, c, ds, cs in zip(ids.tolist(), n.tolist(), self._dst[ids, :rk].tolist(), conf.tolist(),
+                                strict=True):
+            if c:
+                succ = tuple([keys[d] for d in ds[:c]])
+                preds[keys[i]] = (list(zip(succ, cs[:c], strict=True)), succ)
+            else:
+                preds.pop(keys[i], None)
+
+    def _forget(self, dead: np.ndarray, cut: float = -1.0) -> int:
+        """Free the node ids flagged in ``dead`` and drop links to them (and links below ``cut``)."""
+        n_ids = len(self._keys)
+        dropped = _fast.drop_links(dead, cut, self._act, self._dst, self._wt, self._cnt, self._recent,
+                                   int(self._istate[0]), n_ids)
+        idx = np.flatnonzero(dead[:n_ids])
+        self._stamp[idx] = _FREE
+        keys = self._keys
+        self._pub_n[idx] = -1
+        for i in idx.tolist():
+            key = keys[i]
+            del self._ids[key]
+            keys[i] = None
+            self.predictions.pop(key, None)
+            self._free.append(i)
+        return dropped
+
+    def _evict(self, count: int) -> None:
+        n_ids = len(self._keys)
+        count = min(count, len(self._ids))
+        oldest = np.argpartition(self._stamp[:n_ids], count - 1)[:count]
+        dead = np.zeros(self._cap, np.uint8)
+        dead[oldest] = 1
+        self._forget(dead)
 
     # -- queries ------------------------------------------------------------
+    def recall(self, key: Hashable, k: int = 2) -> Prediction:
+        """Up to ``k`` (at most :attr:`recall_k`) successors as of the last flush — O(1), may lag."""
+        entry = self.predictions.get(key)
+        return [] if entry is None else entry[0][:k]
+
     def predict(self, key: Hashable, k: int = 3) -> list[tuple[Hashable, float]]:
-        """Up to ``k`` likely successors of ``key`` with confidence in [0, 1], best first."""
-        node = self._nodes.get(key)
-        if node is None or not node.links or node.activation <= 0.0:
+        """Up to ``k`` likely successors of ``key`` with confidence in [0, 1], best first (exact)."""
+        self.flush()
+        i = self._ids.get(key)
+        if i is None:
             return []
-        act = node.activation
-        links = node.links
-        if k == 1 or len(links) == 1:
-            best = max(links, key=links.__getitem__)
-            return [(best, min(1.0, links[best] / act))]
-        ranked = sorted(links.items(), key=_BY_WEIGHT, reverse=True)[:k]
-        return [(dst, min(1.0, w / act)) for dst, w in ranked]
+        a = float(self._act[i])
+        c = min(int(self._cnt[i]), k)
+        if a <= 0.0 or not c:
+            return []
+        keys = self._keys
+        pairs = zip(self._dst[i, :c].tolist(), self._wt[i, :c].tolist(), strict=True)
+        return [(keys[d], min(1.0, w / a)) for d, w in pairs]
+
+    def _decay(self, now: float) -> float:
+        t_ref = self._fstate[0]
+        return math.exp(-(now - t_ref) * self._rate)
 
     def weight(self, src: Hashable, dst: Hashable, now: float) -> float:
         """Decayed weight of the link ``src → dst`` at ``now`` (0 if absent)."""
-        node = self._nodes.get(src)
-        if node is None or dst not in node.links or self._t_ref is None:
+        self.flush()
+        i, j = self._ids.get(src), self._ids.get(dst)
+        if i is None or j is None or not self._fstate[2]:
             return 0.0
-        return node.links[dst] * math.exp(-(now - self._t_ref) * self._rate)
+        c = int(self._cnt[i])
+        hit = np.flatnonzero(self._dst[i, :c] == j)
+        return float(self._wt[i, hit[0]]) * self._decay(now) if len(hit) else 0.0
 
     def activation(self, key: Hashable, now: float) -> float:
         """Decayed activation (access count) of ``key`` at ``now``."""
-        node = self._nodes.get(key)
-        if node is None or self._t_ref is None:
+        self.flush()
+        i = self._ids.get(key)
+        if i is None or not self._fstate[2]:
             return 0.0
-        return node.activation * math.exp(-(now - self._t_ref) * self._rate)
+        return float(self._act[i]) * self._decay(now)
 
     def prune(self, now: float) -> int:
         """Drop links decayed below ``min_weight`` and cold empty nodes; return links dropped."""
-        if self._t_ref is None:
+        self.flush()
+        if not self._fstate[2]:
             return 0
-        cut = self.min_weight * math.exp((now - self._t_ref) * self._rate)
-        dropped = 0
-        dead: list[Hashable] = []
-        for key, node in self._nodes.items():
-            weak = [dst for dst, w in node.links.items() if w < cut]
-            for dst in weak:
-                del node.links[dst]
-            dropped += len(weak)
-            if not node.links and node.activation < cut:
-                dead.append(key)
-        for key in dead:
-            del self._nodes[key]
+        cut = self.min_weight / self._decay(now)
+        n_ids = len(self._keys)
+        live = self._stamp[:n_ids] != _FREE
+        dead = np.zeros(self._cap, np.uint8)
+        # a node dies with no links left above the cut, a decayed activation below it, and no
+        # surviving link pointing to it (nor a place in the learning window)
+        strong = (self._wt[:n_ids] >= cut) & (np.arange(self._dst.shape[1]) < self._cnt[:n_ids, None])
+        dead[:n_ids] = live & ~strong.any(axis=1) & (self._act[:n_ids] < cut)
+        dead[self._dst[:n_ids][strong]] = 0
+        dead[self._recent[self._recent >= 0]] = 0
+        before = self._cnt[:n_ids].copy()
+        dropped = self._forget(dead, cut)
+        self._republish(np.flatnonzero((self._cnt[:n_ids] != before) & (self._stamp[:n_ids] != _FREE)))
         return dropped
 
     # -- size ---------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._nodes)
+        if self._bids:
+            self.flush()
+        return len(self._ids)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._nodes
+        return key in self._ids
 
     def n_links(self) -> int:
         """Number of links held."""
-        return sum(len(n.links) for n in self._nodes.values())
+        self.flush()
+        return int(self._cnt[: len(self._keys)].sum())
 
     def successors(self, key: Hashable) -> int:
         """Number of successor links of ``key``."""
-        node = self._nodes.get(key)
-        return 0 if node is None else len(node.links)
+        self.flush()
+        i = self._ids.get(key)
+        return 0 if i is None else int(self._cnt[i])
 
     def memory_bytes(self) -> int:
-        """Estimate of the bytes held (containers and nodes; keys are shared with the cache)."""
-        total = sys.getsizeof(self._nodes) + sys.getsizeof(self._recent)
-        for node in self._nodes.values():
-            total += sys.getsizeof(node) + sys.getsizeof(node.links) + 24  # + the float activation
-            total += 24 * len(node.links)  # one boxed float per link
-        return total
+        """Estimate of the bytes held (arrays, maps, buffers; keys are shared with the cache)."""
+        arrays = (self._act, self._dst, self._wt, self._cnt, self._stamp, self._mark, self._t_ids,
+                  self._o_dst, self._o_conf, self._o_n)
+        total = sum(a.nbytes for a in arrays) + sys.getsizeof(self._ids) + sys.getsizeof(self._keys)
+        total += sys.getsizeof(self.predictions) + 120 * len(self.predictions)
+        return total + self._bids.itemsize * self._bids.buffer_info()[1] * 2

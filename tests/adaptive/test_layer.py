@@ -183,3 +183,16 @@ def test_bad_times_are_rejected_with_a_clear_error() -> None:
         simulate_adaptive(["a", "b"], 2, times=[1.0, 0.5])
     with pytest.raises(ValueError, match="entries"):
         simulate_adaptive(["a", "b"], 2, times=[1.0])
+
+
+def test_adapter_assigned_after_construction_sees_accesses() -> None:
+    from supreme.adaptive import AdaptiveLayer, CacheAdapter
+    from supreme.clock import ManualClock
+
+    clock = ManualClock(0.0)
+    layer = AdaptiveLayer(clock=clock)
+    layer.adapter = CacheAdapter(None, None, capacity=16, current_policy="lru")
+    for i in range(40):
+        layer.on_access(f"k{i % 8}", False, None, clock.now())
+    assert layer.adapter is not None and layer.adaptations == list(layer.adapter.history)
+    assert layer.adapter.shadows._window[-8:] == [f"k{i}" for i in range(8)]  # the shadows saw them

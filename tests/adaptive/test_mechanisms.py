@@ -151,6 +151,7 @@ def test_wasted_keys_are_not_prefetched_again() -> None:
     for _ in range(5):
         net.record("A", 0.0)
         net.record("B", 0.0)
+    net.flush()  # the engine reads the predictions of the last batch
     cache = SimCache(10, "lru")
     eng = PrefetchEngine(net, cache, lambda k: 1, threshold=0.5, fanout=1, waste_limit=2)
     for _ in range(2):

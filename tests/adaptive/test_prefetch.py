@@ -33,6 +33,7 @@ def _trained(seq: str, reps: int = 5) -> SynapticNetwork:
         for k in seq:
             net.record(k, t)
             t += 0.01
+    net.flush()  # the engine reads the predictions of the last batch
     return net
 
 
@@ -109,6 +110,7 @@ def test_cycle_budget_and_inflight_bounds() -> None:
     for i in range(5):
         for k in ("A", f"B{i}"):
             net.record(k, 0.0)
+    net.flush()
     eng = PrefetchEngine(net, DictTarget(), lambda k: 1, threshold=0.0, fanout=5, budget_per_cycle=2)
     assert eng.after_access("A", 0.0) == 2
     assert eng.after_access("A", 0.0) == 0  # budget spent until the next cycle
@@ -127,7 +129,7 @@ def test_simulated_cycle_matches_the_hand_count() -> None:
     # prefetches: 4 (pass 2) + 4 (pass 3, the last one never used) = 8, used 7.
     keys = list("abcd") * 3
     r = simulate_adaptive(keys, 3, adaptive=False, prefetch=True, threshold=0.5,
-                          network=SynapticNetwork(window=1))
+                          network=SynapticNetwork(window=1, batch=1))  # batch=1: learnt at once
     assert r["demand_misses"] == 5
     assert r["prefetch_fetches"] == 8
     assert r["source_fetches"] == 13

@@ -59,7 +59,7 @@ def test_bounded_memory_under_long_random_stream() -> None:
     for i in range(30_000):
         net.record(f"k{rng.randrange(5000)}", i * 0.01)
     assert len(net) <= 300
-    assert all(net.successors(k) < 2 * 5 for k in list(net._nodes))  # trimmed to top_k at 2*top_k
+    assert all(net.successors(k) < 2 * 5 for k in list(net._ids))  # trimmed to top_k at 2*top_k
     assert net.n_links() < 300 * 2 * 5
     before = net.memory_bytes()
     assert before > 0

@@ -78,23 +78,29 @@ class WTinyLFU(EvictionPolicy):
 
     def _on_hit(self, key: Hashable) -> None:
         self.sketch.increment(key)
-        if key in self._window:
+        # a key sits in exactly one segment; protected holds most of the hits, so test it first
+        protected = self._protected
+        if key in protected:
+            protected.move_to_end(key)
+        elif key in self._window:
             self._window.move_to_end(key)
-        elif key in self._probation:
-            size = self._sizes[key]
-            del self._probation[key]
-            self._s_probation -= size
-            self._protected[key] = None
-            self._s_protected += size
-            while self._s_protected > self.protected_size and len(self._protected) > 1:
-                demoted = next(iter(self._protected))
-                del self._protected[demoted]
-                dsize = self._sizes[demoted]
-                self._s_protected -= dsize
-                self._probation[demoted] = None
-                self._s_probation += dsize
         else:
-            self._protected.move_to_end(key)
+            sizes = self._sizes
+            probation = self._probation
+            size = sizes[key]
+            del probation[key]
+            self._s_probation -= size
+            protected[key] = None
+            s_protected = self._s_protected + size
+            limit = self.protected_size
+            while s_protected > limit and len(protected) > 1:
+                demoted = next(iter(protected))
+                del protected[demoted]
+                dsize = sizes[demoted]
+                s_protected -= dsize
+                probation[demoted] = None
+                self._s_probation += dsize
+            self._s_protected = s_protected
 
     def _on_insert(self, key: Hashable, low_priority: bool) -> None:
         self.sketch.increment(key)
