@@ -14,6 +14,11 @@ Errors leave as :class:`ApiHTTPException` whose JSON body (with the handler :fun
 ``{"error": code, "message": ...}``: 401/403/503 from :mod:`supreme.api.auth.errors`, 429 with
 ``Retry-After`` from the limiters.  A session refreshed on the way returns its new token in the
 ``X-Session-Token`` response header.
+
+Request ids: every step these dependencies cause (limiter checks, authentication, sessions) is logged
+under the gateway's request id when the gateway set one -- ``request.state.request_id``, else the
+ASGI scope's ``"supreme.request_id"`` (what :mod:`supreme.api.app` sets) -- and under a fresh id only
+for an app without such a gateway, so one request can be followed through the event log.
 """
 
 from __future__ import annotations
@@ -100,12 +105,21 @@ def _client_address(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
+def _request_id(request: Request) -> str:
+    """The gateway's id for this request, else a fresh one (kept on ``request.state`` for later steps)."""
+    rid = getattr(request.state, "request_id", None) or request.scope.get("supreme.request_id")
+    if not rid:
+        rid = new_request_id()
+        request.state.request_id = rid  # the limiter, auth and the route then share one id
+    return str(rid)
+
+
 async def rate_limit(request: Request, response: Response) -> RateLimitResult | None:
     """Per-client-address limit (before authentication); 429 with ``Retry-After`` when exceeded."""
     gateway = get_gateway(request)
     if gateway.ip_limiter is None:
         return None
-    result = gateway.ip_limiter.check(f"ip:{_client_address(request)}")
+    result = gateway.ip_limiter.check(f"ip:{_client_address(request)}", request_id=_request_id(request))
     if not result.allowed:
         raise _rate_limited(result, f"address {_client_address(request)}")
     if "ratelimit-limit" not in response.headers:  # the per-key figures, when present, matter more
@@ -125,17 +139,18 @@ def require_auth(scopes: str | Iterable[str] = ()) -> Callable[[Request, Respons
 
     async def dependency(request: Request, response: Response) -> Principal:
         gateway = get_gateway(request)
+        rid = _request_id(request)
         body = await request.body()
         try:
             principal = await run_in_threadpool(
                 gateway.service.authenticate, request.headers, request.method, path_with_query(request.scope),
-                body, required, new_request_id())
+                body, required, rid)
         except AuthError as exc:
             raise auth_http_exception(exc) from exc
         if principal.new_session is not None:
             response.headers[SESSION_HEADER] = principal.new_session.token
         if gateway.key_limiter is not None:
-            result = gateway.key_limiter.check(f"key:{principal.key_id}")
+            result = gateway.key_limiter.check(f"key:{principal.key_id}", request_id=rid)
             if not result.allowed:
                 raise _rate_limited(result, f"API key {principal.key_id}")
             response.headers.update(rate_limit_headers(result))
@@ -167,7 +182,7 @@ def auth_router(prefix: str = "/api/v1/auth") -> APIRouter:
         body = await request.body()
         try:
             issued = await run_in_threadpool(gateway.service.login, request.headers, request.method,
-                                             path_with_query(request.scope), body, new_request_id())
+                                             path_with_query(request.scope), body, _request_id(request))
         except AuthError as exc:
             raise auth_http_exception(exc) from exc
         return _session_body(issued)
@@ -176,7 +191,7 @@ def auth_router(prefix: str = "/api/v1/auth") -> APIRouter:
     async def refresh(request: Request) -> dict[str, Any]:
         gateway = get_gateway(request)
         try:
-            issued = await run_in_threadpool(gateway.service.refresh, _bearer(request), new_request_id())
+            issued = await run_in_threadpool(gateway.service.refresh, _bearer(request), _request_id(request))
         except AuthError as exc:
             raise auth_http_exception(exc) from exc
         return _session_body(issued)

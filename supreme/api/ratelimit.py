@@ -21,6 +21,10 @@ injected clock — the Redis script receives it as an argument rather than calli
 simulation or a test decides time.  Redis keys expire (real time) once their TAT has passed, after which
 a missing key means "full burst", which is exactly what an expired TAT means; for a clock running slower
 than real time raise ``key_ttl_margin``.
+
+Event log: with an ``event_log``, each check records one ``Rate_Limiter`` / ``check`` step (flow
+``trading_signal``) with the caller's ``request_id``, the decision (``ok``/``rejected``, ``error`` when
+the store was unreachable) and its latency on the clock, so the gateway need not record it itself.
 """
 
 from __future__ import annotations
@@ -109,10 +113,10 @@ class GCRA:
 
 
 class RateLimiter(Protocol):
-    """Anything with ``check(key, cost=1) -> RateLimitResult``."""
+    """Anything with ``check(key, cost=1, *, request_id=None) -> RateLimitResult``."""
 
-    def check(self, key: str, cost: int = 1) -> RateLimitResult:
-        """Count one request of ``cost`` cells against ``key``."""
+    def check(self, key: str, cost: int = 1, *, request_id: str | None = None) -> RateLimitResult:
+        """Count one request of ``cost`` cells against ``key`` (``request_id`` labels the logged step)."""
         ...
 
 
@@ -133,8 +137,8 @@ class InMemoryRateLimiter:
         self._tat: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def check(self, key: str, cost: int = 1) -> RateLimitResult:
-        """Count one request of ``cost`` cells against ``key``."""
+    def check(self, key: str, cost: int = 1, *, request_id: str | None = None) -> RateLimitResult:
+        """Count one request of ``cost`` cells against ``key`` (``request_id`` labels the logged step)."""
         self.gcra.check_cost(cost)
         now = _now_us(self.clock)
         with self._lock:
@@ -145,8 +149,8 @@ class InMemoryRateLimiter:
                     self._sweep(now)
         result = self.gcra.result(allowed, tat, now, cost)
         if self.event_log.enabled:
-            self.event_log.record(now / _US, "trading_signal", "Rate_Limiter", "check",
-                                  "ok" if allowed else "rejected", key=key, detail=self.name)
+            _record(self.event_log, self.clock, now, key, "ok" if allowed else "rejected", request_id,
+                    None, self.name)
         return result
 
     def _sweep(self, now: int) -> None:
@@ -198,8 +202,9 @@ class RedisRateLimiter:
         self.event_log = event_log
         self._script = client.register_script(_LUA)
 
-    def check(self, key: str, cost: int = 1) -> RateLimitResult:
-        """Count one request of ``cost`` cells against ``key`` (atomically in Redis)."""
+    def check(self, key: str, cost: int = 1, *, request_id: str | None = None) -> RateLimitResult:
+        """Count one request of ``cost`` cells against ``key`` (atomically in Redis); ``request_id``
+        labels the logged step."""
         import redis
 
         self.gcra.check_cost(cost)
@@ -210,19 +215,28 @@ class RedisRateLimiter:
                 args=[now, self.gcra.interval_us, self.gcra.burst, cost, max(1, self.key_ttl_margin_ms)],
             )
         except redis.RedisError as exc:
-            self._record(now, key, "error")
+            self._record(now, key, "error", request_id,
+                         f"{self.name}; store unreachable, failed {'open' if self.fail_open else 'closed'}")
             if not self.fail_open:
                 raise RateLimiterUnavailable(f"rate-limit store (Redis) unreachable: {exc}") from exc
             return RateLimitResult(allowed=True, limit=self.gcra.burst, remaining=0, retry_after=0.0,
                                    reset_after=0.0, degraded=True)
         allowed = int(allowed_raw) == 1
-        self._record(now, key, "ok" if allowed else "rejected")
+        self._record(now, key, "ok" if allowed else "rejected", request_id)
         return self.gcra.result(allowed, int(tat_raw), now, cost)
 
-    def _record(self, now: int, key: str, outcome: str) -> None:
+    def _record(self, now: int, key: str, outcome: str, request_id: str | None,
+                detail: str | None = None) -> None:
         if self.event_log.enabled:
-            self.event_log.record(now / _US, "trading_signal", "Rate_Limiter", "check", outcome, key=key,
-                                  tier="L2", detail=self.name)
+            _record(self.event_log, self.clock, now, key, outcome, request_id, "L2", detail or self.name)
+
+
+def _record(log: EventLog, clock: Clock, start_us: int, key: str, outcome: str, request_id: str | None,
+            tier: str | None, detail: str) -> None:
+    """One ``Rate_Limiter`` step, stamped at its end with its latency (callers check ``log.enabled``)."""
+    end = clock.now()
+    log.record(end, "trading_signal", "Rate_Limiter", "check", outcome, request_id=request_id, key=key,
+               latency=max(0.0, end - start_us / _US), tier=tier, detail=detail)
 
 
 def rate_limit_headers(result: RateLimitResult) -> dict[str, str]:

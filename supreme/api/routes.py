@@ -97,13 +97,9 @@ async def rate_limited(request: Request) -> None:
     svc = services_of(request)
     if svc.ip_limiter is None:
         return
-    rid = request_id_of(request)
     address = request.client.host if request.client is not None else "unknown"
-    t0 = svc.clock.now()
-    result = svc.ip_limiter.check(f"ip:{address}")
-    outcome = "ok" if result.allowed else "rejected"
-    _record(svc.event_log, t0, svc.clock.now(), FLOW, "Rate_Limiter", "check", outcome, rid, f"ip:{address}",
-            "degraded" if result.degraded else None)
+    # the limiter logs its own Rate_Limiter step under this request's id
+    result = svc.ip_limiter.check(f"ip:{address}", request_id=request_id_of(request))
     if not result.allowed:
         raise _limited(result, f"address {address}")
 
@@ -130,10 +126,7 @@ def authenticated(*scopes: str) -> Any:
         if principal.new_session is not None:
             response.headers[SESSION_HEADER] = principal.new_session.token
         if svc.key_limiter is not None:
-            t1 = svc.clock.now()
-            result = svc.key_limiter.check(f"key:{principal.key_id}")
-            _record(svc.event_log, t1, svc.clock.now(), FLOW, "Rate_Limiter", "check",
-                    "ok" if result.allowed else "rejected", rid, f"key:{principal.key_id}")
+            result = svc.key_limiter.check(f"key:{principal.key_id}", request_id=rid)
             if not result.allowed:
                 raise _limited(result, f"API key {principal.key_id}")
             response.headers.update(rate_limit_headers(result))

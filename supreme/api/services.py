@@ -39,10 +39,12 @@ SLA is judged on — is always on the service clock.  A ScaledClock (rather than
 advanced per request) keeps concurrent requests honest: the as-of time does not depend on how many
 requests arrived before.
 
-Adapters (changes wanted upstream, see the report): the feed asks its cache with ``get(key,
-loader=...)`` and the engine asks its source with ``get_ohlcv(symbol, timeframe, limit)``, neither
-passing the request id.  :class:`RequestScope` carries the current request id in a context variable
-so the cache and feed steps of one request share its id in the event log.
+Request ids: the feed hands its request id and flow to the cache itself
+(``MarketDataFeed.get_ohlcv(..., request_id=)`` -> ``CacheManager.get(..., request_id=, flow=)``) and
+the rate limiters log their own checks with the request id they are given, so neither needs an
+adapter.  One remains: the engine asks its source with ``get_ohlcv(symbol, timeframe, limit)``,
+passing no request id, so :class:`RequestScope` carries the current request id in a context variable
+and adds it to the engine's feed calls.
 """
 
 from __future__ import annotations
@@ -83,14 +85,14 @@ CURRENT_REQUEST: contextvars.ContextVar[str | None] = contextvars.ContextVar("su
 
 
 class RequestScope:
-    """Binds the current request id to the feed's cache calls and the engine's feed calls."""
+    """Binds the current request id to the engine's feed calls (and, for older wiring, cache calls)."""
 
     def __init__(self, cache: CacheManager, flow: str = "trading_signal") -> None:
         self.cache = cache
         self.flow = flow
         self.feed: MarketDataFeed | None = None
 
-    # the feed's CacheLike
+    # a legacy CacheLike (the feed now passes the request id to the cache itself)
     def get(self, key: str, loader: Callable[[], Any]) -> Any:
         """``CacheManager.get`` with the current request id and the trading-signal flow."""
         return self.cache.get(key, loader=loader, request_id=CURRENT_REQUEST.get(), flow=self.flow)
@@ -305,8 +307,8 @@ class Services:
         )
         closers.append(cache.close)
 
+        feed = MarketDataFeed(connector, market_clock, cache=cache, event_log=event_log, exchange="replay")
         scope = RequestScope(cache)
-        feed = MarketDataFeed(connector, market_clock, cache=scope, event_log=event_log, exchange="replay")
         scope.feed = feed
         engine = StrategyEngine(scope, market_clock, event_log=event_log)
 
@@ -324,13 +326,13 @@ class Services:
         key_limiter: RateLimiter
         try:
             ip_limiter = RedisRateLimiter(redis_client, ip_rate, ip_burst, clock, namespace=namespace,
-                                          name="ip")
+                                          name="ip", event_log=event_log)
             key_limiter = RedisRateLimiter(redis_client, key_rate, key_burst, clock, namespace=namespace,
-                                           name="key")
+                                           name="key", event_log=event_log)
         except Exception as exc:  # a client without scripting support: keep limits per process
             log.warning("rate limits kept in process memory (%s: %s)", type(exc).__name__, exc)
-            ip_limiter = InMemoryRateLimiter(ip_rate, ip_burst, clock, name="ip")
-            key_limiter = InMemoryRateLimiter(key_rate, key_burst, clock, name="key")
+            ip_limiter = InMemoryRateLimiter(ip_rate, ip_burst, clock, name="ip", event_log=event_log)
+            key_limiter = InMemoryRateLimiter(key_rate, key_burst, clock, name="key", event_log=event_log)
         return cls(
             settings=settings, clock=clock, market_clock=market_clock, event_log=event_log, cache=cache,
             feed=feed, engine=engine, auth=auth, metrics=metrics, markets=markets, ip_limiter=ip_limiter,

@@ -18,6 +18,7 @@ the item became visible -- a candle's close time, a trade's or ticker's own time
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 import math
@@ -29,12 +30,12 @@ from typing import Any, Protocol
 import pandas as pd
 
 from supreme.clock import Clock
-from supreme.events import NULL_LOG, EventLog, new_request_id
+from supreme.events import FLOWS, NULL_LOG, EventLog, new_request_id
 from supreme.market.connector import ExchangeConnector, ExchangeError
 from supreme.market.timeframes import timeframe_ms
 from supreme.market.validation import OHLCV_COLUMNS
 
-__all__ = ["CHANNELS", "CacheLike", "MarketDataFeed", "Subscription", "Update"]
+__all__ = ["CHANNELS", "CacheLike", "LegacyCacheLike", "MarketDataFeed", "Subscription", "Update"]
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,34 @@ Update = dict[str, Any]
 
 
 class CacheLike(Protocol):
-    """The slice of the cache manager the feed uses."""
+    """The slice of the cache manager the feed uses (``CacheManager.get`` fits it)."""
+
+    def get(self, key: str, loader: Callable[[], Any], *, request_id: str | None = None,
+            flow: str | None = None) -> Any:
+        """Value for ``key``, calling ``loader`` (and storing its result) on a miss; the cache's event-log
+        steps carry ``request_id`` and ``flow``."""
+        ...
+
+
+class LegacyCacheLike(Protocol):
+    """The older cache shape, ``get(key, loader)`` with no request id; still accepted (its steps then
+    carry no request id).  New caches should implement :class:`CacheLike`."""
 
     def get(self, key: str, loader: Callable[[], Any]) -> Any:
         """Value for ``key``, calling ``loader`` (and storing its result) on a miss."""
         ...
+
+
+def _accepted_keywords(get: Callable[..., Any], wanted: tuple[str, ...]) -> frozenset[str]:
+    """Which of ``wanted`` a cache's ``get`` takes as keywords (all of them if it takes ``**kwargs``)."""
+    try:
+        params = inspect.signature(get).parameters.values()
+    except (TypeError, ValueError):  # no introspectable signature: pass only what every cache takes
+        return frozenset()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return frozenset(wanted)
+    ok = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return frozenset(p.name for p in params if p.kind in ok and p.name in wanted)
 
 
 @dataclass(eq=False)
@@ -89,7 +113,7 @@ class MarketDataFeed:
         connector: ExchangeConnector,
         clock: Clock,
         *,
-        cache: CacheLike | None = None,
+        cache: CacheLike | LegacyCacheLike | None = None,
         event_log: EventLog = NULL_LOG,
         exchange: str = "replay",
         poll_limit: int = 1000,
@@ -99,6 +123,9 @@ class MarketDataFeed:
         self.connector = connector
         self.clock = clock
         self.cache = cache
+        # decided once: a legacy get(key, loader) is not handed keywords it would refuse
+        self._cache_keywords = (frozenset() if cache is None
+                                else _accepted_keywords(cache.get, ("request_id", "flow")))
         self.event_log = event_log
         self.exchange = exchange
         self.poll_limit = poll_limit
@@ -157,14 +184,26 @@ class MarketDataFeed:
         return result
 
     def get_ohlcv(
-        self, symbol: str, timeframe: str = "1m", limit: int = 100, *, request_id: str | None = None
+        self,
+        symbol: str,
+        timeframe: str = "1m",
+        limit: int = 100,
+        *,
+        request_id: str | None = None,
+        flow: str = "trading_signal",
     ) -> pd.DataFrame:
-        """The newest ``limit`` closed candles as of now, as a unified OHLCV frame."""
+        """The newest ``limit`` closed candles as of now, as a unified OHLCV frame.
+
+        ``request_id`` (a fresh one if None) and ``flow`` label this query's steps in the event log --
+        the feed's, the connector's and the cache's -- so one request can be followed across them.
+        """
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
+        if flow not in FLOWS:
+            raise ValueError(f"unknown flow {flow!r}; known: {', '.join(FLOWS)}")
         rid = request_id or new_request_id()
         t0 = self.clock.now()
-        self.event_log.record(t0, "trading_signal", "Market_Data_Feed", "request", request_id=rid, key=symbol)
+        self.event_log.record(t0, flow, "Market_Data_Feed", "request", request_id=rid, key=symbol)
         now_ms = self._now_ms()
         step = timeframe_ms(timeframe)
         missed = False
@@ -173,7 +212,7 @@ class MarketDataFeed:
             nonlocal missed
             missed = True
             rows = self._fetch(
-                "trading_signal",
+                flow,
                 "fetch",
                 symbol,
                 lambda: self.connector.fetch_ohlcv(symbol, timeframe, None, limit + 1),
@@ -188,11 +227,11 @@ class MarketDataFeed:
         else:
             last = self.last_closed_ms(symbol, timeframe)
             key = f"ohlcv:{self.exchange}:{symbol}:{timeframe}:{limit}:{last}"
-            frame = self.cache.get(key, loader=load)
+            frame = self._cache_get(key, load, rid, flow)
         t1 = self.clock.now()
         self.event_log.record(
             t1,
-            "trading_signal",
+            flow,
             "Market_Data_Feed",
             "return",
             "miss" if missed else "hit",
@@ -202,6 +241,14 @@ class MarketDataFeed:
             nbytes=int(frame.memory_usage().sum()),
         )
         return frame
+
+    def _cache_get(self, key: str, load: Callable[[], pd.DataFrame], rid: str, flow: str) -> Any:
+        assert self.cache is not None
+        accepted = self._cache_keywords
+        if len(accepted) == 2:
+            return self.cache.get(key, loader=load, request_id=rid, flow=flow)  # type: ignore[call-arg]
+        extra = {k: v for k, v in (("request_id", rid), ("flow", flow)) if k in accepted}
+        return self.cache.get(key, loader=load, **extra)
 
     # ------------------------------------------------------------------ subscriptions
     def subscribe(

@@ -26,10 +26,20 @@ time, for the last N seconds.  As in resilience4j, a count window never waits fo
 can hold (``min(minimum_number_of_calls, N)``), every transition starts a fresh window, and the
 half-open window is a count window of ``permitted_calls_in_half_open``.
 
+Cost (see ``benchmarks/bench_breaker.py``): a call in CLOSED takes no lock for permission (CLOSED
+always permits; the atomic read of the state is the linearisation point) and one plain lock section
+for its outcome.  The count window is a preallocated ring of outcome codes (bit 0 failed, bit 1 slow)
+with integer counts; in CLOSED the rates are re-evaluated only when they can have risen: a bad call,
+the window first reaching its minimum, or a time window ageing calls out.  The clock is read twice per
+call (start, end) when a duration is needed, which is always unless ``slow_call_duration_threshold``
+is ``inf`` (no call can be slow), the window counts calls and neither monitor nor event log wants it.
+
 Departures: no scheduler thread — with ``automatic_transition_from_open_to_half_open`` the
 OPEN -> HALF_OPEN move happens when ``state`` is read or :meth:`CircuitBreaker.tick` runs, so it
-behaves identically on a ManualClock or a SimPy clock.  ``transition_to_half_open()`` is used by
-recovery (seed: "Recovery complete -> Transition to HALF_OPEN").
+behaves identically on a ManualClock or a SimPy clock.  A time window keeps a ring of ``size``
+one-second buckets; an outcome whose second has already left the window (a thread that read its end
+time before another thread's later call moved the window on) is not counted.
+``transition_to_half_open()`` is used by recovery (seed: "Recovery complete -> Transition to HALF_OPEN").
 
 Exceptions::
 
@@ -45,9 +55,9 @@ import contextvars
 import enum
 import functools
 import inspect
+import math
 import threading
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -217,64 +227,121 @@ class BreakerConfig:
              "record_exception must be a callable or None")
 
 
+# Outcome codes: bit 0 = failed, bit 1 = slow (so a ring of small ints updates the counts exactly).
+_FAILED, _SLOW = 1, 2
+
+
 class _CountWindow:
-    """The last ``size`` outcomes as a ring; O(1) per call."""
+    """The last ``size`` outcomes as a preallocated ring of outcome codes; O(1) per call."""
+
+    __slots__ = ("calls", "failed", "pos", "ring", "size", "slow", "stale")
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._ring: deque[tuple[bool, bool]] = deque()
+        self.ring = bytearray(size)  # zeros: an empty slot subtracts nothing when overwritten
+        self.pos = 0
         self.calls = self.failed = self.slow = 0
+        self.stale = False  # count windows never age; kept so both windows share one interface
 
-    def add(self, now: float, failed: bool, slow: bool) -> None:
-        if len(self._ring) == self.size:
-            old_f, old_s = self._ring.popleft()
-            self.calls -= 1
-            self.failed -= old_f
-            self.slow -= old_s
-        self._ring.append((failed, slow))
-        self.calls += 1
-        self.failed += failed
-        self.slow += slow
+    def add(self, code: int, now: float) -> int:
+        """Record one outcome code; return the number of calls in the window."""
+        ring, i = self.ring, self.pos
+        old = ring[i]
+        ring[i] = code
+        i += 1
+        self.pos = 0 if i == self.size else i
+        if old:
+            self.failed -= old & _FAILED
+            self.slow -= old >> 1
+        if code:
+            self.failed += code & _FAILED
+            self.slow += code >> 1
+        calls = self.calls
+        if calls != self.size:
+            self.calls = calls = calls + 1
+        return calls
 
     def expire(self, now: float) -> None:
         """Count windows do not age."""
 
 
 class _TimeWindow:
-    """One bucket per whole second of clock time, for the last ``size`` seconds."""
+    """One bucket per whole second of clock time, for the last ``size`` seconds (a ring of buckets).
+
+    Bucket ``sec % size`` holds second ``sec``; moving ``head`` (the newest second) forward empties the
+    buckets that fall out, at most ``size`` of them however long the gap.  ``stale`` is set when
+    expiry removed outcomes, so the breaker knows rates may have risen without a bad call.
+    """
+
+    __slots__ = ("b_calls", "b_failed", "b_slow", "calls", "failed", "head", "size", "slow", "stale")
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._buckets: deque[list[int]] = deque()  # [epoch_second, calls, failed, slow]
+        self.b_calls = [0] * size
+        self.b_failed = [0] * size
+        self.b_slow = [0] * size
+        self.head: int | None = None  # newest second seen
         self.calls = self.failed = self.slow = 0
+        self.stale = False
 
     def expire(self, now: float) -> None:
-        oldest_kept = int(now // 1) - self.size + 1
-        while self._buckets and self._buckets[0][0] < oldest_kept:
-            _, c, f, s = self._buckets.popleft()
-            self.calls -= c
-            self.failed -= f
-            self.slow -= s
+        """Drop the buckets older than ``size`` seconds before ``now``."""
+        sec = int(now // 1)
+        head = self.head
+        if head is None or sec <= head:
+            if head is None:
+                self.head = sec
+            return
+        size = self.size
+        bc, bf, bs = self.b_calls, self.b_failed, self.b_slow
+        for s in range(head + 1, min(sec, head + size) + 1):
+            j = s % size
+            c = bc[j]
+            if c:
+                self.calls -= c
+                self.failed -= bf[j]
+                self.slow -= bs[j]
+                bc[j] = bf[j] = bs[j] = 0
+                self.stale = True
+        self.head = sec
 
-    def add(self, now: float, failed: bool, slow: bool) -> None:
+    def add(self, code: int, now: float) -> int:
+        """Record one outcome code at ``now``; return the number of calls in the window."""
         self.expire(now)
         sec = int(now // 1)
-        if not self._buckets or self._buckets[-1][0] != sec:
-            self._buckets.append([sec, 0, 0, 0])
-        b = self._buckets[-1]
-        b[1] += 1
-        b[2] += failed
-        b[3] += slow
+        head = self.head
+        assert head is not None
+        if sec <= head - self.size:
+            # a racing thread read its clock before another's newer call moved the window on:
+            # its second has already left the window, so (as resilience4j) it is not counted
+            return self.calls
+        j = sec % self.size
+        self.b_calls[j] += 1
         self.calls += 1
-        self.failed += failed
-        self.slow += slow
+        if code:
+            f, sl = code & _FAILED, code >> 1
+            self.b_failed[j] += f
+            self.b_slow[j] += sl
+            self.failed += f
+            self.slow += sl
+        return self.calls
 
 
-_start_times: contextvars.ContextVar[tuple[float, ...]] = contextvars.ContextVar("breaker_starts", default=())
+# The start times of open ``with breaker:`` blocks, as a linked stack ``(start, previous)`` in a context
+# variable, so nested and concurrent blocks in threads and asyncio tasks never see each other's.
+_start_times: contextvars.ContextVar[tuple[float, Any] | None] = contextvars.ContextVar(
+    "breaker_starts", default=None)
+_CLOSED = State.CLOSED
 
 
 class CircuitBreaker:
-    """A thread-safe circuit breaker; see the module docstring for the semantics."""
+    """A thread-safe circuit breaker; see the module docstring for the semantics.
+
+    Locking: one plain (non-reentrant) lock guards the state, the window and the trial count.  A call
+    in CLOSED takes it once, to record its outcome; permission in CLOSED needs no lock (CLOSED always
+    permits, and reading ``_state`` is atomic), so the read is the call's linearisation point exactly
+    as taking the lock would be.  Listeners, the monitor and the event-log "call" rows run outside it.
+    """
 
     def __init__(
         self,
@@ -295,22 +362,38 @@ class CircuitBreaker:
             self.config = config if config is not None else BreakerConfig(**settings)
         except TypeError as exc:
             raise BreakerConfigError(f"unknown circuit breaker setting: {exc}") from exc
+        cfg = self.config
         self.name = name
-        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.clock = clock if clock is not None else SystemClock()
         self.event_log = event_log
         self.monitor = monitor
         self.record_calls = record_calls
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._listeners: list[Callable[[StateTransition], None]] = []
         self._state = State.CLOSED
         self._opened_at = 0.0
         self._trials_started = 0
-        self._timed = self.config.sliding_window_type is WindowType.TIME
+        self._timed = cfg.sliding_window_type is WindowType.TIME
         self._min_calls_closed = self._min_calls()
+        # settings read on every call, copied out of the frozen config once
+        self._slow_threshold = float(cfg.slow_call_duration_threshold)
+        # an infinite threshold means no call can be slow: durations are then needed only for the
+        # time window's buckets, the monitor and the event log
+        self._slow_detect = self._timed or math.isfinite(self._slow_threshold)
         self._window: _CountWindow | _TimeWindow = self._closed_window()
         self.transitions: list[StateTransition] = []
         if monitor is not None:
             monitor.breaker_state(name, self._state.value)
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every timeout and duration is read from."""
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self._clock = clock
+        self._now = clock.now  # the bound method, looked up once for the hot path
 
     # -- read-only views --------------------------------------------------------
     @property
@@ -323,7 +406,7 @@ class CircuitBreaker:
     def metrics(self) -> dict[str, float]:
         """Window counts and rates (rates are -1 until the minimum number of calls is reached)."""
         with self._lock:
-            self._window.expire(self.clock.now())
+            self._window.expire(self._now())
             return {
                 "calls": self._window.calls,
                 "failed": self._window.failed,
@@ -338,7 +421,7 @@ class CircuitBreaker:
         with self._lock:
             if self._state is not State.OPEN:
                 return 0.0
-            return max(0.0, self._opened_at + self.config.wait_duration_in_open - self.clock.now())
+            return max(0.0, self._opened_at + self.config.wait_duration_in_open - self._now())
 
     def add_listener(self, listener: Callable[[StateTransition], None]) -> None:
         """Call ``listener(transition)`` after every state change."""
@@ -347,10 +430,12 @@ class CircuitBreaker:
     # -- permission and outcome (the core; no I/O) --------------------------------
     def try_acquire_permission(self) -> bool:
         """True if a call may go ahead now (and counts a half-open trial if so)."""
+        if self._state is _CLOSED:
+            return True
         fired: list[StateTransition] = []
         with self._lock:
             st = self._state
-            if st is State.OPEN and self.clock.now() >= self._opened_at + self.config.wait_duration_in_open:
+            if st is State.OPEN and self._now() >= self._opened_at + self.config.wait_duration_in_open:
                 fired.append(self._move(Trigger.WAIT_ELAPSED))
                 st = self._state
             if st is State.CLOSED or st is State.DISABLED:
@@ -360,13 +445,14 @@ class CircuitBreaker:
                 ok = True
             else:
                 ok = False
-        self._fire(fired)
+        if fired:
+            self._fire(fired)
         return ok
 
     def acquire_permission(self) -> None:
         """Raise :class:`CallNotPermitted` unless a call may go ahead now."""
-        if not self.try_acquire_permission():
-            self._note_call("rejected", 0.0)
+        if self._state is not _CLOSED and not self.try_acquire_permission():
+            self._note_call("rejected", 0.0, self._now())
             state = self._state
             raise CallNotPermitted(self.name, state, self.retry_after() if state is State.OPEN else None)
 
@@ -378,43 +464,78 @@ class CircuitBreaker:
 
     def on_success(self, duration: float) -> None:
         """Record a successful call that took ``duration`` seconds."""
-        self._record(duration, failed=False)
+        self._record(duration, False, self._now())
 
     def on_error(self, duration: float, exc: BaseException) -> None:
         """Record a failed call; ignored / unrecorded exceptions count as success or nothing."""
+        self._on_error(duration, exc, self._now())
+
+    def _on_error(self, duration: float, exc: BaseException, now: float) -> None:
         if isinstance(exc, self.config.ignore_exceptions):
             self.release_permission()
-            self._note_call("ignored", duration)
+            self._note_call("ignored", duration, now)
             return
         if self.config.record_exception is not None:
             recorded = bool(self.config.record_exception(exc))
         else:
             recorded = isinstance(exc, self.config.record_exceptions)
-        self._record(duration, failed=recorded)
+        self._record(duration, recorded, now)
 
-    def _record(self, duration: float, failed: bool) -> None:
-        cfg = self.config
-        slow = duration > cfg.slow_call_duration_threshold
-        fired: list[StateTransition] = []
-        with self._lock:
-            st = self._state
-            if st is State.DISABLED or st is State.OPEN or st is State.FORCED_OPEN:
-                pass  # calls that were let in before the breaker opened do not count (resilience4j)
-            else:
-                w = self._window
-                # a count window needs no time; skip the clock read on the hot path
-                w.add(self.clock.now() if self._timed else 0.0, failed, slow)
-                if st is State.CLOSED:
-                    # rates only rise when a bad call arrives, or when the window first reaches the
-                    # minimum (count windows; a time window can age good calls out), so skip the check
-                    if ((failed or slow or self._timed or w.calls == self._min_calls_closed)
-                            and w.calls >= self._min_calls_closed and self._over_threshold()):
-                        fired.append(self._move(Trigger.THRESHOLD_EXCEEDED))
-                elif w.calls >= cfg.permitted_calls_in_half_open:
-                    trig = Trigger.TRIALS_FAILED if self._over_threshold() else Trigger.TRIALS_PASSED
-                    fired.append(self._move(trig))
-        self._note_call("error" if failed else ("slow" if slow else "ok"), duration)
-        self._fire(fired)
+    def _on_raise(self, exc: BaseException, duration: float, now: float) -> None:
+        if isinstance(exc, Exception):
+            self._on_error(duration, exc, now)
+        else:  # KeyboardInterrupt / CancelledError say nothing about the dependency
+            self.release_permission()
+
+    def _record(self, duration: float, failed: bool, now: float) -> None:
+        """Count one outcome; ``now`` is the call's end on the clock (used by the time window)."""
+        code = _FAILED if failed else 0
+        if duration > self._slow_threshold:
+            code |= _SLOW
+        fired: StateTransition | None = None
+        # acquire/release rather than ``with``: half the cost, and this section runs on every call
+        lock = self._lock
+        lock.acquire()
+        try:
+            w = self._window
+            if self._state is _CLOSED:
+                if type(w) is _CountWindow:
+                    # _CountWindow.add inlined: this is the hot path of every call
+                    ring, i = w.ring, w.pos
+                    old = ring[i]
+                    if old != code:
+                        ring[i] = code
+                        if old:
+                            w.failed -= old & _FAILED
+                            w.slow -= old >> 1
+                        if code:
+                            w.failed += code & _FAILED
+                            w.slow += code >> 1
+                    i += 1
+                    w.pos = 0 if i == w.size else i
+                    calls = w.calls
+                    if calls != w.size:
+                        w.calls = calls = calls + 1
+                else:
+                    calls = w.add(code, now)
+                # Rates rise only when a bad call arrives, when the window first reaches the minimum,
+                # or when a time window aged calls out (``stale``); otherwise skip the check.
+                if code or calls == self._min_calls_closed or w.stale:
+                    w.stale = False
+                    if calls >= self._min_calls_closed and self._over_threshold():
+                        fired = self._move(Trigger.THRESHOLD_EXCEEDED)
+            elif (self._state is State.HALF_OPEN
+                  and w.add(code, now) >= self.config.permitted_calls_in_half_open):
+                fired = self._move(Trigger.TRIALS_FAILED if self._over_threshold()
+                                   else Trigger.TRIALS_PASSED)
+            # DISABLED / OPEN / FORCED_OPEN: calls let in before the breaker opened do not count
+            # (resilience4j)
+        finally:
+            lock.release()
+        if self.monitor is not None or (self.record_calls and self.event_log.enabled):
+            self._note_call("error" if failed else ("slow" if code else "ok"), duration, now)
+        if fired is not None:
+            self._fire((fired,))
 
     def _min_calls(self) -> int:
         cfg = self.config
@@ -449,7 +570,7 @@ class CircuitBreaker:
         if new is None:
             raise IllegalTransition(f"circuit breaker {self.name!r}: no transition from {old.value} "
                                     f"on {trigger.value}")
-        now = self.clock.now()
+        now = self._now()
         w = self._window
         fr = 100.0 * w.failed / w.calls if w.calls else -1.0
         sr = 100.0 * w.slow / w.calls if w.calls else -1.0
@@ -469,9 +590,9 @@ class CircuitBreaker:
     def _transition(self, trigger: Trigger) -> None:
         with self._lock:
             tr = self._move(trigger)
-        self._fire([tr])
+        self._fire((tr,))
 
-    def _fire(self, fired: list[StateTransition]) -> None:
+    def _fire(self, fired: Iterable[StateTransition]) -> None:
         # outside the lock, so a listener may call back into the breaker
         for tr in fired:
             if self.monitor is not None:
@@ -479,21 +600,23 @@ class CircuitBreaker:
             for listener in list(self._listeners):
                 listener(tr)
 
-    def _note_call(self, outcome: str, latency: float) -> None:
+    def _note_call(self, outcome: str, latency: float, now: float) -> None:
         if self.record_calls:
-            self.event_log.record(self.clock.now(), FLOW, COMPONENT, "call", outcome,
-                                  key=self.name, latency=latency)
+            self.event_log.record(now, FLOW, COMPONENT, "call", outcome, key=self.name, latency=latency)
         if self.monitor is not None:
             self.monitor.breaker_call(self.name, outcome, latency)
 
     def tick(self) -> None:
         """Apply the automatic OPEN -> HALF_OPEN move if its wait has elapsed."""
+        if self._state is not State.OPEN:
+            return  # only OPEN moves on its own; a stale read is re-checked under the lock below
         fired: list[StateTransition] = []
         with self._lock:
             if (self._state is State.OPEN
-                    and self.clock.now() >= self._opened_at + self.config.wait_duration_in_open):
+                    and self._now() >= self._opened_at + self.config.wait_duration_in_open):
                 fired.append(self._move(Trigger.WAIT_ELAPSED))
-        self._fire(fired)
+        if fired:
+            self._fire(fired)
 
     def transition_to_half_open(self) -> None:
         """Let trial calls through now (used by recovery after it restored the dependency)."""
@@ -512,34 +635,50 @@ class CircuitBreaker:
         self._transition(Trigger.DISABLE)
 
     # -- ways to wrap a call -----------------------------------------------------------
+    # The hot path: no lock for permission in CLOSED, the clock read twice only when a duration is
+    # needed (slow-call detection, a time window, the monitor or the event log), one lock section
+    # for the outcome.
+    def _timing(self) -> bool:
+        return self._slow_detect or self.monitor is not None or (self.record_calls and self.event_log.enabled)
+
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` under the breaker."""
-        self.acquire_permission()
-        start = self.clock.now()
+        if self._state is not _CLOSED:
+            self.acquire_permission()
+        if self._slow_detect or self._timing():
+            now = self._now
+            start = now()
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                end = now()
+                self._on_raise(exc, end - start, end)
+                raise
+            end = now()
+            self._record(end - start, False, end)
+            return result
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            if isinstance(exc, Exception):
-                self.on_error(self.clock.now() - start, exc)
-            else:  # KeyboardInterrupt / CancelledError say nothing about the dependency
-                self.release_permission()
+            self._on_raise(exc, 0.0, 0.0)
             raise
-        self.on_success(self.clock.now() - start)
+        self._record(0.0, False, 0.0)
         return result
 
     async def acall(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
         """Await ``fn(*args, **kwargs)`` under the breaker."""
         self.acquire_permission()
-        start = self.clock.now()
+        timing = self._slow_detect or self._timing()
+        now = self._now
+        start = now() if timing else 0.0
         try:
             result = await fn(*args, **kwargs)
         except BaseException as exc:
-            if isinstance(exc, Exception):
-                self.on_error(self.clock.now() - start, exc)
-            else:
-                self.release_permission()
+            end = now() if timing else 0.0
+            self._on_raise(exc, end - start, end)
             raise
-        self.on_success(self.clock.now() - start)
+        end = now() if timing else 0.0
+        self._record(end - start, False, end)
         return result
 
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -550,28 +689,53 @@ class CircuitBreaker:
                 return await self.acall(fn, *args, **kwargs)
             return awrapper
 
+        # the body of :meth:`call`, repeated so a decorated call costs one Python frame, not two
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return self.call(fn, *args, **kwargs)
+            if self._state is not _CLOSED:
+                self.acquire_permission()
+            if self._slow_detect or self._timing():
+                now = self._now
+                start = now()
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:
+                    end = now()
+                    self._on_raise(exc, end - start, end)
+                    raise
+                end = now()
+                self._record(end - start, False, end)
+                return result
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                self._on_raise(exc, 0.0, 0.0)
+                raise
+            self._record(0.0, False, 0.0)
+            return result
         return wrapper
 
-    # A context var (not an attribute) holds the start times, so nested and concurrent
-    # ``with breaker:`` blocks in threads and asyncio tasks never see each other's.
     def __enter__(self) -> CircuitBreaker:
-        self.acquire_permission()
-        _start_times.set((*_start_times.get(), self.clock.now()))
+        if self._state is not _CLOSED:
+            self.acquire_permission()
+        _start_times.set((self._now() if self._slow_detect or self._timing() else 0.0,
+                          _start_times.get()))
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        starts = _start_times.get()
-        _start_times.set(starts[:-1])
-        duration = self.clock.now() - starts[-1]
-        if exc is None:
-            self.on_success(duration)
-        elif isinstance(exc, Exception):
-            self.on_error(duration, exc)
+        top = _start_times.get()
+        assert top is not None, "CircuitBreaker.__exit__ without __enter__"
+        start, rest = top
+        _start_times.set(rest)
+        if self._slow_detect or self._timing():
+            end = self._now()
+            duration = end - start
         else:
-            self.release_permission()
+            end = duration = 0.0
+        if exc is None:
+            self._record(duration, False, end)
+        else:
+            self._on_raise(exc, duration, end)
 
     async def __aenter__(self) -> CircuitBreaker:
         return self.__enter__()

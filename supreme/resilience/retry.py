@@ -17,6 +17,13 @@ Pseudocode::
             if deadline and clock.now() + sleep - start > deadline: raise e  (as RetryDeadlineExceeded)
             clock.sleep(sleep)
 
+The schedule is public and pure, so a SimPy model can take the same delays without threads or sleeping:
+:func:`full_jitter` (one delay from a given RNG), :meth:`Retry.next_delay` (the policy's base and cap) and
+:meth:`Retry.schedule` (every delay the policy would sleep, drawn from a copy of its RNG)::
+
+    for delay in retry.schedule():      # max_attempts - 1 delays; retry.rng is not advanced
+        yield env.timeout(delay)
+
 Departures: the deadline is checked *before* sleeping, so a retry that could not start before the
 deadline is not slept for.  All sleeping goes through the injected clock, so a ManualClock or the
 SimPy clock sees exactly the same delays for the same seed.
@@ -35,7 +42,7 @@ import functools
 import inspect
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 from supreme.clock import Clock, SystemClock
@@ -43,7 +50,7 @@ from supreme.errors import SupremeError
 from supreme.events import NULL_LOG, EventLog
 from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker, State
 
-__all__ = ["Retry", "RetryDeadlineExceeded", "RetryError", "RetryExhausted"]
+__all__ = ["Retry", "RetryDeadlineExceeded", "RetryError", "RetryExhausted", "full_jitter"]
 
 T = TypeVar("T")
 
@@ -63,6 +70,17 @@ class RetryExhausted(RetryError):
 
 class RetryDeadlineExceeded(RetryError):
     """The overall deadline would pass before the next attempt."""
+
+
+def full_jitter(attempt: int, rng: random.Random, base: float, cap: float) -> float:
+    """Brooker's full-jitter delay before retry ``attempt`` (0 = the first): ``U(0, min(cap, base*2^a))``.
+
+    Pure apart from drawing one number from ``rng``.
+    """
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 0:
+        raise ValueError(f"attempt must be an integer >= 0, got {attempt!r}")
+    # 2.0 ** attempt overflows past 1023; by then the cap has long applied
+    return rng.uniform(0.0, min(cap, base * 2.0 ** min(attempt, 1023)))
 
 
 def _default_retryable(exc: BaseException) -> bool:
@@ -110,8 +128,25 @@ class Retry:
         self.delays: deque[float] = deque(maxlen=10_000)
 
     def backoff(self, attempt: int) -> float:
-        """Full-jitter delay before retry number ``attempt`` (0 = the first retry)."""
-        return self.rng.uniform(0.0, min(self.cap, self.base * 2.0 ** attempt))
+        """Full-jitter delay before retry number ``attempt`` (0 = the first retry), from the policy's RNG."""
+        return full_jitter(attempt, self.rng, self.base, self.cap)
+
+    def next_delay(self, attempt: int, rng: random.Random) -> float:
+        """The delay before retry ``attempt`` drawn from ``rng`` (the policy's own RNG is not touched)."""
+        return full_jitter(attempt, rng, self.base, self.cap)
+
+    def schedule(self, rng: random.Random | None = None) -> Iterator[float]:
+        """The ``max_attempts - 1`` delays this policy would sleep if every attempt failed.
+
+        With no ``rng`` they are drawn from a copy of the policy's RNG in its current state, so they are
+        exactly the delays :meth:`call` would sleep next (deadline permitting), and ``self.rng`` does not
+        advance.  Pure: nothing sleeps, nothing is logged.
+        """
+        if rng is None:
+            rng = random.Random()
+            rng.setstate(self.rng.getstate())
+        for attempt in range(self.max_attempts - 1):
+            yield full_jitter(attempt, rng, self.base, self.cap)
 
     def _attempt(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
         if self.breaker is not None:
@@ -155,9 +190,12 @@ class Retry:
         """Run ``fn`` with retries."""
         start = self.clock.now()
         attempt = 0
+        breaker = self.breaker
         while True:
-            try:
-                return self._attempt(fn, args, kwargs)
+            try:  # _attempt inlined: one frame less per call
+                if breaker is not None:
+                    return breaker.call(fn, *args, **kwargs)
+                return fn(*args, **kwargs)
             except Exception as exc:
                 delay = self._decide(attempt, exc, start)
             self.clock.sleep(delay)

@@ -164,3 +164,48 @@ def test_per_address_limit_before_auth(tmp_path: Path, clock: ManualClock) -> No
     assert denied.headers["Retry-After"] == "2" and denied.json()["error"] == "rate_limited"
     assert "testclient" in denied.json()["message"]
     db.close()
+
+
+@pytest.mark.parametrize("gateway_sets_id", [True, False])
+def test_steps_share_the_gateway_request_id(tmp_path: Path, clock: ManualClock,
+                                            gateway_sets_id: bool) -> None:
+    from starlette.middleware.base import BaseHTTPMiddleware
+
+    from supreme.events import EventLog
+
+    log = EventLog(run_id="deps")
+    db = Database.from_url(f"sqlite:///{tmp_path / 'auth.db'}")
+    redis = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    service = AuthService(KeyStore(db, clock, SecretCipher(os.urandom(32))), clock, replay=ReplayGuard(redis),
+                          event_log=log)
+    app = FastAPI()
+    install(app, AuthGateway(service, key_limiter=InMemoryRateLimiter(1.0, 3, clock, event_log=log),
+                             ip_limiter=InMemoryRateLimiter(100.0, 100, clock, event_log=log)))
+    seen: list[str] = []
+
+    @app.post(SIGNAL)
+    async def signal(request: Request, _: Any = Depends(rate_limit),
+                     p: Principal = Depends(require_auth("signal:read"))) -> dict[str, Any]:
+        seen.append(request.state.request_id)
+        return {"key_id": p.key_id}
+
+    if gateway_sets_id:
+        async def tag(request: Request, call_next: Any) -> Any:
+            request.state.request_id = "gw-42"
+            return await call_next(request)
+
+        app.add_middleware(BaseHTTPMiddleware, dispatch=tag)
+    try:
+        with TestClient(app) as client:
+            key = _key(service)
+            assert _signed_post(client, clock, key, SIGNAL, {"x": 1}).status_code == 200
+    finally:
+        db.close()
+    rid = seen[0]
+    assert rid == "gw-42" if gateway_sets_id else rid
+    frame = log.to_frame()
+    limiter = frame[frame["component"] == "Rate_Limiter"]
+    assert sorted(limiter["key"].str.split(":").str[0]) == ["ip", "key"]  # both limits, one request
+    assert set(limiter["request_id"]) == {rid}
+    auth = frame[frame["component"] == "Auth_Service"]
+    assert len(auth) >= 1 and set(auth["request_id"]) == {rid}

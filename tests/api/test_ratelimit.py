@@ -186,3 +186,28 @@ def test_limit_holds_across_two_processes(real_redis: Any, namespace: str) -> No
         p.join(timeout=60)
         assert p.exitcode == 0
     assert sum(counts) == 10  # the burst, shared; each process alone would have allowed 10
+
+
+def test_check_records_the_request_id(make_limiter: Any, clock: ManualClock, event_log: EventLog) -> None:
+    lim = make_limiter(rate=1.0, burst=1, event_log=event_log, name="key")
+    assert lim.check("key:a", request_id="req-1").allowed
+    assert not lim.check("key:a", request_id="req-2").allowed
+    lim.check("key:a")  # no id: background / legacy callers still work
+    frame = event_log.to_frame()
+    assert frame["request_id"].tolist()[:2] == ["req-1", "req-2"] and frame["request_id"].isna().iloc[2]
+    assert frame["outcome"].tolist() == ["ok", "rejected", "rejected"]
+    assert set(frame["component"]) == {"Rate_Limiter"} and set(frame["key"]) == {"key:a"}
+    assert (frame["latency"] >= 0).all()
+
+
+def test_unreachable_store_is_logged_with_the_request_id(clock: ManualClock, event_log: EventLog) -> None:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    r = RedisRateLimiter(dead, 1.0, 1, clock, event_log=event_log, name="ip").check("ip:x", request_id="r9")
+    assert r.allowed and r.degraded
+    row = event_log.to_frame().iloc[0]
+    assert (row["request_id"], row["outcome"], row["tier"]) == ("r9", "error", "L2")
+    assert "failed open" in row["detail"]

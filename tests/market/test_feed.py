@@ -145,3 +145,56 @@ def test_faults_lose_nothing() -> None:
         feed.poll()
     assert feed.fetch_errors > 0
     assert got == candles["timestamp"].tolist()
+
+
+class KeywordCache(DictCache):
+    """A DictCache with the full CacheLike contract: records what each get was labelled with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.labels: list[tuple[str | None, str | None]] = []
+
+    def get(self, key: str, loader: Callable[[], Any], *, request_id: str | None = None,  # type: ignore[override]
+            flow: str | None = None) -> Any:
+        self.labels.append((request_id, flow))
+        return super().get(key, loader)
+
+
+def test_request_id_and_flow_reach_the_cache() -> None:
+    clock = ManualClock(START / 1000 + 3 * 60)
+    cache = KeywordCache()
+    feed = make(clock, cache=cache)
+    feed.get_ohlcv("X", "1m", 2, request_id="req-7")
+    feed.get_ohlcv("X", "1m", 2, request_id="req-8", flow="request_pipeline")
+    assert cache.labels == [("req-7", "trading_signal"), ("req-8", "request_pipeline")]
+    with pytest.raises(ValueError, match="unknown flow"):
+        feed.get_ohlcv("X", flow="no_such_flow")
+
+
+def test_legacy_cache_without_keywords_still_works() -> None:
+    clock = ManualClock(START / 1000 + 3 * 60)
+    cache = DictCache()  # get(key, loader) only
+    feed = make(clock, cache=cache)
+    a = feed.get_ohlcv("X", "1m", 2, request_id="r1")
+    b = feed.get_ohlcv("X", "1m", 2, request_id="r2")
+    assert a is b and cache.misses == 1
+
+
+def test_one_request_followed_through_a_real_cache_manager() -> None:
+    from supreme.cache import CacheManager, MemoryTier
+    from supreme.cache.policies.lru import LRU
+
+    clock = ManualClock(START / 1000 + 3 * 60)
+    log = EventLog(run_id="t")
+    cache = CacheManager(MemoryTier(LRU(16), clock=clock), clock=clock, event_log=log)
+    feed = make(clock, cache=cache, event_log=log)
+    feed.get_ohlcv("X", "1m", 2, request_id="req-A")
+    feed.get_ohlcv("X", "1m", 2, request_id="req-B")
+    frame = log.to_frame()
+    a, b = frame[frame["request_id"] == "req-A"], frame[frame["request_id"] == "req-B"]
+    # the miss: feed, cache manager and connector all carry the request's id and flow
+    assert {"Market_Data_Feed", "Cache_Manager", "Exchange_Connector"} <= set(a["component"])
+    assert set(a["flow"]) == {"trading_signal"}
+    # the hit: answered by the cache, still labelled with the second request's id
+    assert "Cache_Manager" in set(b["component"]) and "Exchange_Connector" not in set(b["component"])
+    assert frame["request_id"].notna().all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from supreme.clock import ManualClock
 from supreme.events import EventLog
 from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker, State
-from supreme.resilience.retry import Retry, RetryDeadlineExceeded, RetryExhausted
+from supreme.resilience.retry import Retry, RetryDeadlineExceeded, RetryExhausted, full_jitter
 
 
 class Flaky:
@@ -120,3 +121,47 @@ def test_async_retry_and_decorator(clock: ManualClock) -> None:
 def test_invalid_settings(kw: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         Retry(**kw)  # type: ignore[arg-type]
+
+
+def test_schedule_is_the_slept_sequence_and_pure(clock: ManualClock) -> None:
+    r = Retry(max_attempts=5, base=0.1, cap=0.5, seed=3, clock=clock)
+    t0 = clock.now()
+    state = r.rng.getstate()
+    planned = list(r.schedule())
+    assert r.rng.getstate() == state  # nothing drawn from the policy's RNG, nothing slept or logged
+    assert clock.now() == t0 and len(r.delays) == 0
+    assert planned == expected_delays(3, 4, 0.1, 0.5)
+    with pytest.raises(ConnectionError):
+        r.call(Flaky(100))
+    assert list(r.delays) == planned  # the threaded path slept exactly the planned delays
+
+
+def test_next_delay_and_full_jitter_use_the_given_rng() -> None:
+    r = Retry(base=0.2, cap=1.0, seed=0)
+    a, b = random.Random(9), random.Random(9)
+    got = [r.next_delay(i, a) for i in range(6)]
+    assert got == [full_jitter(i, b, 0.2, 1.0) for i in range(6)]
+    assert got == expected_delays(9, 6, 0.2, 1.0)
+    assert list(r.schedule(random.Random(9))) == got[: r.max_attempts - 1]
+    assert 0.0 <= full_jitter(5000, random.Random(1), 0.2, 1.0) <= 1.0  # no overflow far past the cap
+    with pytest.raises(ValueError, match="attempt"):
+        full_jitter(-1, random.Random(1), 0.2, 1.0)
+
+
+def test_schedule_in_simpy_matches_retry_call() -> None:
+    import simpy
+
+    r = Retry(max_attempts=4, base=0.5, cap=3.0, seed=11, clock=ManualClock())
+    env = simpy.Environment()
+    stamps: list[float] = []
+
+    def proc(env: simpy.Environment):  # type: ignore[no-untyped-def]
+        for d in r.schedule():
+            yield env.timeout(d)
+            stamps.append(env.now)
+
+    env.process(proc(env))
+    env.run()
+    with pytest.raises(ConnectionError):
+        r.call(Flaky(100))
+    assert stamps == pytest.approx(list(itertools.accumulate(r.delays)))
