@@ -88,7 +88,7 @@ class _Pipeline(ts.SignalService):
             outcome = "miss"
             self.rec("Business_Logic", "process", request_id=rid, key=symbol)
             self.rec("Data_Access", "access", request_id=rid, key=symbol)
-            self._cache_rid.rid = self._feed_rid.rid = self.connector.rid = rid
+            self.connector.rid = rid
             try:
                 signal = self.engine.generate(symbol, self.timeframe, request_id=rid)
             except Exception as exc:

@@ -141,20 +141,6 @@ class _SimNonceClient:
         return True
 
 
-class _PerRequest:
-    """Passes the current request id to the feed and the cache (their protocols carry none)."""
-
-    def __init__(self, target: Any) -> None:
-        self.target = target
-        self.rid: str | None = None
-
-    def get_ohlcv(self, symbol: str, timeframe: str = "1m", limit: int = 100) -> Any:
-        return self.target.get_ohlcv(symbol, timeframe, limit, request_id=self.rid)
-
-    def get(self, key: str, loader: Any) -> Any:
-        return self.target.get(key, loader, request_id=self.rid)
-
-
 class SignalService:
     """The gateway handler over the real components (built once per run)."""
 
@@ -213,19 +199,17 @@ class SignalService:
             flow=flow,
         )
         connector = ReplayConnector({s: _sample(s) for s in self.symbols}, clock, self.timeframe)
-        self._cache_rid = _PerRequest(self.cache)
         charged_connector = _ChargedConnector(
             connector, io, str(sc["exchange.key"]), data_resource, data_component
         )
         self.feed = MarketDataFeed(
             charged_connector,
             clock,
-            cache=self._cache_rid,
+            cache=self.cache,
             event_log=log,
         )
-        self._feed_rid = _PerRequest(self.feed)
         self.connector = charged_connector
-        self.engine = StrategyEngine(self._feed_rid, clock, event_log=log)
+        self.engine = StrategyEngine(self.feed, clock, event_log=log)
         self.outcomes: dict[str, int] = {}
         self.latencies: list[float] = []
         self.signal_ttl = float(sc["signal.ttl"])
@@ -280,7 +264,7 @@ class SignalService:
         if cached is not None:
             self.rec("API_Gateway", "respond", "ok", request_id=rid, key=symbol, detail="cached")
             return "hit"
-        self._cache_rid.rid = self._feed_rid.rid = self.connector.rid = rid
+        self.connector.rid = rid
         try:
             signal = self.engine.generate(symbol, self.timeframe, request_id=rid)
         except Exception as exc:  # exchange down or too little data: a 503, never a crash

@@ -43,7 +43,7 @@ from supreme.api.schemas import (
     TierStatus,
     errors,
 )
-from supreme.api.services import CURRENT_REQUEST, Services
+from supreme.api.services import Services
 from supreme.errors import SupremeError
 from supreme.events import EventLog
 from supreme.strategy.engine import InsufficientData
@@ -149,37 +149,33 @@ def signal_flow(svc: Services, formatter: ResponseFormatter, digest: str, rid: s
     (the manager's single flight) and the manager stores it in L3, L2 and L1 (journaling a write to a
     tier that is down).
     """
-    token = CURRENT_REQUEST.set(rid)
-    try:
-        log, clock = svc.event_log, svc.clock
-        last = svc.feed.last_closed_ms(symbol, timeframe)
-        if last < 0:
-            raise InsufficientData(f"{symbol} {timeframe}: no candle has closed yet at the market clock's "
-                                   "now")
-        key = f"signal:{digest}:{symbol}:{timeframe}:{last}"
-        generated = False
+    log, clock = svc.event_log, svc.clock
+    last = svc.feed.last_closed_ms(symbol, timeframe)
+    if last < 0:
+        raise InsufficientData(f"{symbol} {timeframe}: no candle has closed yet at the market clock's "
+                               "now")
+    key = f"signal:{digest}:{symbol}:{timeframe}:{last}"
+    generated = False
 
-        def generate() -> dict[str, Any]:
-            nonlocal generated
-            generated = True
-            t1 = clock.now()
-            signal = svc.engine.generate(symbol, timeframe, request_id=rid).to_dict()
-            _record(log, t1, clock.now(), FLOW, "API_Gateway", "generate_signal", "ok", rid, key)
-            return signal
+    def generate() -> dict[str, Any]:
+        nonlocal generated
+        generated = True
+        t1 = clock.now()
+        signal = svc.engine.generate(symbol, timeframe, request_id=rid).to_dict()
+        _record(log, t1, clock.now(), FLOW, "API_Gateway", "generate_signal", "ok", rid, key)
+        return signal
 
-        t0 = clock.now()
-        signal = svc.cache.get(key, loader=generate, request_id=rid, ttl=svc.signal_ttl, flow=FLOW)
-        _record(log, t0, clock.now(), FLOW, "API_Gateway", "check_signal_cache",
-                "miss" if generated else "hit", rid, key)
-        if generated:
-            svc.metrics.cache_miss("signal")
-        else:
-            svc.metrics.cache_hit("signal")
-        market_ms = math.floor(svc.market_clock.now() * 1000.0)
-        return formatter.signal(signal, request_id=rid, cached=not generated, cache_key=key,
-                                market_time_ms=market_ms)
-    finally:
-        CURRENT_REQUEST.reset(token)
+    t0 = clock.now()
+    signal = svc.cache.get(key, loader=generate, request_id=rid, ttl=svc.signal_ttl, flow=FLOW)
+    _record(log, t0, clock.now(), FLOW, "API_Gateway", "check_signal_cache",
+            "miss" if generated else "hit", rid, key)
+    if generated:
+        svc.metrics.cache_miss("signal")
+    else:
+        svc.metrics.cache_hit("signal")
+    market_ms = math.floor(svc.market_clock.now() * 1000.0)
+    return formatter.signal(signal, request_id=rid, cached=not generated, cache_key=key,
+                            market_time_ms=market_ms)
 
 
 # -- readiness ------------------------------------------------------------------------------------------

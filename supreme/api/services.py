@@ -42,14 +42,11 @@ requests arrived before.
 Request ids: the feed hands its request id and flow to the cache itself
 (``MarketDataFeed.get_ohlcv(..., request_id=)`` -> ``CacheManager.get(..., request_id=, flow=)``) and
 the rate limiters log their own checks with the request id they are given, so neither needs an
-adapter.  One remains: the engine asks its source with ``get_ohlcv(symbol, timeframe, limit)``,
-passing no request id, so :class:`RequestScope` carries the current request id in a context variable
-and adds it to the engine's feed calls.
+adapter, and the strategy engine passes its request id to the feed likewise.
 """
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -76,33 +73,9 @@ from supreme.monitoring.metrics import Metrics
 from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker
 from supreme.strategy.engine import StrategyEngine
 
-__all__ = ["MarketInfo", "RequestScope", "RoutingConnector", "Services", "parse_replay_start"]
+__all__ = ["MarketInfo", "RoutingConnector", "Services", "parse_replay_start"]
 
 log = logging.getLogger(__name__)
-
-#: The request id of the request being served (set by the gateway around each pipeline step).
-CURRENT_REQUEST: contextvars.ContextVar[str | None] = contextvars.ContextVar("supreme_request", default=None)
-
-
-class RequestScope:
-    """Binds the current request id to the engine's feed calls (and, for older wiring, cache calls)."""
-
-    def __init__(self, cache: CacheManager, flow: str = "trading_signal") -> None:
-        self.cache = cache
-        self.flow = flow
-        self.feed: MarketDataFeed | None = None
-
-    # a legacy CacheLike (the feed now passes the request id to the cache itself)
-    def get(self, key: str, loader: Callable[[], Any]) -> Any:
-        """``CacheManager.get`` with the current request id and the trading-signal flow."""
-        return self.cache.get(key, loader=loader, request_id=CURRENT_REQUEST.get(), flow=self.flow)
-
-    # the engine's CandleSource
-    def get_ohlcv(self, symbol: str, timeframe: str = "1m", limit: int = 100) -> pd.DataFrame:
-        """``MarketDataFeed.get_ohlcv`` with the current request id."""
-        assert self.feed is not None, "RequestScope.feed must be set before use"
-        return self.feed.get_ohlcv(symbol, timeframe, limit, request_id=CURRENT_REQUEST.get())
-
 
 @dataclass(frozen=True)
 class MarketInfo:
@@ -308,9 +281,7 @@ class Services:
         closers.append(cache.close)
 
         feed = MarketDataFeed(connector, market_clock, cache=cache, event_log=event_log, exchange="replay")
-        scope = RequestScope(cache)
-        scope.feed = feed
-        engine = StrategyEngine(scope, market_clock, event_log=event_log)
+        engine = StrategyEngine(feed, market_clock, event_log=event_log)
 
         # -- auth: keys in the database, nonces and sessions in Redis --------------------------------
         key_db = Database.from_url(db_url)

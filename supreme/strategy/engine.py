@@ -15,7 +15,6 @@ signal's ``as_of`` is the close time of the last candle used.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Protocol
 
 import numpy as np
@@ -23,6 +22,7 @@ import numpy as np
 from supreme.clock import Clock
 from supreme.errors import SupremeError
 from supreme.events import NULL_LOG, EventLog, new_request_id
+from supreme.market.timeframes import timeframe_ms
 from supreme.strategy.rules import RuleConfig, TradingRules
 from supreme.strategy.signal import Signal
 
@@ -37,15 +37,17 @@ __all__ = [
 FLOW = "trading_signal"
 COMPONENT = "Strategy_Engine"
 _COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
-_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-_TF = re.compile(r"^([1-9][0-9]*)([smhdw])$")
 
 
 class CandleSource(Protocol):
     """Anything that serves the OHLCV candles visible as of its clock's now (e.g. MarketDataFeed)."""
 
-    def get_ohlcv(self, symbol: str, timeframe: str = "1m", limit: int = 100) -> Any:
-        """DataFrame with columns timestamp (int64 ms UTC), open, high, low, close, volume."""
+    def get_ohlcv(self, symbol: str, timeframe: str = "1m", limit: int = 100, *,
+                  request_id: str | None = None) -> Any:
+        """DataFrame with columns timestamp (int64 ms UTC), open, high, low, close, volume.
+
+        ``request_id`` ties the source's own event-log rows to the signal request.
+        """
         ...
 
 
@@ -55,14 +57,6 @@ class InsufficientData(SupremeError):
 
 class InvalidMarketData(SupremeError, ValueError):
     """The source answered with missing columns, unordered timestamps or non-finite prices."""
-
-
-def timeframe_ms(timeframe: str) -> int:
-    """Length of a ccxt-style timeframe (``"1m"``, ``"4h"``, ``"1d"``…) in milliseconds."""
-    m = _TF.match(timeframe) if isinstance(timeframe, str) else None
-    if m is None:
-        raise ValueError(f"unknown timeframe {timeframe!r} (expected e.g. '30s', '1m', '4h', '1d', '1w')")
-    return int(m.group(1)) * _UNIT_MS[m.group(2)]
 
 
 class StrategyEngine:
@@ -90,7 +84,7 @@ class StrategyEngine:
         t0 = clock.now()
         now_ms = math.floor(t0 * 1000.0)
         try:
-            frame = self.source.get_ohlcv(symbol, timeframe, limit=history + 1)
+            frame = self.source.get_ohlcv(symbol, timeframe, limit=history + 1, request_id=rid)
             ts, _open, h, lo, c, v = _closed_window(frame, now_ms, tf_ms, history, symbol)
         except Exception as exc:
             t1 = clock.now()

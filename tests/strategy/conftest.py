@@ -31,7 +31,8 @@ class FrameSource:
         self.leaky = leaky
         self.calls: list[tuple[str, str, int]] = []
 
-    def get_ohlcv(self, symbol: str, timeframe: str = "1m", limit: int = 100) -> pd.DataFrame:
+    def get_ohlcv(self, symbol: str, timeframe: str = "1m", limit: int = 100,
+                  request_id: str | None = None) -> pd.DataFrame:
         self.calls.append((symbol, timeframe, limit))
         if symbol not in self.frames:
             raise UnknownSymbol(f"no recording for symbol {symbol!r}")

@@ -131,7 +131,8 @@ def test_broken_market_data_is_a_clear_error(
     clock = clock_after(sp500, 600)
 
     class Broken(FrameSource):
-        def get_ohlcv(self, symbol: str, timeframe: str = "1m", limit: int = 100) -> pd.DataFrame:
+        def get_ohlcv(self, symbol: str, timeframe: str = "1m", limit: int = 100,
+                      request_id: str | None = None) -> pd.DataFrame:
             return damage(super().get_ohlcv(symbol, timeframe, limit))
 
     with pytest.raises(InvalidMarketData, match=match):

@@ -80,7 +80,8 @@ class Source:
     def __init__(self, frame: pd.DataFrame) -> None:
         self.frame = frame
 
-    def get_ohlcv(self, symbol: str, timeframe: str = "1m", limit: int = 100) -> pd.DataFrame:
+    def get_ohlcv(self, symbol: str, timeframe: str = "1m", limit: int = 100,
+                  request_id: str | None = None) -> pd.DataFrame:
         return self.frame
 
 
