@@ -160,24 +160,8 @@ def _clients(ctx: SimContext, svc: _Pipeline, sc: Mapping[str, Any]) -> Generato
 
 def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Simulate the pipeline; returns the event log."""
-    from sim.latency import LogNormal
-
     sc = make_scenario(DEFAULTS, scenario)
-    ctx = SimContext(NAME, FLOW, sc)
-    for key, (median, p99) in ts._EXTRA_LATENCIES.items():
-        if key not in ctx.book:
-            ctx.book[key] = LogNormal(median, p99)
-    io = SimIO(
-        ctx.env,
-        ctx.book,
-        ctx.rng,
-        faults=ctx.faults,
-        redis_servers=int(sc["redis.servers"]),
-        pool_max_size=int(sc["pool.max_size"]),
-        event_log=ctx.log,
-        flow=FLOW,
-    )
-    io.clock.offset = float(sc["market.start"])
+    ctx, io = ts.make_context(NAME, FLOW, sc)
     svc = _Pipeline(ctx, sc, io)
     ctx.env.process(_clients(ctx, svc, sc))
     ctx.env.run()

@@ -330,24 +330,22 @@ def _clients(ctx: SimContext, svc: SignalService, sc: Mapping[str, Any]) -> Gene
 
 def build(sc: Mapping[str, Any]) -> tuple[SimContext, SignalService]:
     """Context, SimIO and the service for a validated scenario (shared with sla_validation)."""
-    from sim.latency import LogNormal
+    ctx, io = make_context(NAME, FLOW, sc)
+    return ctx, SignalService(ctx, sc, io)
 
-    ctx = SimContext(NAME, FLOW, sc)
+
+def make_context(name: str, flow: str, sc: Mapping[str, Any]) -> tuple[SimContext, SimIO]:
+    """The run's context and SimIO with the signal path's extra latencies and the market clock start."""
+    from sim.latency import LogNormal
+    from sim.models.cache_hierarchy import make_io
+
+    ctx = SimContext(name, flow, sc)
     for key, (median, p99) in _EXTRA_LATENCIES.items():
         if key not in ctx.book:
             ctx.book[key] = LogNormal(median, p99)
-    io = SimIO(
-        ctx.env,
-        ctx.book,
-        ctx.rng,
-        faults=ctx.faults,
-        redis_servers=int(sc["redis.servers"]),
-        pool_max_size=int(sc["pool.max_size"]),
-        event_log=ctx.log,
-        flow=FLOW,
-    )
+    io = make_io(ctx, sc, flow)
     io.clock.offset = float(sc["market.start"])
-    return ctx, SignalService(ctx, sc, io)
+    return ctx, io
 
 
 def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
