@@ -38,7 +38,7 @@ from supreme.events import new_request_id
 
 __all__ = [
     "SESSION_HEADER", "ApiHTTPException", "AuthGateway", "auth_http_exception", "auth_router", "get_gateway",
-    "install", "path_with_query", "rate_limit", "require_auth",
+    "install", "path_with_query", "rate_limit", "require_auth", "session_body",
 ]
 
 SESSION_HEADER = "X-Session-Token"
@@ -159,7 +159,8 @@ def require_auth(scopes: str | Iterable[str] = ()) -> Callable[[Request, Respons
     return dependency
 
 
-def _session_body(issued: Any) -> dict[str, Any]:
+def session_body(issued: Any) -> dict[str, Any]:
+    """The JSON body that answers a login or refresh: token, key, scopes and expiry times."""
     info = issued.info
     return {"token": issued.token, "key_id": info.key_id, "scopes": sorted(info.scopes),
             "expires_at": info.expires_at, "refresh_until": info.refresh_until}
@@ -185,7 +186,7 @@ def auth_router(prefix: str = "/api/v1/auth") -> APIRouter:
                                              path_with_query(request.scope), body, _request_id(request))
         except AuthError as exc:
             raise auth_http_exception(exc) from exc
-        return _session_body(issued)
+        return session_body(issued)
 
     @router.post("/refresh", dependencies=[Depends(rate_limit)])
     async def refresh(request: Request) -> dict[str, Any]:
@@ -194,7 +195,7 @@ def auth_router(prefix: str = "/api/v1/auth") -> APIRouter:
             issued = await run_in_threadpool(gateway.service.refresh, _bearer(request), _request_id(request))
         except AuthError as exc:
             raise auth_http_exception(exc) from exc
-        return _session_body(issued)
+        return session_body(issued)
 
     @router.delete("/session")
     async def logout(request: Request) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from supreme.api.auth import AuthError, MissingCredentials, Principal
-from supreme.api.deps import SESSION_HEADER, path_with_query
+from supreme.api.deps import SESSION_HEADER, path_with_query, session_body
 from supreme.api.formatter import ResponseFormatter
 from supreme.api.ratelimit import RateLimitResult, rate_limit_headers
 from supreme.api.schemas import (
@@ -245,7 +245,7 @@ def build_router(svc: Services) -> APIRouter:
         body = await request.body()
         issued = await run_in_threadpool(svc.auth.login, request.headers, request.method,
                                          path_with_query(request.scope), body, request_id_of(request))
-        return _session_body(issued)
+        return session_body(issued)
 
     @router.post(
         "/api/v1/auth/refresh", response_model=SessionResponse, tags=["auth"],
@@ -254,7 +254,7 @@ def build_router(svc: Services) -> APIRouter:
     )
     async def refresh(request: Request, _b: Any = Depends(_bearer_doc)) -> dict[str, Any]:
         issued = await run_in_threadpool(svc.auth.refresh, _bearer(request), request_id_of(request))
-        return _session_body(issued)
+        return session_body(issued)
 
     @router.delete(
         "/api/v1/auth/session", response_model=LogoutResponse, tags=["auth"], summary="End a session",
@@ -303,12 +303,6 @@ def build_router(svc: Services) -> APIRouter:
         return {"market_time": math.floor(svc.market_clock.now() * 1000.0), "symbols": out}
 
     return router
-
-
-def _session_body(issued: Any) -> dict[str, Any]:
-    info = issued.info
-    return {"token": issued.token, "key_id": info.key_id, "scopes": sorted(info.scopes),
-            "expires_at": info.expires_at, "refresh_until": info.refresh_until}
 
 
 def _bearer(request: Request) -> str:
