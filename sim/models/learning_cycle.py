@@ -15,9 +15,12 @@ SimPy process (:meth:`sim.tiers.SimIO.detached`), not to the demand request that
 the engine's ``latency`` hook gets the same drawn fetch time, so a demand arriving before the
 prefetch completes counts as *late*.
 
-Departure: the CacheManager does not implement the adapter's ``AdaptationTarget`` (policy switch,
-prefetch budget), so policy and budget changes are logged recommendations; the prefetch threshold
-adaptation is applied for real.
+The CacheManager is the adapter's ``AdaptationTarget``: policy switches (residents migrated into
+the new policy), the demand/prefetch budget split of L1 and the prefetch threshold are applied for
+real, each switch or split also recorded as ``Cache_Manager.apply_adaptation`` with the L1 shape
+before and after.  L1 starts on ``cache.l1.policy`` and the adapter, as for any adaptable cache,
+switches it to its start policy (S3-FIFO) at t = 0 and, with prefetching on, reserves 1/8 of L1
+for prefetched entries (the adapter takes policy and capacity from the manager).
 """
 
 from __future__ import annotations
@@ -137,7 +140,7 @@ def run_adaptive(name: str, flow: str, sc: Mapping[str, Any]) -> pd.DataFrame:
         )
         layer.prefetcher = engine
     layer.adapter = CacheAdapter(
-        None,
+        manager,
         engine,
         capacity=int(sc["cache.l1.capacity"]),
         current_policy=str(sc["cache.l1.policy"]),

@@ -362,6 +362,43 @@ class CacheAdapter:
             self.history.append(self._switch(s.start_policy, now, {
                 "from": current_policy, "to": s.start_policy, "reason": "start from the best-known default"}))
 
+    def attach_target(self, target: AdaptationTarget, now: float = 0.0) -> list[Adaptation]:
+        """Give an adapter built without a target one (as if it had been passed to the constructor).
+
+        Takes the target's policy and budget, sets the initial prefetch budget, re-sizes the shadows
+        and makes the start-policy switch; returns the adaptations made (also in ``history``).
+        """
+        if self.target is not None:
+            raise AdaptiveConfigError("this CacheAdapter already has a target")
+        s = self.settings
+        budget = int(target.budget)
+        if budget < 1:
+            raise AdaptiveConfigError(f"CacheAdapter needs a positive capacity, got {budget!r}")
+        self.target = target
+        self.budget = budget
+        self.current_policy = target.policy_name
+        self.prefetch_budget = 0
+        if self.engine is not None and s.adapt_budget:
+            self.prefetch_budget = self._clamp_budget(round(self.budget * s.budget_init_frac))
+            target.set_prefetch_budget(self.prefetch_budget)
+        bank = self.shadows
+        candidates: list[str] = []
+        if bank is not None:
+            if s.adapt_policy:
+                candidates = list(bank.candidates)
+            else:
+                bank.candidates = [self.current_policy]
+            bank.current = self.current_policy
+            bank.resize(self.budget - self.prefetch_budget)
+        made: list[Adaptation] = []
+        if (s.adapt_policy and s.start_policy and s.start_policy in candidates
+                and s.start_policy != self.current_policy):
+            made.append(self._switch(s.start_policy, now, {
+                "from": self.current_policy, "to": s.start_policy,
+                "reason": "start from the best-known default"}))
+        self.history.extend(made)
+        return made
+
     def _clamp_budget(self, entries: int) -> int:
         s = self.settings
         lo = max(1, math.floor(self.budget * s.budget_min_frac))

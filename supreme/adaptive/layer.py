@@ -14,6 +14,11 @@ Per learning cycle (every ``cycle_seconds`` of clock time, checked on access, or
 adapter adapt, prune weak links (every ``prune_every`` cycles: the network is bounded by
 ``max_keys`` anyway, and a full prune is a Python pass over every node), start a new window.
 
+Wiring: a cache that can apply adaptations calls :meth:`AdaptiveLayer.offer_target` (the
+``CacheManager`` does when built with ``adaptive=layer``); the layer's adapter — present or assigned
+later — adopts it if it has no target (:meth:`CacheAdapter.attach_target`), so its policy and
+budget decisions are applied instead of only being logged.
+
 Cost per access (hot path, no event log): one dict lookup and two appends into the network's batch
 buffer (the Hebbian updates run compiled once per ``network.batch`` accesses), one dict lookup of
 the published predictions (they lag by less than one batch), a memoised stride observation when a
@@ -30,6 +35,7 @@ from collections import deque
 from supreme.adaptive.adapter import Adaptation, CacheAdapter
 from supreme.adaptive.analyzer import AnalysisReport, PatternAnalyzer
 from supreme.adaptive.prefetch import PrefetchEngine
+from supreme.adaptive.protocols import AdaptationTarget
 from supreme.adaptive.synapses import AdaptiveConfigError, SynapticNetwork
 from supreme.clock import Clock
 from supreme.events import NULL_LOG, EventLog
@@ -60,6 +66,8 @@ class AdaptiveLayer:
             raise AdaptiveConfigError(f"history must be >= 1, got {history}")
         self.network = network if network is not None else SynapticNetwork(event_log=event_log)
         self.analyzer = analyzer if analyzer is not None else PatternAnalyzer(event_log=event_log)
+        self._target: AdaptationTarget | None = None  # a cache that offered itself (offer_target)
+        self._target_now = 0.0
         self.adapter = adapter  # the property wires the shadow caches
         self.prefetcher = prefetcher
         self.clock = clock
@@ -85,10 +93,28 @@ class AdaptiveLayer:
 
     @adapter.setter
     def adapter(self, adapter: CacheAdapter | None) -> None:
+        if adapter is not None and adapter.target is None and self._target is not None:
+            adapter.attach_target(self._target, self._offer_time())
         self._adapter = adapter
         self.adaptations: list[Adaptation] = list(adapter.history) if adapter is not None else []
         bank = adapter.shadows if adapter is not None else None
         self._observe = bank.appender if bank is not None else None
+
+    def offer_target(self, target: AdaptationTarget, now: float | None = None) -> None:
+        """A cache offers itself as the adapter's target (``CacheManager`` does, when built with this layer).
+
+        An adapter without a target — the current one or one assigned later — adopts it, so its
+        policy and budget decisions are applied to that cache instead of only being logged.
+        """
+        self._target = target
+        if now is not None:
+            self._target_now = float(now)
+        adapter = self._adapter
+        if adapter is not None and adapter.target is None:
+            self.adaptations.extend(adapter.attach_target(target, self._offer_time()))
+
+    def _offer_time(self) -> float:
+        return self.clock.now() if self.clock is not None else self._target_now
 
     # -- AccessObserver -------------------------------------------------------------
     def on_access(self, key: str, hit: bool, tier: str | None, now: float) -> None:

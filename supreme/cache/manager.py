@@ -59,12 +59,26 @@ Adaptive contract: with ``adaptive`` given, every ``get`` ends with
 ``tier`` "L1"/"L2"/"L3", or None when the source or nothing answered).  Errors
 raised there are counted and logged, never passed to the caller.  With
 ``adaptive=None`` the behaviour is the static policy alone.
+
+Adaptation target (the seed's learning cycle: ``Cache_Adapter`` → ``Cache_Manager``: "Apply
+adaptations" / "Adaptations applied"): the manager implements
+:class:`supreme.adaptive.protocols.AdaptationTarget` over its L1 — ``policy_name``, ``budget``,
+``switch_policy(name)`` and ``set_prefetch_budget(n)`` (plus ``resize(capacity)``); the mechanics
+(migration least valuable first, prefetch area, abort rather than lose) are
+:class:`~supreme.cache.tiers.memory.MemoryTier`'s, under its lock after draining its read buffer.
+Each one records a row (flow ``learning_cycle``, component ``Cache_Manager``, operation
+``apply_adaptation``, outcome ``ok``/``rejected``, ``detail`` JSON with the L1 shape ``before`` and
+``after``).  Wiring: given ``adaptive=`` an object with ``offer_target(target, now)`` (the
+:class:`~supreme.adaptive.layer.AdaptiveLayer`), the manager offers itself at construction, so
+the layer's adapter — now or assigned later — applies its decisions here instead of only logging
+recommendations; ``offer_adaptation=False`` keeps it recommendation-only.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -81,6 +95,9 @@ from supreme.events import FLOWS, NULL_LOG, EventLog
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from supreme.adaptive.protocols import SwitchResult
+    from supreme.cache.tiers.memory import Adjustment
 
 __all__ = ["COMPONENTS", "AccessObserver", "CacheError", "CacheManager", "Guard", "WriteBackOverflow"]
 
@@ -161,6 +178,7 @@ class CacheManager:
         unavailable_errors: tuple[type[BaseException], ...] = (),
         journal_limit: int = 10_000,
         flow: str = "cache_hierarchy",
+        offer_adaptation: bool = True,
     ) -> None:
         if isinstance(l1, EvictionPolicy):
             l1 = MemoryTier(l1, clock=clock)
@@ -203,6 +221,9 @@ class CacheManager:
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(
             ("fetches", "fetch_errors", "fetch_empty", "coalesced", "adapt_errors", "uncacheable"), 0)
+        offer = getattr(adaptive, "offer_target", None) if offer_adaptation else None
+        if callable(offer):
+            offer(self, clock.now())  # the layer's adapter applies its decisions to this manager
 
     # -- properties -----------------------------------------------------------
     @property
@@ -579,6 +600,45 @@ class CacheManager:
     def pending(self) -> dict[str, int]:
         """Number of journaled writes per remote tier."""
         return {rt.name: len(rt.journal) for rt in self._remotes}
+
+    # -- AdaptationTarget (the learning cycle's "Adaptations applied") ------------------
+    @property
+    def policy_name(self) -> str:
+        """Registry name of L1's eviction policy."""
+        return self.l1.policy_name
+
+    @property
+    def budget(self) -> int:
+        """L1's total capacity, shared by demand and prefetched entries."""
+        return self.l1.budget
+
+    def switch_policy(self, name: str, capacity: int | None = None) -> SwitchResult:
+        """Replace L1's policy by ``name``, migrating its residents (aborted rather than lose one)."""
+        from supreme.adaptive.protocols import SwitchResult
+
+        adj = self.l1.switch_policy(name, capacity)
+        self._record_adaptation("switch_policy", adj, {"to": name})
+        return SwitchResult(adj.applied, adj.migrated, adj.lost)
+
+    def set_prefetch_budget(self, entries: int) -> None:
+        """Reserve ``entries`` of L1's budget for prefetched-but-unused entries (the demand area shrinks)."""
+        self._record_adaptation("set_prefetch_budget", self.l1.set_prefetch_budget(entries),
+                                {"prefetch_budget": entries})
+
+    def resize(self, capacity: int) -> list[Any]:
+        """Change L1's total capacity (the demand area takes the change); return the evicted keys."""
+        adj = self.l1.resize_budget(capacity)
+        self._record_adaptation("resize", adj, {"budget": capacity})
+        return adj.evicted
+
+    def _record_adaptation(self, what: str, adj: Adjustment, asked: dict[str, Any]) -> None:
+        log = self._log
+        if not log.enabled:
+            return
+        detail = {"adaptation": what, **asked, "applied": adj.applied, "migrated": adj.migrated,
+                  "lost": adj.lost, "evicted": len(adj.evicted), "before": adj.before, "after": adj.after}
+        log.record(self._now(), "learning_cycle", MANAGER, "apply_adaptation",
+                   "ok" if adj.applied else "rejected", tier="L1", detail=json.dumps(detail, sort_keys=True))
 
     # -- contains / stats -----------------------------------------------------------
     def contains(self, key: str) -> bool:

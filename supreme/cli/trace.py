@@ -1,14 +1,37 @@
-"""``supreme trace``: simulate eviction policies over access traces, and convert trace formats."""
+"""``supreme trace``: simulate eviction policies over access traces, and convert trace formats.
+
+``supreme trace simulate TRACE --size N|--sizes LIST [--policy P]`` replays the trace through the
+static policy with the compiled kernels.  With ``--adaptive`` and/or ``--prefetch`` it also runs
+the trace, request by request in Python, through :func:`supreme.adaptive.simulate.simulate_adaptive`
+(the real adaptive layer over a key-only cache starting on ``--policy``; a prefetch is charged as a
+source fetch) and prints, per size, its demand misses, prefetch fetches, total source fetches,
+request miss ratio and prefetch accuracy/coverage beside the static policy's.  The learning cycle
+runs on the trace's own clock (its ``time`` column, seconds) or, with ``--rate R``, on request
+``i`` at ``i / R`` seconds.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from supreme.cache.policies import POLICIES, PolicyError, normalize_name
-from supreme.cache.trace import FORMATS, TraceError, load_trace, save_trace
+from supreme.cache.trace import FORMATS, Trace, TraceError, load_trace, save_trace
+from supreme.errors import SupremeError
 
-__all__ = ["register"]
+__all__ = ["adaptive_rows", "register"]
+
+#: Figures printed for each mode, as (label, row key, format).
+FIGURES: tuple[tuple[str, str, str], ...] = (
+    ("demand misses", "demand_misses", "d"), ("prefetch fetches", "prefetch_fetches", "d"),
+    ("source fetches", "source_fetches", "d"), ("miss ratio", "miss_ratio", ".4f"),
+    ("fetch ratio", "fetch_ratio", ".4f"), ("prefetch accuracy", "prefetch_accuracy", ".4f"),
+    ("prefetch coverage", "prefetch_coverage", ".4f"), ("final policy", "final_policy", "s"),
+    ("policy switches", "policy_switches", "d"), ("adaptations", "adaptations", "d"),
+)
 
 
 def _sizes(text: str) -> list[int] | str:
@@ -23,6 +46,14 @@ def _sizes(text: str) -> list[int] | str:
     return values
 
 
+def _limit(trace: Trace, limit: int | None) -> Trace:
+    if limit is None:
+        return trace
+    if limit <= 0:
+        raise PolicyError(f"--limit must be a positive integer, got {limit}")
+    return Trace(trace.time[:limit], trace.obj_id[:limit], trace.obj_size[:limit])
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from supreme.cache.traces import auto_sizes, miss_ratio_curve, simulate
 
@@ -33,8 +64,17 @@ def _simulate(args: argparse.Namespace) -> int:
         raise PolicyError("give --size N or --sizes LIST|auto")
     if args.warmup < 0:
         raise PolicyError(f"--warmup must be >= 0, got {args.warmup}")
-    trace = load_trace(args.trace, args.format)
+    learning = args.adaptive or args.prefetch
+    if learning:
+        _check_adaptive_args(args, names)
+    elif args.threshold is not None or args.rate is not None or args.cycle is not None:
+        raise PolicyError("--threshold, --rate and --cycle apply to --adaptive/--prefetch runs only")
+    spec = None if args.sizes is None else _sizes(args.sizes)  # a bad list fails before the load
+    trace = _limit(load_trace(args.trace, args.format), args.limit)
     ignore = not args.bytes
+    if learning:
+        sizes = [args.size] if spec is None else (auto_sizes(trace) if isinstance(spec, str) else spec)
+        return _print_adaptive(args, trace, names[0], sizes)
     if args.sizes is None:
         rows = [simulate(trace, n, args.size, warmup=args.warmup, ignore_size=ignore) for n in names]
         print(f"trace {args.trace}: {len(trace)} requests, size {args.size} "
@@ -43,7 +83,7 @@ def _simulate(args: argparse.Namespace) -> int:
         for r in rows:
             print(f"{r.policy:<10}{r.hits:>10}{r.misses:>10}{r.miss_ratio:>12.4f}{r.byte_miss_ratio:>17.4f}")
         return 0
-    spec = _sizes(args.sizes)
+    assert spec is not None
     sizes = auto_sizes(trace, ignore_size=ignore) if isinstance(spec, str) else spec
     frames = [miss_ratio_curve(trace, n, sizes, warmup=args.warmup, ignore_size=ignore) for n in names]
     import pandas as pd
@@ -76,6 +116,125 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_adaptive_args(args: argparse.Namespace, names: list[str]) -> None:
+    flag = "--adaptive" if args.adaptive else "--prefetch"
+    if len(names) != 1:
+        raise PolicyError(f"{flag} needs one --policy (the static baseline and the start), not 'all'")
+    if names[0] == "opt":
+        raise PolicyError(f"{flag} needs a live policy; 'opt' knows the future and cannot be adapted")
+    if args.bytes:
+        raise PolicyError(f"{flag} simulates a key-only cache: --bytes is not supported")
+    if args.warmup:
+        raise PolicyError(f"{flag} counts every request: --warmup is not supported")
+    if args.plot:
+        raise PolicyError(f"{flag} prints tables: --plot is not supported (use --csv)")
+    if args.threshold is not None:
+        if not args.prefetch:
+            raise PolicyError("--threshold is the prefetch confidence threshold: it needs --prefetch")
+        if not 0.0 <= args.threshold <= 1.0:
+            raise PolicyError(f"--threshold must be in [0, 1], got {args.threshold}")
+    if args.rate is not None and not (math.isfinite(args.rate) and args.rate > 0):
+        raise PolicyError(f"--rate must be a positive number of requests per second, got {args.rate}")
+    if args.cycle is not None and not (math.isfinite(args.cycle) and args.cycle > 0):
+        raise PolicyError(f"--cycle must be a positive number of seconds, got {args.cycle}")
+
+
+def _clock(trace: Trace, rate: float | None) -> Any:
+    """Request times in seconds: ``i / rate``, or the trace's own times from 0."""
+    import numpy as np
+
+    if rate is not None:
+        return np.arange(len(trace), dtype=float) / rate
+    t = trace.time.astype(float)
+    if len(t) > 1:
+        back = np.flatnonzero(np.diff(t) < 0)
+        if len(back):
+            raise TraceError(f"trace times go backwards at record {int(back[0]) + 2}; "
+                             "pass --rate R to space requests 1/R seconds apart instead")
+    return t - t[0] if len(t) else t
+
+
+def adaptive_rows(
+    trace: Trace,
+    policy: str,
+    sizes: list[int],
+    *,
+    adaptive: bool = True,
+    prefetch: bool = False,
+    threshold: float = 0.4,
+    rate: float | None = None,
+    cycle_seconds: float = 60.0,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Static and adaptive figures per size, two rows each (``mode`` "static" and e.g. "adaptive")."""
+    from supreme.adaptive.simulate import simulate_adaptive
+    from supreme.adaptive.workloads import trace_keys
+    from supreme.cache.traces import simulate
+
+    name = normalize_name(policy)
+    keys = trace_keys(trace)
+    times = _clock(trace, rate)
+    mode = "+".join(m for m, on in (("adaptive", adaptive), ("prefetch", prefetch)) if on)
+    rows: list[dict[str, Any]] = []
+    for size in sizes:
+        if not isinstance(size, int) or size <= 0:
+            raise PolicyError(f"cache size must be a positive integer, got {size!r}")
+        static = simulate(trace, name, size)
+        rows.append({
+            "size": size, "mode": "static", "policy": name, "requests": static.requests,
+            "demand_misses": static.misses, "prefetch_fetches": 0, "source_fetches": static.misses,
+            "miss_ratio": static.miss_ratio, "fetch_ratio": static.miss_ratio,
+            "prefetch_accuracy": math.nan, "prefetch_coverage": math.nan, "final_policy": name,
+            "policy_switches": 0, "adaptations": 0,
+        })
+        if progress is not None:
+            progress(f"size {size}: {mode} run over {len(keys)} requests")
+        r = simulate_adaptive(keys, size, base_policy=name, adaptive=adaptive, prefetch=prefetch,
+                              threshold=threshold, times=times, cycle_seconds=cycle_seconds)
+        rows.append({
+            "size": size, "mode": mode, "policy": name, "requests": r["requests"],
+            "demand_misses": r["demand_misses"], "prefetch_fetches": r["prefetch_fetches"],
+            "source_fetches": r["source_fetches"], "miss_ratio": r["miss_ratio"],
+            "fetch_ratio": r["fetch_ratio"], "prefetch_accuracy": r.get("prefetch_accuracy", math.nan),
+            "prefetch_coverage": r.get("prefetch_coverage", math.nan), "final_policy": r["final_policy"],
+            "policy_switches": r["policy_switches"], "adaptations": r["adaptations"],
+        })
+    return rows
+
+
+def _cell(value: Any, fmt: str) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "-"
+    return format(value, fmt)
+
+
+def _print_adaptive(args: argparse.Namespace, trace: Trace, policy: str, sizes: list[int]) -> int:
+    threshold = 0.4 if args.threshold is None else args.threshold
+    cycle = 60.0 if args.cycle is None else args.cycle
+    rows = adaptive_rows(trace, policy, sizes, adaptive=args.adaptive, prefetch=args.prefetch,
+                         threshold=threshold, rate=args.rate, cycle_seconds=cycle)
+    clock = "trace times" if args.rate is None else f"{args.rate:g} requests/s"
+    what = ", ".join(x for x, on in (("adaptive", args.adaptive),
+                                     (f"prefetch (threshold {threshold:g})", args.prefetch)) if on)
+    print(f"trace {args.trace}: {len(trace)} requests (objects); {what}, starting on {policy}; "
+          f"learning cycle every {cycle:g} s on {clock}"
+          + ("; a prefetch is charged as a source fetch" if args.prefetch else ""))
+    for size in sizes:
+        static, learned = (r for r in rows if r["size"] == size)
+        head = (f"static {policy}", learned["mode"])
+        width = max(12, *(len(h) for h in head)) + 2
+        print(f"\nsize {size}")
+        print(f"{'':<20}" + "".join(f"{h:>{width}}" for h in head))
+        for label, field, fmt in FIGURES:
+            print(f"{label:<20}" + "".join(f"{_cell(r[field], fmt):>{width}}" for r in (static, learned)))
+    if args.csv:
+        import pandas as pd
+
+        pd.DataFrame.from_records(rows).to_csv(args.csv, index=False)
+        print(f"wrote {args.csv}")
+    return 0
+
+
 def _convert(args: argparse.Namespace) -> int:
     trace = load_trace(args.src, args.format)
     out = save_trace(trace, args.dst, args.to)
@@ -83,11 +242,11 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guard(func):
+def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
             return int(func(args))
-        except (PolicyError, TraceError) as exc:
+        except SupremeError as exc:  # PolicyError, TraceError, AdaptiveConfigError …: one line
             print(f"supreme trace: error: {exc}", file=sys.stderr)
             return 2
     return run
@@ -107,6 +266,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sim.add_argument("--bytes", action="store_true", help="use object sizes (default: every object is 1)")
     sim.add_argument("--csv", help="write the miss-ratio curve to this CSV")
     sim.add_argument("--plot", help="write the miss-ratio curve to this PNG")
+    sim.add_argument("--limit", type=int, help="use only the first N requests of the trace")
+    sim.add_argument("--adaptive", action="store_true",
+                     help="also run the adaptive layer (policy switching, budget split) from --policy, "
+                          "request by request, beside the static policy")
+    sim.add_argument("--prefetch", action="store_true",
+                     help="with predictive prefetching (each prefetch costs a source fetch)")
+    sim.add_argument("--threshold", type=float,
+                     help="prefetch confidence threshold in [0, 1] (default 0.4; needs --prefetch)")
+    sim.add_argument("--rate", type=float,
+                     help="space requests 1/RATE seconds apart for the learning cycle "
+                          "(default: the trace's own times)")
+    sim.add_argument("--cycle", type=float, help="learning-cycle period in seconds (default 60)")
     sim.set_defaults(func=_guard(_simulate))
     conv = sub.add_parser("convert", help="convert a trace between formats")
     conv.add_argument("src")

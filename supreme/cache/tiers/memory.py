@@ -14,20 +14,42 @@ eviction order of an eager policy; hit counts are exact (hits = drained + still
 buffered).  ``CacheManager.get`` reads ``_data`` and ``_reads`` directly for
 speed; both are part of this module's contract with the manager, and neither
 object is ever replaced (only mutated), so the manager may bind them once.
+
+Adaptation (what the adaptive layer's ``AdaptationTarget`` needs, applied by the manager)
+-----------------------------------------------------------------------------------------
+The capacity ``budget`` is split into a *demand area* (the eviction policy, ``budget - P``) and a
+*prefetch area* of at most ``P`` prefetched-but-unused entries, a FIFO (``P = 0`` by default, and
+then a low-priority insert enters the policy as before).  A prefetched entry sits in ``_data`` with
+the expiry :data:`_PREFETCHED` (``-inf``; its real expiry is kept in the prefetch area), so every
+hit path sees it as "not a plain hit" and takes the slow path, where :meth:`MemoryTier.get` moves it
+into the policy as a normal insert, under the lock, at once (a read-buffered promotion would change
+membership late).  Plain hits pay nothing for this.  An unused prefetch leaves first-in first-out.
+This is the layout of ``supreme.adaptive.simulate.SimCache``, so the adapter's shadow estimates
+hold for the real tier.
+
+``switch_policy(name)`` replaces the policy under the lock, after draining the read buffer, by a
+fresh ``make_policy(name, demand capacity)`` into which the residents are migrated *least valuable
+first*: in the old policy's eviction order (its ``eviction_order()`` if it has one, else the
+sequence a deep copy of it evicts when emptied), else in insertion order.  The most valuable keys
+are thus inserted last and kept when the new size forces some out.  If the new policy refuses a
+key that fits, the switch is aborted and nothing changes.  Values are never touched; ``_data`` and
+``_reads`` are never replaced, so the manager's bound hit path keeps working.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
-from collections.abc import Callable, Hashable
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, NamedTuple
 
 from supreme.cache.codec import estimate_nbytes
 from supreme.cache.policies.base import EvictionPolicy
 from supreme.cache.tiers.base import ValueTooLarge
 from supreme.clock import Clock
 
-__all__ = ["MISSING", "READ_BUFFER", "MemoryTier"]
+__all__ = ["MISSING", "READ_BUFFER", "Adjustment", "MemoryTier"]
 
 #: Hits buffered before the hit path itself drains them into the policy.  Large enough that the
 #: drain's fixed cost (a call, the lock, two list slices) is a few ns per hit; small enough that a
@@ -44,6 +66,39 @@ class _Missing:
 
 #: Sentinel returned by :meth:`MemoryTier.get` on a miss when asked for it.
 MISSING: Any = _Missing()
+
+#: The expiry stored in ``_data`` for an entry of the prefetch area: "already expired" to every hit
+#: path, which therefore takes the slow path on the first use (see the module docstring).
+_PREFETCHED = float("-inf")
+
+
+class Adjustment(NamedTuple):
+    """Outcome of a policy switch or a budget change, with the tier's shape before and after."""
+
+    applied: bool
+    migrated: int
+    lost: int
+    evicted: list[Hashable]
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+def _value_order(policy: EvictionPolicy, inserted: Sequence[Hashable]) -> tuple[list[Hashable], str]:
+    """The policy's keys, least valuable (next victim) first, and how that order was found."""
+    held = set(policy.keys())
+    exposed = getattr(policy, "eviction_order", None)
+    if callable(exposed):
+        order = list(exposed())
+        if len(order) == len(held) and set(order) == held:
+            return order, "eviction_order"
+    try:
+        # the victims a copy yields when emptied are exactly the old policy's eviction order
+        order = copy.deepcopy(policy)._shrink_to(0)
+    except Exception:  # e.g. a wrapper holding a lock: insertion order will do
+        order = []
+    if len(order) == len(held) and set(order) == held:
+        return order, "eviction"
+    return [k for k in inserted if k in held], "insertion"
 
 
 class MemoryTier:
@@ -81,6 +136,10 @@ class MemoryTier:
         self._now = clock.now
         self._data: dict[Hashable, tuple[Any, float | None]] = {}
         self._reads: list[Hashable] = []
+        # the prefetch area: key -> (size, real expiry), oldest first; empty unless P > 0
+        self._pbuf: OrderedDict[Hashable, tuple[int, float | None]] = OrderedDict()
+        self._pused = 0
+        self.prefetch_capacity = 0
         self._lock = threading.Lock()
         self._drained_hits = 0
         self.misses = 0
@@ -101,11 +160,38 @@ class MemoryTier:
                 if len(reads) >= READ_BUFFER:
                     self.drain()
                 return value
+            if expires_at == _PREFETCHED:
+                return self._use_prefetched(key, entry, default)
         with self._lock:
             self.misses += 1
             if entry is not None:
                 self._expire(key, entry)
         return default
+
+    def _use_prefetched(self, key: Hashable, entry: tuple[Any, float | None], default: Any) -> Any:
+        """First use of a prefetched entry: it moves into the policy (a normal insert) now."""
+        with self._lock:
+            if self._data.get(key) is entry:
+                size, expires_at = self._pbuf[key]
+                if expires_at is not None and expires_at <= self._now():
+                    self.misses += 1
+                    self._expire(key, entry)
+                    return default
+                self._drain_locked()
+                del self._pbuf[key]
+                self._pused -= size
+                value = entry[0]
+                data = self._data
+                data[key] = (value, expires_at)
+                for victim in self.policy.insert(key, size):
+                    if data.pop(victim, None) is not None:
+                        if victim == key:
+                            self.rejections += 1  # refused by the admission filter, like a refused set
+                        else:
+                            self.evictions += 1
+                self._drained_hits += 1
+                return value
+        return self.get(key, default)  # changed meanwhile: look again
 
     def drain(self) -> None:
         """Apply buffered hits to the policy, in order."""
@@ -127,12 +213,20 @@ class MemoryTier:
                 lookup(key)
         self._drained_hits += n
 
+    def _forget(self, key: Hashable) -> None:
+        # called under the lock: drop key's metadata from whichever area holds it
+        held = self._pbuf.pop(key, None) if self._pbuf else None
+        if held is not None:
+            self._pused -= held[0]
+        else:
+            self.policy.remove(key)
+
     def _expire(self, key: Hashable, entry: tuple[Any, float | None]) -> None:
         # called under the lock; only remove the entry we saw expire (not a fresh one)
         if self._data.get(key) is entry:
             self._drain_locked()
             del self._data[key]
-            self.policy.remove(key)
+            self._forget(key)
             self.expirations += 1
 
     # -- peeks --------------------------------------------------------------
@@ -143,6 +237,10 @@ class MemoryTier:
             value, expires_at = entry
             if expires_at is None or expires_at > self._now():
                 return value
+            if expires_at == _PREFETCHED:
+                held = self._pbuf.get(key)
+                if held is not None and (held[1] is None or held[1] > self._now()):
+                    return value
         return default
 
     def __contains__(self, key: object) -> bool:
@@ -151,6 +249,9 @@ class MemoryTier:
     def expires_at(self, key: Hashable) -> float | None:
         """Absolute expiry of ``key`` (None: never or absent)."""
         entry = self._data.get(key)
+        if entry is not None and entry[1] == _PREFETCHED:
+            held = self._pbuf.get(key)
+            return None if held is None else held[1]
         return None if entry is None else entry[1]
 
     def __len__(self) -> int:
@@ -188,6 +289,11 @@ class MemoryTier:
             )
         with self._lock:
             self._drain_locked()
+            pbuf = self._pbuf
+            if low_priority and 0 < size <= self.prefetch_capacity and key not in self.policy:
+                return self._set_prefetched(key, value, expires_at, size)
+            if pbuf and key in pbuf:  # a demand write of a prefetched key moves it to the demand area
+                self._pused -= pbuf.pop(key)[0]
             evicted = self.policy.insert(key, size, low_priority)
             admitted = key in self.policy
             data = self._data
@@ -202,12 +308,38 @@ class MemoryTier:
                 self.rejections += 1
             return admitted
 
+    def _set_prefetched(self, key: Hashable, value: Any, expires_at: float | None, size: int) -> bool:
+        # called under the lock: store in the prefetch area, pushing its oldest entries out
+        pbuf = self._pbuf
+        old = pbuf.pop(key, None)
+        if old is not None:
+            self._pused -= old[0]
+        pbuf[key] = (size, expires_at)
+        self._pused += size
+        self._data[key] = (value, _PREFETCHED)
+        self.sets += 1
+        self._trim_prefetch(self.prefetch_capacity)
+        return True
+
+    def _trim_prefetch(self, limit: int) -> list[Hashable]:
+        # called under the lock: drop the oldest prefetched entries until they fit in ``limit``
+        pbuf = self._pbuf
+        data = self._data
+        out: list[Hashable] = []
+        while self._pused > limit and pbuf:
+            victim, (size, _) = pbuf.popitem(last=False)
+            self._pused -= size
+            if data.pop(victim, None) is not None:
+                self.evictions += 1
+            out.append(victim)
+        return out
+
     def delete(self, key: Hashable) -> bool:
         """Remove ``key``; return whether it was held."""
         with self._lock:
             self._drain_locked()
             held = self._data.pop(key, None) is not None
-            self.policy.remove(key)
+            self._forget(key)
             return held
 
     def clear(self) -> None:
@@ -215,18 +347,103 @@ class MemoryTier:
         with self._lock:
             self._drain_locked()  # keep the hit count exact
             for key in list(self._data):
-                self.policy.remove(key)
+                self._forget(key)
             self._data.clear()
 
     def resize(self, capacity: int) -> list[Hashable]:
-        """Change the policy's capacity, dropping what it evicts; return the evicted keys."""
+        """Change the total capacity (``budget``), dropping what it forces out; return the evicted keys.
+
+        The prefetch area keeps its size while the demand area keeps at least one unit.
+        """
+        return self.resize_budget(capacity).evicted
+
+    # -- adaptation (see the module docstring) ---------------------------------------
+    @property
+    def policy_name(self) -> str:
+        """Registry name of the eviction policy of the demand area."""
+        return self.policy.name
+
+    @property
+    def budget(self) -> int:
+        """Total capacity: demand area (the policy) plus prefetch area."""
+        return self.policy.capacity + self.prefetch_capacity
+
+    def shape(self) -> dict[str, Any]:
+        """Policy, capacities and occupancy (an adaptation's before/after)."""
+        return {
+            "policy": self.policy.name, "budget": self.budget, "demand_capacity": self.policy.capacity,
+            "prefetch_capacity": self.prefetch_capacity, "entries": len(self._data),
+            "prefetched": len(self._pbuf), "unit": self.unit,
+        }
+
+    def resize_budget(self, capacity: int) -> Adjustment:
+        """Change the total capacity; the demand area takes the change (the prefetch area shrinks
+        only if the demand area would fall below one unit)."""
+        EvictionPolicy._check_capacity(capacity)
         with self._lock:
             self._drain_locked()
-            evicted = self.policy.resize(capacity)
-            for victim in evicted:
-                if self._data.pop(victim, None) is not None:
+            before = self.shape()
+            prefetch = min(self.prefetch_capacity, capacity - 1)
+            evicted = self._split(capacity, prefetch)
+            return Adjustment(True, 0, 0, evicted, before, self.shape())
+
+    def set_prefetch_budget(self, entries: int) -> Adjustment:
+        """Reserve ``entries`` of the budget (clamped to ``[0, budget - 1]``) for prefetched entries."""
+        with self._lock:
+            self._drain_locked()
+            before = self.shape()
+            budget = self.budget
+            prefetch = int(min(max(int(entries), 0), budget - 1))
+            evicted = self._split(budget, prefetch)
+            return Adjustment(True, 0, 0, evicted, before, self.shape())
+
+    def _split(self, budget: int, prefetch: int) -> list[Hashable]:
+        # called under the lock, drained: demand area budget - prefetch, prefetch area prefetch
+        self.prefetch_capacity = prefetch
+        evicted = self._trim_prefetch(prefetch)
+        data = self._data
+        for victim in self.policy.resize(budget - prefetch):
+            if data.pop(victim, None) is not None:
+                self.evictions += 1
+            evicted.append(victim)
+        return evicted
+
+    def switch_policy(self, name: str, capacity: int | None = None) -> Adjustment:
+        """Replace the demand policy by ``name`` (of ``capacity``, default the current demand capacity),
+        migrating the residents least valuable first; abort (nothing changes) if one that fits is lost.
+
+        Raises ``PolicyError`` for an unknown name or a bad capacity, before anything changes.
+        """
+        from supreme.cache.policies import make_policy
+
+        with self._lock:
+            self._drain_locked()
+            old = self.policy
+            before = self.shape()
+            cap = old.capacity if capacity is None else capacity
+            new = make_policy(name, cap)
+            order, how = _value_order(old, list(self._data))
+            before["migration_order"] = how
+            # keep the most valuable suffix that fits; the rest is what the new size forces out
+            size_of = old.size_of
+            start, used = len(order), 0
+            while start > 0 and used + size_of(order[start - 1]) <= cap:
+                start -= 1
+                used += size_of(order[start])
+            forced, keep = order[:start], order[start:]
+            insert = new.insert
+            for key in keep:
+                insert(key, size_of(key))
+            lost = sum(1 for key in keep if key not in new)
+            if lost:
+                return Adjustment(False, len(keep) - lost, lost, [], before, self.shape())
+            self.policy = new
+            self._plain_lookup = type(new).lookup is EvictionPolicy.lookup
+            data = self._data
+            for victim in forced:
+                if data.pop(victim, None) is not None:
                     self.evictions += 1
-            return evicted
+            return Adjustment(True, len(keep), 0, forced, before, self.shape())
 
     def stats(self) -> dict[str, Any]:
         """Hits, misses, evictions, expirations, size and capacity."""
@@ -236,8 +453,9 @@ class MemoryTier:
                 "tier": self.name, "policy": self.policy.name, "hits": self._drained_hits,
                 "misses": self.misses, "sets": self.sets, "evictions": self.evictions,
                 "expirations": self.expirations, "rejections": self.rejections,
-                "entries": len(self._data), "used": self.policy.used, "capacity": self.policy.capacity,
-                "unit": self.unit,
+                "entries": len(self._data), "used": self.policy.used + self._pused,
+                "capacity": self.budget, "demand_capacity": self.policy.capacity,
+                "prefetch_capacity": self.prefetch_capacity, "prefetched": len(self._pbuf), "unit": self.unit,
             }
 
     @property
