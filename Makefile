@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint lab bench clean-venv
+.PHONY: demo test lint lab bench notebooks nbval clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,8 +19,19 @@ lint: $(STAMP)
 	$(BIN)/ruff check supreme sim tests benchmarks
 	$(BIN)/mypy
 
+NBVAL := $(BIN)/python -m pytest --nbval --nbval-current-env notebooks \
+	--nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider
+
 test: $(STAMP) lint
 	$(BIN)/python -m pytest tests
+	env -u SUPREME_REDIS_URL -u SUPREME_DATABASE_URL $(NBVAL)
+
+# re-execute every notebook from its notebooks/py/ source and store the outputs nbval compares
+notebooks: $(STAMP)
+	$(BIN)/python notebooks/run_all.py
+
+nbval: $(STAMP)
+	env -u SUPREME_REDIS_URL -u SUPREME_DATABASE_URL $(NBVAL)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

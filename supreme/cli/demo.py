@@ -1,4 +1,10 @@
-"""``supreme demo``: replay the bundled sample through the real feed, print a summary, write a figure."""
+"""``supreme demo``: the main job on the embedded default, no servers needed.
+
+1. Replays the bundled sample through the real feed, then prints a summary and writes a price figure.
+2. Runs the quickstart experiment (notebook 01). The bundled sample goes through feed → cache
+   manager (L1 memory, L2 fakeredis, L3 SQLite) → strategy engine. It writes the signals figure,
+   the per-tier hit-ratio figure and a Markdown report.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +15,36 @@ from typing import Any
 def register(subparsers: Any) -> None:
     """Add the ``demo`` parser."""
     p = subparsers.add_parser(
-        "demo", help="replay the bundled sample (no servers) and write a figure", description=__doc__
+        "demo", help="the main job: replay the bundled sample through feed, cache and strategy (no servers)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--out", default="out", help="folder for the figure and summary (default: ./out)")
-    p.add_argument("--symbol", default="SPX", help="bundled sample symbol: SPX or IXIC (default SPX)")
-    p.add_argument("--progress", action="store_true", help="show a progress bar")
+    p.add_argument("--out", default="out", help="folder for figures, summary and report (default: ./out)")
+    p.add_argument("--symbol", default="SPX", help="sample replayed through the feed: SPX or IXIC")
+    p.add_argument("--symbols", default="SPX,IXIC", help="samples of the quickstart, comma-separated")
+    p.add_argument("--progress", action="store_true", help="show a progress bar during the replay")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo and print where its files are."""
+    """Run both parts and print where their files are."""
+    from supreme.experiments.quickstart import run_quickstart
     from supreme.market.demo import run_demo
     from supreme.market.runner import format_summary
 
     result = run_demo(args.out, args.symbol, progress=args.progress)
-    print(
-        format_summary(
-            result["summary"], title=f"demo: {result['summary']['symbol']} replayed through the feed"
-        )
-    )
+    print(format_summary(result["summary"],
+                         title=f"demo: {result['summary']['symbol']} replayed through the feed"))
     print(f"figure:  {result['figure']}")
     print(f"summary: {result['summary_path']}")
+
+    symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
+    quick = run_quickstart(args.out, symbols=symbols)
+    s = quick["summary"]
+    print()
+    print(f"quickstart: {s['signals']} signals for {', '.join(s['symbols'])} ({s['first']} to {s['last']}) "
+          f"through feed -> cache (L2 {s['backends']['L2']}, L3 {s['backends']['L3']}) -> strategy")
+    print(quick["tiers"].to_string())
+    print(f"report:  {quick['report']}")
+    for name, path in quick["figures"].items():
+        print(f"{name + ':':8s} {path}")
     return 0

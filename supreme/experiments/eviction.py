@@ -1,0 +1,192 @@
+"""Notebook 03: miss-ratio curves of every eviction policy on market-data workloads and a standard trace.
+
+The policies are the project's own (``supreme.cache.policies``) run through the compiled kernels
+of :mod:`supreme.cache.traces.simulate`; OPT (Belady) is the offline bound no online policy can beat.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from supreme.adaptive import workloads as wl
+from supreme.cache.policies import POLICIES
+from supreme.cache.trace import Trace, load_trace
+from supreme.cache.traces.simulate import simulate
+from supreme.paths import SharedDataMissing, shared_trace
+
+__all__ = [
+    "STANDARD_TRACE",
+    "conclusion",
+    "keys_to_trace",
+    "market_workloads",
+    "mrc_table",
+    "plot_mrcs",
+    "plot_regret",
+    "standard_trace",
+    "winner_grid",
+    "winners",
+]
+
+#: The shared standard trace (libCacheSim's cloudPhysics sample, oracleGeneral format).
+STANDARD_TRACE = "cloudPhysicsIO.oracleGeneral.bin"
+
+
+def keys_to_trace(keys: list[str]) -> Trace:
+    """A unit-size trace whose ids number the keys in order of first appearance."""
+    codes, _ = pd.factorize(pd.Series(keys, dtype="object"))
+    return Trace.from_ids(codes.astype(np.int64))
+
+
+def market_workloads(n: int = 20_000, seed: int = 0, prices: pd.DataFrame | None = None) -> dict[str, Trace]:
+    """The seeded market-data workloads of :mod:`supreme.adaptive.workloads`, as traces."""
+    made = [
+        wl.dashboard_replay(n, seed=seed),
+        wl.candle_walk(n, seed=seed),
+        wl.volatility_bursts(n, prices=prices, seed=seed),
+        wl.zipf_shifting(n, seed=seed),
+        wl.scan_with_hot_set(n, seed=seed),
+    ]
+    return {w.name: keys_to_trace(w.keys) for w in made}
+
+
+def standard_trace(max_requests: int | None = None) -> tuple[Trace | None, str]:
+    """The shared standard trace (first ``max_requests``) and a sentence saying what was used."""
+    try:
+        path = shared_trace(STANDARD_TRACE)
+    except SharedDataMissing as exc:
+        return None, f"standard trace not available ({exc}); the market-data workloads stand in for it"
+    trace = load_trace(path)
+    if max_requests is not None and len(trace) > max_requests:
+        trace = Trace(trace.time[:max_requests], trace.obj_id[:max_requests], trace.obj_size[:max_requests])
+    return (
+        trace,
+        f"standard trace {STANDARD_TRACE}: {len(trace):,} requests, {len(np.unique(trace.obj_id)):,} objects",
+    )
+
+
+def _sizes(trace: Trace, fractions: list[float]) -> list[int]:
+    wss = len(np.unique(trace.obj_id))
+    return sorted({max(1, round(f * wss)) for f in fractions})
+
+
+def mrc_table(
+    traces: dict[str, Trace],
+    policies: list[str] | None = None,
+    fractions: list[float] | None = None,
+    warmup_frac: float = 0.1,
+) -> pd.DataFrame:
+    """Miss ratio of every policy at cache sizes given as fractions of each trace's working set."""
+    names = policies or list(POLICIES)
+    fracs = fractions or [0.01, 0.02, 0.05, 0.1, 0.2, 0.4]
+    rows: list[dict[str, Any]] = []
+    for wname, trace in traces.items():
+        wss = len(np.unique(trace.obj_id))
+        warm = int(len(trace) * warmup_frac)
+        for size in _sizes(trace, fracs):
+            for p in names:
+                r = simulate(trace, p, size, warmup=warm)
+                rows.append(
+                    {
+                        "workload": wname,
+                        "policy": r.policy,
+                        "size": size,
+                        "size_frac": size / wss,
+                        "miss_ratio": r.miss_ratio,
+                    }
+                )
+    return pd.DataFrame.from_records(rows)
+
+
+def winners(mrc: pd.DataFrame) -> pd.DataFrame:
+    """Per workload and size: the best online policy, its miss ratio, OPT's, and LRU's."""
+    online = mrc[mrc["policy"] != "opt"]
+    best = online.loc[online.groupby(["workload", "size"])["miss_ratio"].idxmin()]
+    opt = mrc[mrc["policy"] == "opt"].set_index(["workload", "size"])["miss_ratio"]
+    lru = mrc[mrc["policy"] == "lru"].set_index(["workload", "size"])["miss_ratio"]
+    out = best.set_index(["workload", "size"])[["size_frac", "policy", "miss_ratio"]]
+    out = out.rename(columns={"policy": "best", "miss_ratio": "best_mr"})
+    out["opt_mr"] = opt
+    out["lru_mr"] = lru
+    out["gap_to_opt"] = out["best_mr"] - out["opt_mr"]
+    return out.reset_index().round({"size_frac": 3, "best_mr": 4, "opt_mr": 4, "lru_mr": 4, "gap_to_opt": 4})
+
+
+def winner_grid(mrc: pd.DataFrame) -> pd.DataFrame:
+    """Best online policy per workload (rows) and cache size as % of the working set (columns)."""
+    win = winners(mrc)
+    win["size_pct"] = (win["size_frac"] * 100).round(1)
+    return win.pivot_table(index="workload", columns="size_pct", values="best", aggfunc="first")
+
+
+def plot_mrcs(mrc: pd.DataFrame) -> Any:
+    """One panel per workload: miss ratio against cache size (log x), OPT dashed."""
+    import matplotlib.pyplot as plt
+
+    workloads = list(dict.fromkeys(mrc["workload"]))
+    cols = 3
+    rows = (len(workloads) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(12, 3.3 * rows), squeeze=False)
+    for ax, w in zip(axes.flat, workloads, strict=False):
+        sub = mrc[mrc["workload"] == w]
+        for p, g in sub.groupby("policy", sort=False):
+            style = {"ls": "--", "color": "black", "lw": 1.5} if p == "opt" else {"marker": ".", "lw": 1}
+            ax.plot(g["size_frac"] * 100, g["miss_ratio"], label=p, **style)
+        ax.set_xscale("log")
+        ax.set_title(w)
+        ax.set_xlabel("cache size (% of working set)")
+        ax.set_ylabel("miss ratio")
+    for ax in list(axes.flat)[len(workloads) :]:
+        ax.axis("off")
+    axes.flat[0].legend(ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_regret(mrc: pd.DataFrame) -> Any:
+    """Heat map: each policy's mean excess miss ratio over OPT per workload (lower is better)."""
+    import matplotlib.pyplot as plt
+
+    opt = mrc[mrc["policy"] == "opt"].set_index(["workload", "size"])["miss_ratio"]
+    online = mrc[mrc["policy"] != "opt"].copy()
+    online["excess"] = (
+        online["miss_ratio"].to_numpy()
+        - opt.reindex(pd.MultiIndex.from_frame(online[["workload", "size"]])).to_numpy()
+    )
+    table = online.pivot_table(index="policy", columns="workload", values="excess", aggfunc="mean")
+    fig, ax = plt.subplots(figsize=(9, 4))
+    im = ax.imshow(table.to_numpy(), aspect="auto", cmap="magma_r")
+    ax.set_xticks(range(table.shape[1]), table.columns, rotation=20, ha="right")
+    ax.set_yticks(range(table.shape[0]), table.index)
+    for (i, j), v in np.ndenumerate(table.to_numpy()):
+        ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7, color="white" if v > 0.1 else "black")
+    ax.set_title("mean miss ratio above OPT (lower is better)")
+    ax.grid(False)
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+def conclusion(mrc: pd.DataFrame, trace_note: str) -> str:
+    """The notebook's conclusion, worded from the table."""
+    win = winners(mrc)
+    lines = [trace_note]
+    for w, g in win.groupby("workload", sort=False):
+        counts = g["best"].value_counts()
+        top = counts.index[0]
+        small, large = g.iloc[0], g.iloc[-1]
+        lines.append(
+            f"- {w}: {top} is best at {counts.iloc[0]} of {len(g)} sizes; at {small['size_frac']:.1%} of the "
+            f"working set the best online policy ({small['best']}) misses {small['best_mr']:.3f} vs OPT "
+            f"{small['opt_mr']:.3f} and LRU {small['lru_mr']:.3f}; at {large['size_frac']:.1%}: "
+            f"{large['best']} {large['best_mr']:.3f} vs OPT {large['opt_mr']:.3f}."
+        )
+    overall = win["best"].value_counts()
+    lines.append("Overall wins (workload x size): " + ", ".join(f"{k} {v}" for k, v in overall.items()) + ".")
+    lines.append(
+        f"Largest gap left to OPT: {win['gap_to_opt'].max():.3f} "
+        f"({win['workload'].iloc[int(np.argmax(win['gap_to_opt'].to_numpy()))]})."
+    )
+    return "\n".join(lines)
