@@ -535,7 +535,8 @@ class CacheAdapter:
         assert engine is not None
         if window.issued < s.min_issued:
             return []
-        acc = window.accuracy
+        # a window counts uses of entries prefetched in the window before, so its ratio can pass 1
+        acc = min(1.0, window.accuracy)
         old = engine.threshold
         room = self.prefetch_budget == 0 or not (occupancy >= 0.9 * self.prefetch_budget)
         if acc < s.acc_low:
