@@ -175,7 +175,8 @@ class _FrameSource:
         self.frame, self.clock = frame, clock
         self.ts = frame["timestamp"].to_numpy()
 
-    def get_ohlcv(self, symbol: str, timeframe: str = "1m", limit: int = 100) -> pd.DataFrame:
+    def get_ohlcv(self, symbol: str, timeframe: str = "1m", limit: int = 100,
+                  request_id: str | None = None) -> pd.DataFrame:
         cut = int(np.searchsorted(self.ts, self.clock.now() * 1000 - 60_000, side="right"))
         return self.frame.iloc[max(0, cut - limit) : cut]
 
