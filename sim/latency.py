@@ -203,11 +203,13 @@ DEFAULT_LATENCIES: dict[str, LatencyModel] = {
     "redis.set": LogNormal(90e-6, 320e-6),
     "L2.get": LogNormal(80e-6, 300e-6),
     "L2.set": LogNormal(90e-6, 320e-6),
+    "L2.delete": LogNormal(80e-6, 300e-6),
     "sqlite.select": LogNormal(20e-6, 80e-6),
     "postgresql.select": LogNormal(300e-6, 1.2e-3),
     "postgresql.connect": LogNormal(3e-3, 12e-3),
     "L3.get": LogNormal(300e-6, 1.2e-3),
     "L3.set": LogNormal(500e-6, 2e-3),
+    "L3.delete": LogNormal(400e-6, 1.6e-3),
     "exchange.fetch": LogNormal(50e-3, 250e-3),
 }
 

@@ -95,3 +95,15 @@ def test_book_load_errors_name_the_file(tmp_path) -> None:
     wrong.write_text('{"models": {"a": {"kind": "weibull"}}}')
     with pytest.raises(LatencyError, match=r"weibull"):
         LatencyBook.load(wrong)
+
+
+@pytest.mark.parametrize("tier", ["L2", "L3"])
+@pytest.mark.parametrize("op", ["get", "set", "delete"])
+def test_default_book_prices_every_remote_tier_operation(tier: str, op: str) -> None:
+    """Every call the simulated tiers can make has a default cost (an expired L3 entry is deleted)."""
+    import simpy
+
+    from sim.tiers import SimIO
+
+    io = SimIO(simpy.Environment(), LatencyBook.defaults(), np.random.default_rng(0))
+    assert io.draw(f"{tier}.{op}.ok", f"{tier}.{op}") > 0
