@@ -32,7 +32,7 @@ def _unavailable(what: str, exc: BaseException) -> None:
     msg = f"{what} is not reachable ({type(exc).__name__}: {exc})"
     if IN_CI:
         pytest.fail(f"{msg}; CI requires it", pytrace=False)
-    pytest.skip(msg)
+    pytest.skip(reason=msg)
 
 
 def real_redis_or_skip() -> Any:
@@ -148,5 +148,5 @@ def shared_or_skip(relative: str, kind: str = "data") -> Path:
     except SharedDataMissing as exc:
         if IN_CI:
             pytest.fail(str(exc), pytrace=False)
-        pytest.skip(str(exc))
+        pytest.skip(reason=str(exc))
         raise  # unreachable; keeps type checkers happy
