@@ -236,6 +236,7 @@ def create_app(services: Services, *, close_on_shutdown: bool = False, title: st
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.engine.warm_up()  # compiled kernels load before the first request, not during it
         try:
             yield
         finally:

@@ -22,6 +22,7 @@ Real latency is measured on :class:`~supreme.clock.SystemClock` (or any injected
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import tomllib
@@ -275,8 +276,11 @@ Signer = Callable[[LoadRequest, int, float], Mapping[str, str]]
 
 async def run_load(client: Any, plan: Sequence[LoadRequest], *, rate: float, concurrency: int = 32,
                    clock: Clock | None = None, signer: Signer | None = None,
-                   event_log: EventLog | None = None) -> EventLog:
+                   event_log: EventLog | None = None, warmup: int = 0) -> EventLog:
     """Send ``plan`` open-loop at ``rate`` per second through an ``httpx.AsyncClient``; log each request.
+
+    The first ``warmup`` requests of ``plan`` are sent one after another before the measured phase
+    and are not recorded: they open connections and fill caches, which is start-up, not steady state.
 
     Each request leaves a ``Test_Harness``/``request`` row (flow ``sla_validation``) whose latency runs
     from the scheduled send time to the last byte, whose ``request_id`` is the server's
@@ -286,6 +290,8 @@ async def run_load(client: Any, plan: Sequence[LoadRequest], *, rate: float, con
         raise ValueError(f"rate must be > 0 requests per second, got {rate}")
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    if not 0 <= warmup < max(1, len(plan)):
+        raise ValueError(f"warmup must be >= 0 and leave requests to measure, got {warmup} of {len(plan)}")
     clock = clock if clock is not None else SystemClock()
     log = event_log if event_log is not None else EventLog(world="real")
     slots = asyncio.Semaphore(concurrency)
@@ -307,10 +313,18 @@ async def run_load(client: Any, plan: Sequence[LoadRequest], *, rate: float, con
         log.record(done, "sla_validation", "Test_Harness", "request", outcome, request_id=rid,
                    key=req.label, latency=done - scheduled, detail=detail or f"status={status}")
 
+    for i, req in enumerate(plan[:warmup]):
+        headers = {"content-type": "application/json"} if req.body else {}
+        if signer is not None:
+            headers.update(signer(req, i, clock.now()))
+        with contextlib.suppress(Exception):  # a failing warm-up request shows up again when measured
+            await client.request(req.method, req.path, content=req.body or None, headers=headers)
+
     tasks: list[asyncio.Task[None]] = []
     start = clock.now()
-    for i, req in enumerate(plan):
-        scheduled = start + i / rate
+    for j, req in enumerate(plan[warmup:]):
+        i = warmup + j
+        scheduled = start + j / rate
         delay = scheduled - clock.now()
         if delay > 0:
             await clock.asleep(delay)

@@ -67,7 +67,8 @@ def _signer(key_id: str, credential: Any) -> Any:
 
 def in_process_run(n: int = 1000, *, rate: float = 200.0, concurrency: int = 32,
                    endpoints: Sequence[str] = ("signal",), symbols: Sequence[str] = ("SPX", "IXIC"),
-                   services: Any = None, use_settings: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   services: Any = None, use_settings: bool = False,
+                   warmup: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run the load against the app in this process; return (harness log, server log) frames."""
     import httpx
 
@@ -90,12 +91,12 @@ def in_process_run(n: int = 1000, *, rate: float = 200.0, concurrency: int = 32,
     try:
         key = services.auth.store.create("ed25519", "signal:read", label="supreme sla (in process)")
         app = create_app(services)
-        plan = build_plan(n, endpoints, symbols)
+        plan = build_plan(n + warmup, endpoints, symbols)
 
         async def go() -> pd.DataFrame:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://sla.local") as client:
-                log = await run_load(client, plan, rate=rate, concurrency=concurrency,
+                log = await run_load(client, plan, rate=rate, concurrency=concurrency, warmup=warmup,
                                      clock=services.clock, signer=_signer(key.record.key_id, key.credential))
             return log.to_frame()
 
@@ -128,7 +129,7 @@ def _url_run(args: argparse.Namespace, plan: list[Any]) -> pd.DataFrame:
         limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
         async with httpx.AsyncClient(base_url=args.url, limits=limits, timeout=args.timeout) as client:
             log = await run_load(client, plan, rate=args.rate, concurrency=args.concurrency,
-                                 signer=_signer(args.key_id, credential))
+                                 warmup=args.warmup, signer=_signer(args.key_id, credential))
         return log.to_frame()
 
     return asyncio.run(go())
@@ -155,6 +156,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--secret", help="HMAC secret (with --url)")
     p.add_argument("-n", "--requests", type=int, default=1000, help="requests to send (default 1000)")
     p.add_argument("--rate", type=float, default=200.0, help="scheduled requests per second (default 200)")
+    p.add_argument("--warmup", type=int, default=10,
+                   help="requests sent one by one before the measured ones, not counted (default 10)")
     p.add_argument("--concurrency", type=int, default=32, help="requests in flight at most (default 32)")
     p.add_argument("--endpoint", action="append", choices=ENDPOINTS,
                    help="endpoint(s) to exercise, cycled (default: signal)")
@@ -199,13 +202,13 @@ def run(args: argparse.Namespace) -> int:
         events = load_event_log(args.events)
         component = args.component or "API_Gateway"
     else:
-        plan = build_plan(args.requests, endpoints, symbols)
+        plan = build_plan(args.requests + args.warmup, endpoints, symbols)
         if args.url:
             events = _url_run(args, plan)
         else:
             events, server = in_process_run(args.requests, rate=args.rate, concurrency=args.concurrency,
                                             endpoints=endpoints, symbols=symbols,
-                                            use_settings=args.use_settings)
+                                            use_settings=args.use_settings, warmup=args.warmup)
         component = args.component or "Test_Harness"
     report = validate(events, config, component=component)
     joined = events if server is None else pd.concat([events, server], ignore_index=True)

@@ -74,6 +74,16 @@ class StrategyEngine:
         self.rules = rules if isinstance(rules, TradingRules) else TradingRules(rules)
         self.event_log = event_log
 
+    def warm_up(self) -> None:
+        """Load the compiled indicator kernels now, so the first real request does not pay for it.
+
+        numba loads (or compiles) a kernel on its first call, which costs a few hundred ms; a server
+        calls this at start-up, before it reports ready.
+        """
+        n = self.rules.config.history + 1
+        close = np.linspace(100.0, 110.0, n)
+        self.rules.decide(self.rules.indicators(close + 1.0, close - 1.0, close, np.ones(n)))
+
     def generate(self, symbol: str, timeframe: str = "1m", request_id: str | None = None) -> Signal:
         """The signal for ``symbol`` on ``timeframe`` as of the clock's now."""
         rid = request_id if request_id is not None else new_request_id()

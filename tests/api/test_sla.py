@@ -128,3 +128,22 @@ def test_in_process_run_joins_server_steps() -> None:
     server_report = validate(server)  # the same validator on the server's own log
     assert set(server_report.table["endpoint"]) == {EP, "GET /health"}
     assert isinstance(pd.DataFrame(server_report.table), pd.DataFrame)
+
+
+def test_warmup_requests_are_sent_but_not_measured() -> None:
+    from supreme.cli.sla import in_process_run
+
+    harness, server = in_process_run(20, rate=400.0, concurrency=4, endpoints=("health",), warmup=5)
+    assert len(harness) == 20  # only the measured requests are in the harness log
+    gw = server[(server["component"] == "API_Gateway") & (server["operation"] == "request")]
+    assert len(gw) == 25  # the server saw the warm-up requests too
+    assert not set(harness["request_id"]) - set(gw["request_id"])
+
+
+def test_warmup_must_leave_requests_to_measure() -> None:
+    import asyncio
+
+    from supreme.api.sla import LoadRequest, run_load
+
+    with pytest.raises(ValueError, match="warmup"):
+        asyncio.run(run_load(None, [LoadRequest("GET", "/health")] * 3, rate=10.0, warmup=3))

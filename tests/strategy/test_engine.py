@@ -164,3 +164,11 @@ def test_btc_minute_signals_across_the_recording(btc: pd.DataFrame) -> None:
         assert sig.indicators["macd_hist"] == pytest.approx(ref_hist, rel=1e-9, abs=1e-9)
         actions.add(sig.action)
     assert len(actions) >= 2  # the rules actually discriminate on real data
+
+
+def test_warm_up_touches_no_source_and_leaves_signals_unchanged(sp500: pd.DataFrame) -> None:
+    clock = ManualClock(float(sp500["timestamp"].iloc[-1]) / 1000 + 86_400)
+    engine = StrategyEngine(FrameSource({"SPX": sp500}, clock), clock)
+    before = engine.generate("SPX", "1d", request_id="a")
+    engine.warm_up()
+    assert engine.generate("SPX", "1d", request_id="b") == before
