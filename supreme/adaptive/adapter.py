@@ -13,7 +13,12 @@ compares two marginal utilities, both in "demand hits per slot per access":
 
 ``P`` stays within ``[B/32, B/2]`` while prefetching is on (the floor keeps measuring it), and falls
 to 0 while every predictor of the engine is muted (only probes are issued then, measured as
-low-priority inserts into the demand area); it returns to the floor when one is un-muted.  This is
+low-priority inserts into the demand area); it returns to the floor when one is un-muted.  It also
+falls to 0 when, *at the floor*, a prefetch slot still earns fewer hits than the last demand slots
+(an accurate predictor with negligible coverage: one slot of a small cache is worth more to demand
+entries); prefetches then land low-priority in the demand area, where their hits are still counted,
+and ``P`` returns to the floor when they earn more — or, to re-measure fairly, after 2, 4, … 32
+cycles at 0 (exponential back-off after each failed re-measure).  This is
 utility-based partitioning (Qureshi & Patt, "Utility-Based Cache Partitioning", MICRO 2006) with two
 partitions and shadow ("ghost") estimates of the demand side.
 
@@ -44,6 +49,16 @@ Switching rule (per cycle)::
 Batch means (the standard remedy for autocorrelated simulation output) keep one lucky burst from
 triggering a switch; the paired test needs far fewer accesses than comparing two independent
 ratios, so the patience defaults to one cycle — less switching lag than the old 2-cycle streak.
+
+History (``history_decay`` > 0, the default): the batch means of up to ``history_windows`` earlier
+windows at the same demand size enter ``best``, ``mean(d)`` and ``t`` with weight ``decay^age``
+(a weighted mean, and the weighted variance over Kish's effective sample size).  A candidate that
+is ahead window after window by a little is then recognised although no single window is
+significant, and an old regime fades within a few windows.  Shadows are replayed from scratch each
+window, so their history stays valid across switches; a resize starts it afresh.
+
+Replay cost: with sampling (``R < 1``) the warm-up keeps only its sampled keys (and their
+positions) from one window to the next, so each cycle hashes and factorises only the new window.
 
 Start policy: a live cache starts on ``start_policy`` (S3-FIFO: Yang et al., "FIFO Queues are All You
 Need for Cache Eviction", SOSP 2023 — robust across the workloads here and cheap per access) when it
@@ -124,6 +139,12 @@ class ShadowBank:
         self._window: list[Hashable] = []  # every demand key of this window; sampling happens in batch
         self._warm: list[Hashable] = []  # tail of earlier windows, replayed first to warm the shadows
         self._flags: dict[str, np.ndarray] | None = None  # per sampled window access: 1 = shadow hit
+        # sampled warm-up keys and their positions in _warm, valid for _warm_rate (SHARDS only)
+        self._warm_keys: list[Hashable] = []
+        self._warm_pos = np.zeros(0, np.int64)
+        self._warm_rate = math.nan
+        self._win_pos: np.ndarray | None = None  # positions of the sampled window keys (last replay)
+        self._win_len = -1  # window length when _win_pos was taken
         self._sampled = 0
         self.replays = 0
         self.resize(capacity)
@@ -175,22 +196,29 @@ class ShadowBank:
         if self._flags is not None:
             return self._flags
         window = self._window[-self.max_window:]
-        seq = self._warm + window
-        n_warm = len(self._warm)
         flags: dict[str, np.ndarray] = {}
         if not window:
             self._sampled = 0
+            self._win_pos = np.zeros(0, np.int64)
             self._flags = {name: np.zeros(0, np.uint8) for name in self.shadows}
             return self._flags
-        codes, uniques = pd.factorize(np.asarray(seq, dtype=object), sort=False)
-        codes = codes.astype(np.int64, copy=False)
         if self.rate < 1.0:
-            # SHARDS: a key takes part iff hash(key) < rate * 2^64, the same keys in every window
-            hashed = pd.util.hash_array(np.asarray([str(u) for u in uniques], dtype=object))
-            keep = hashed < np.uint64(int(self.rate * float(1 << 64)) - 1)
-            mask = keep[codes]
-            n_warm = int(np.count_nonzero(mask[:n_warm]))
-            codes = codes[mask]
+            # SHARDS: a key takes part iff hash(key) < rate * 2^64, the same keys in every window;
+            # the warm-up keeps only its sampled keys, so only the window is hashed here
+            warm = self._warm_sampled_keys()
+            wcodes, wuniq = pd.factorize(np.asarray(window, dtype=object), sort=False)
+            keep = self._keep_mask(wuniq)
+            pos = np.flatnonzero(keep[wcodes])
+            self._win_pos = pos
+            self._win_len = len(self._window)
+            win_arr = np.asarray(window, dtype=object)[pos] if len(pos) else np.zeros(0, dtype=object)
+            seq = np.concatenate([np.asarray(warm, dtype=object), win_arr]) if warm else win_arr
+            n_warm = len(warm)
+        else:
+            seq = np.asarray(self._warm + window, dtype=object)
+            n_warm = len(self._warm)
+        codes, uniques = pd.factorize(seq, sort=False)
+        codes = codes.astype(np.int64, copy=False)
         self._sampled = len(codes) - n_warm
         n_obj = len(uniques)
         for name, cap in self.shadows.items():
@@ -199,6 +227,23 @@ class ShadowBank:
         self.replays += 1
         self._flags = flags
         return flags
+
+    def _keep_mask(self, uniques: Any) -> np.ndarray:
+        """SHARDS membership of each distinct key at the current rate (a fixed, seed-free hash)."""
+        hashed = pd.util.hash_array(np.asarray([str(u) for u in uniques], dtype=object), categorize=False)
+        return np.asarray(hashed < np.uint64(int(self.rate * float(1 << 64)) - 1))
+
+    def _warm_sampled_keys(self) -> list[Hashable]:
+        """The sampled keys of the warm-up (kept with their positions; re-derived if the rate moved)."""
+        if self._warm_rate != self.rate:
+            if self._warm:
+                codes, uniq = pd.factorize(np.asarray(self._warm, dtype=object), sort=False)
+                self._warm_pos = np.flatnonzero(self._keep_mask(uniq)[codes])
+            else:
+                self._warm_pos = np.zeros(0, np.int64)
+            self._warm_keys = [self._warm[i] for i in self._warm_pos.tolist()]
+            self._warm_rate = self.rate
+        return self._warm_keys
 
     @property
     def sampled(self) -> int:
@@ -235,6 +280,18 @@ class ShadowBank:
             return gain, (math.inf if gain > 0 else 0.0 if gain == 0 else -math.inf)
         return gain, float(means.mean()) / (sd / math.sqrt(b))
 
+    def batch_means(self) -> dict[str, np.ndarray] | None:
+        """Per candidate, the hit ratio of each of ``batches`` contiguous batches of the window.
+
+        None when the window has fewer sampled accesses than batches.
+        """
+        flags = self._evaluate()
+        per = self._sampled // self.batches
+        if per < 1:
+            return None
+        return {name: f[: per * self.batches].reshape(self.batches, per).mean(axis=1)
+                for name, f in flags.items() if name != _SMALLER}
+
     def marginal_hits_per_slot(self) -> float:
         """Demand hits per slot per access earned by the current policy's last ``delta`` slots."""
         flags = self._evaluate()
@@ -246,8 +303,25 @@ class ShadowBank:
     def reset_window(self) -> None:
         """Start a new window; its predecessor's tail becomes the warm-up of the next replay."""
         keep = self.warmup
-        self._warm = (self._warm + self._window)[-keep:] if keep else []
-        self._window.clear()
+        window = self._window
+        if self.rate < 1.0 and self._warm_rate == self.rate and self._win_pos is not None \
+                and len(window) == self._win_len and len(window) <= self.max_window:
+            # carry the sampled positions over instead of hashing the warm-up again
+            pos = np.concatenate([self._warm_pos, self._win_pos + len(self._warm)])
+            keys = self._warm_keys + [window[i] for i in self._win_pos.tolist()]
+            drop = len(self._warm) + len(window) - keep if keep else len(self._warm) + len(window)
+            if drop > 0:
+                first = int(np.searchsorted(pos, drop))
+                pos = pos[first:] - drop
+                keys = keys[first:]
+            self._warm_pos, self._warm_keys = pos, keys
+        else:
+            self._warm_rate = math.nan
+        self._warm = (self._warm + window)[-keep:] if keep else []
+        if not keep:
+            self._warm_pos, self._warm_keys = np.zeros(0, np.int64), []
+        window.clear()
+        self._win_pos = None
         self._flags = None
 
     def set_current(self, name: str) -> None:
@@ -291,6 +365,8 @@ class AdapterSettings:
     switch_patience: int = 1
     switch_t: float = 2.0
     min_window: int = 200
+    history_decay: float = 0.8  # weight of each older window's shadow batches (0: this window only)
+    history_windows: int = 8  # windows of shadow batches kept for the decision (at one demand size)
     start_policy: str | None = "s3fifo"  # None: keep the target's policy until a shadow wins
     adapt_policy: bool = True
     adapt_budget: bool = True
@@ -343,6 +419,10 @@ class CacheAdapter:
             raise AdaptiveConfigError(f"CacheAdapter needs a positive capacity, got {capacity!r}")
         self.budget = int(capacity)
         self.prefetch_budget = 0
+        self._budget_off = False  # the prefetch area was given up for low utility (not for muting)
+        self._off_cycles = 0  # cycles spent at 0 since then
+        self._off_wait = 2  # cycles at 0 before the next re-measure at the floor (doubles on failure)
+        self._probed = False  # the area was given up at least once (later give-ups are failed re-measures)
         if engine is not None and target is not None and s.adapt_budget:
             self.prefetch_budget = self._clamp_budget(round(self.budget * s.budget_init_frac))
             target.set_prefetch_budget(self.prefetch_budget)
@@ -356,6 +436,8 @@ class CacheAdapter:
         self.current_policy = current_policy
         self._streak_name: str | None = None
         self._streak = 0
+        self._hist: list[dict[str, np.ndarray]] = []  # per window: batch hit ratios per candidate
+        self._hist_capacity = -1
         self.history: list[Adaptation] = []
         if (s.adapt_policy and s.start_policy and target is not None and s.start_policy in candidates
                 and s.start_policy != current_policy):
@@ -378,6 +460,7 @@ class CacheAdapter:
         self.budget = budget
         self.current_policy = target.policy_name
         self.prefetch_budget = 0
+        self._budget_off, self._off_cycles, self._off_wait, self._probed = False, 0, 2, False
         if self.engine is not None and s.adapt_budget:
             self.prefetch_budget = self._clamp_budget(round(self.budget * s.budget_init_frac))
             target.set_prefetch_budget(self.prefetch_budget)
@@ -447,9 +530,7 @@ class CacheAdapter:
         assert bank is not None
         if bank.sampled < s.min_window:
             return []
-        ratios = bank.hit_ratios()
-        best = max(sorted(ratios), key=lambda n: ratios[n])
-        gain, t = bank.advantage(best)
+        ratios, best, gain, t = self._evidence(bank)
         if best == self.current_policy or not (gain >= s.switch_margin and t >= s.switch_t):
             self._streak_name, self._streak = None, 0
             return []
@@ -470,6 +551,42 @@ class CacheAdapter:
         figures["reason"] = (f"shadow {best} beat {figures['from']} by {gain:.4f} hit ratio "
                              f"(t={t:.2f} >= {s.switch_t}) for {s.switch_patience} cycle(s)")
         return [self._switch(best, now, figures)]
+
+    def _evidence(self, bank: ShadowBank) -> tuple[dict[str, float], str, float, float]:
+        """(hit ratio per candidate, the best one, its gain over the current policy, the gain's t).
+
+        With ``history_decay`` > 0 the batch means of up to ``history_windows`` windows at the current
+        demand size enter with weight ``decay^age`` (age 0: this window): a candidate that is ahead in
+        window after window is recognised although no single window is significant, and an old
+        regime fades.  The t statistic uses the weights' effective sample size (Kish).
+        """
+        s = self.settings
+        means = bank.batch_means() if s.history_decay > 0 else None
+        if means is None:
+            ratios = bank.hit_ratios()
+            best = max(sorted(ratios), key=lambda n: ratios[n])
+            gain, t = bank.advantage(best)
+            return ratios, best, gain, t
+        if self._hist_capacity != bank.capacity:  # shadows of another size: not comparable
+            self._hist.clear()
+            self._hist_capacity = bank.capacity
+        self._hist.append(means)
+        del self._hist[: -max(1, s.history_windows)]
+        hist = [h for h in self._hist if self.current_policy in h]
+        ages = len(hist) - 1 - np.repeat(np.arange(len(hist)), [len(h[self.current_policy]) for h in hist])
+        w = np.power(s.history_decay, ages.astype(float))
+        w_sum = float(w.sum())
+        names = [n for n in means if all(n in h for h in hist)]
+        stacked = {n: np.concatenate([h[n] for h in hist]) for n in names}
+        ratios = {n: float(w @ v) / w_sum for n, v in stacked.items()}
+        best = max(sorted(ratios), key=lambda n: ratios[n])
+        d = stacked[best] - stacked[self.current_policy]
+        gain = float(w @ d) / w_sum
+        n_eff = w_sum * w_sum / float(w @ w)
+        var = float(w @ (d - gain) ** 2) / w_sum * n_eff / max(n_eff - 1.0, 1e-9)
+        if var <= 0.0:
+            return ratios, best, gain, (math.inf if gain > 0 else 0.0 if gain == 0 else -math.inf)
+        return ratios, best, gain, gain / math.sqrt(var / n_eff)
 
     def _switch(self, name: str, now: float, figures: dict[str, Any]) -> Adaptation:
         assert self.target is not None
@@ -496,20 +613,40 @@ class CacheAdapter:
             # only probes are issued: give the prefetch area back to demand entries (to 0 — the
             # floor is for measuring, and probes are measured as low-priority demand inserts)
             return self._set_budget(0, "every predictor is muted: prefetching does not pay", now, {})
-        if old == 0 and engine is not None:
+        if old == 0 and engine is not None and not self._budget_off:
             return self._set_budget(self._clamp_budget(0), "a predictor is un-muted: prefetch area back",
                                     now, {})
+        if old == 0 and self._budget_off:
+            # given up for low utility: re-measure at the floor now and then (exponential back-off),
+            # since low-priority prefetches in the demand area may be judged unfairly by its policy
+            self._off_cycles += 1
+            if self._off_cycles >= self._off_wait:
+                self._budget_off = False
+                self._off_cycles = 0
+                return self._set_budget(self._clamp_budget(0), "re-measuring the prefetch area at its floor",
+                                        now, {"cycles_off": self._off_wait})
         if n == 0 or bank.sampled < s.min_window:
             return []
         md = bank.marginal_hits_per_slot()
         mp = window.timely / max(occupancy, 1.0) / n
         step = max(1, round(self.budget * s.budget_step_frac))
+        floor = self._clamp_budget(0)
         if mp > md * (1 + s.budget_tolerance) and mp > 0:
-            new = self._clamp_budget(old + step)
+            new = floor if old == 0 else self._clamp_budget(old + step)
             why = "prefetch slots earn more hits than the last demand slots"
+            self._budget_off = False
+            self._off_wait = 2
         elif mp < md * (1 - s.budget_tolerance):
-            new = self._clamp_budget(old - step)
-            why = "the last demand slots earn more hits than prefetch slots"
+            if old <= floor:
+                # the floor is for measuring; prefetches still land, low-priority, in the demand area,
+                # where their hits keep being counted (a return to the floor when they earn more)
+                if not self._budget_off and self._off_cycles == 0 and self._probed:
+                    self._off_wait = min(2 * self._off_wait, 32)  # a failed re-measure: wait longer
+                new, self._budget_off, self._probed = 0, True, True
+                why = "even at the floor, prefetch slots earn fewer hits than the last demand slots"
+            else:
+                new = self._clamp_budget(old - step)
+                why = "the last demand slots earn more hits than prefetch slots"
         else:
             return []
         return self._set_budget(new, why, now, {

@@ -21,13 +21,16 @@ Output: an :class:`AnalysisReport` with a per-key DataFrame and a summary dict.
 Cost: keys are integer-coded once (``pandas.factorize``); counts are ``np.bincount``; order-m
 transitions are pair codes ``ctx * K + next`` counted with ``np.unique`` and reduced per context;
 reuse times come from one stable argsort; only the stack-distance tree walk is a compiled loop
-(:mod:`supreme.adaptive._fast`).  A 4096-access window costs about a millisecond, not ~30 ms.
+(:mod:`supreme.adaptive._fast`).  A 4096-access window costs a few milliseconds, not ~30 ms.
+
+The report is *lazy*: :meth:`PatternAnalyzer.analyze` keeps the window and computes ``frame`` and
+``summary`` on their first read (at once when the event log is on, which records the summary).  The
+adapter only reads the report's ``inputs``, so a learning cycle nobody inspects pays nothing here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,14 +44,48 @@ __all__ = ["AnalysisReport", "PatternAnalyzer", "stack_distances"]
 REPORT_COLUMNS = ("key", "count", "frequency", "top_next", "top_next_share", "mean_reuse_time")
 
 
-@dataclass
 class AnalysisReport:
-    """One learning cycle's analysis: ``frame`` per key, ``summary`` figures, extra ``inputs``."""
+    """One learning cycle's analysis: ``frame`` per key, ``summary`` figures, extra ``inputs``.
 
-    time: float
-    frame: pd.DataFrame
-    summary: dict[str, float]
-    inputs: dict[str, Any] = field(default_factory=dict)
+    Built either from a finished ``frame`` and ``summary`` or from ``compute``, a callable returning
+    both, run on the first read of either (and then dropped).
+    """
+
+    __slots__ = ("_compute", "_frame", "_summary", "inputs", "time")
+
+    def __init__(self, time: float, frame: pd.DataFrame | None = None,
+                 summary: dict[str, float] | None = None, inputs: dict[str, Any] | None = None, *,
+                 compute: Callable[[], tuple[pd.DataFrame, dict[str, float]]] | None = None) -> None:
+        if compute is None and (frame is None or summary is None):
+            raise ValueError("AnalysisReport needs frame and summary, or compute")
+        self.time = time
+        self._frame = frame
+        self._summary = summary
+        self._compute = compute
+        self.inputs: dict[str, Any] = dict(inputs) if inputs is not None else {}
+
+    def _materialise(self) -> None:
+        if self._compute is not None:
+            self._frame, self._summary = self._compute()
+            self._compute = None
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Per key: count, frequency, most frequent successor and its share, mean reuse time."""
+        self._materialise()
+        assert self._frame is not None
+        return self._frame
+
+    @property
+    def summary(self) -> dict[str, float]:
+        """Window figures: accesses, distinct keys, reuse, stack distances, predictability, scores."""
+        self._materialise()
+        assert self._summary is not None
+        return self._summary
+
+    def __repr__(self) -> str:
+        state = "pending" if self._compute is not None else f"{len(self.frame)} keys"
+        return f"AnalysisReport(time={self.time!r}, {state}, inputs={len(self.inputs)})"
 
 
 def _codes(keys: Sequence[Hashable]) -> tuple[np.ndarray, np.ndarray]:
@@ -110,8 +147,28 @@ class PatternAnalyzer:
         predictions_right: int = 0,
         inputs: dict[str, Any] | None = None,
     ) -> AnalysisReport:
-        """Analyse ``keys`` (oldest first); prediction counts come from the layer's online scoring."""
-        keys = list(keys)
+        """Analyse ``keys`` (oldest first); prediction counts come from the layer's online scoring.
+
+        The figures are computed on the report's first read of ``frame`` or ``summary`` (at once
+        when the event log is on).
+        """
+        window = list(keys)
+
+        def compute() -> tuple[pd.DataFrame, dict[str, float]]:
+            return self._compute(window, predictions_checked, predictions_right)
+
+        report = AnalysisReport(now, inputs=inputs, compute=compute)
+        if self._log.enabled:
+            import json
+
+            figures = {k: (None if v != v else round(v, 6)) for k, v in report.summary.items()}
+            self._log.record(now, "learning_cycle", "Pattern_Analyzer", "Analyze recent patterns", "ok",
+                             detail=json.dumps(figures))
+        return report
+
+    @staticmethod
+    def _compute(keys: list[Hashable], predictions_checked: int,
+                 predictions_right: int) -> tuple[pd.DataFrame, dict[str, float]]:
         n = len(keys)
         codes, uniques = _codes(keys) if n else (np.zeros(0, np.int64), np.zeros(0, dtype=object))
         k = len(uniques)
@@ -161,10 +218,4 @@ class PatternAnalyzer:
             "prediction_score": (predictions_right / predictions_checked) if predictions_checked
             else float("nan"),
         }
-        if self._log.enabled:
-            import json
-
-            figures = {k: (None if v != v else round(v, 6)) for k, v in summary.items()}
-            self._log.record(now, "learning_cycle", "Pattern_Analyzer", "Analyze recent patterns", "ok",
-                             detail=json.dumps(figures))
-        return AnalysisReport(time=now, frame=frame, summary=summary, inputs=dict(inputs or {}))
+        return frame, summary

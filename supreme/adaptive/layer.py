@@ -23,7 +23,8 @@ Cost per access (hot path, no event log): one dict lookup and two appends into t
 buffer (the Hebbian updates run compiled once per ``network.batch`` accesses), one dict lookup of
 the published predictions (they lag by less than one batch), a memoised stride observation when a
 predictor is attached, two list appends.  Everything proportional to the window (analysis, shadow
-replay) runs once per cycle, vectorised or compiled.
+replay) runs once per cycle, vectorised or compiled; the pattern analysis itself is computed on the
+first read of the report's ``frame`` or ``summary`` (at once when the event log is on).
 """
 
 from __future__ import annotations
@@ -123,15 +124,17 @@ class AdaptiveLayer:
         if pf is not None:
             pf.on_demand(key, hit, now)
             self._occupancy_sum += len(pf._outstanding)
-        if self._last_pred:
+        last = self._last_pred
+        if last:
             self._checked += 1
-            if key in self._last_pred:
+            if key in last:
                 self._right += 1
         self.network.record(key, now)
         self._recent.append(key)
         self._accesses += 1
-        if self._observe is not None:
-            self._observe(key)
+        observe = self._observe
+        if observe is not None:
+            observe(key)
         nxt = self._next_cycle
         if nxt is None:
             self._next_cycle = now + self.cycle_seconds

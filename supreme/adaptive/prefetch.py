@@ -38,6 +38,10 @@ Adaptive admission (beyond the diagram)
   until a cycle halves its count (dead-prefetch filtering, cf. Lin, Reinhardt & Burger's
   "Filtering Superfluous Prefetches", HPCA 2001 — at key rather than address granularity).
 
+Hot path: with no predictor muted and no event log, candidates are checked in place (no candidate
+list), and the budget limits are only consulted when one is set or could be reached in this call;
+each outstanding prefetch is one dict entry ``key -> (ready_at, bytes, predictor)``.
+
 Departure: a prefetched key the engine is not told was evicted is discovered lazily — at its next
 demand access (a miss) or at :meth:`sweep` (run by the learning cycle) — so ``wasted`` may lag.
 """
@@ -47,7 +51,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -157,7 +161,8 @@ class PrefetchEngine:
         self.stats = PrefetchStats()
         self.window = PrefetchStats()
         self._cycle_issued = 0
-        self._outstanding: dict[str, tuple[float, int]] = {}  # key -> (ready_at, bytes)
+        # key -> (ready_at, bytes, the predictor that asked for it)
+        self._outstanding: dict[str, tuple[float, int, str]] = {}
         self._inflight: list[float] = []  # heap of ready_at of fetches not yet complete
         self.last_predicted: tuple[object, ...] = ()  # keys predicted after the last access
         self.stride = stride
@@ -165,7 +170,6 @@ class PrefetchEngine:
         self.mute_below = float(mute_below)
         self.min_source_issued = int(min_source_issued)
         self.probe_every = max(1, int(probe_every))
-        self._source: dict[str, str] = {}  # outstanding key -> predictor that asked for it
         self._wasted_keys: dict[str, int] = {}  # key -> recent wasted prefetches (halved each cycle)
         self.sources: dict[str, PrefetchStats] = {"synaptic": PrefetchStats(), "stride": PrefetchStats()}
         self.muted: set[str] = set()
@@ -181,29 +185,33 @@ class PrefetchEngine:
         st, win = self.stats, self.window
         st.demand_accesses += 1
         win.demand_accesses += 1
-        entry = self._outstanding.pop(key, None) if self._outstanding else None
-        if entry is not None:
-            if entry[0] > now:
-                st.late += 1
-                win.late += 1
-                self.sources[self._source.pop(key, "synaptic")].late += 1
-            elif hit:
-                st.timely += 1
-                win.timely += 1
-                self.sources[self._source.pop(key, "synaptic")].timely += 1
-            else:
-                self._waste(entry[1], key)
-            if hit and self._wasted_keys:
-                self._wasted_keys.pop(key, None)
         if not hit:
             st.demand_misses += 1
             win.demand_misses += 1
+        outstanding = self._outstanding
+        if not outstanding:
+            return
+        entry = outstanding.pop(key, None)
+        if entry is None:
+            return
+        if entry[0] > now:
+            st.late += 1
+            win.late += 1
+            self.sources[entry[2]].late += 1
+        elif hit:
+            st.timely += 1
+            win.timely += 1
+            self.sources[entry[2]].timely += 1
+        else:
+            self._waste(entry[1], key, entry[2])
+        if hit and self._wasted_keys:
+            self._wasted_keys.pop(key, None)
 
-    def _waste(self, nbytes: int, key: str) -> None:
+    def _waste(self, nbytes: int, key: str, source: str) -> None:
         for s in (self.stats, self.window):
             s.wasted += 1
             s.wasted_bytes += nbytes
-        self.sources[self._source.pop(key, "synaptic")].wasted += 1
+        self.sources[source].wasted += 1
         self._wasted_keys[key] = self._wasted_keys.get(key, 0) + 1
 
     def note_evicted(self, keys: Iterable[str]) -> None:
@@ -213,7 +221,7 @@ class PrefetchEngine:
         for key in keys:
             entry = self._outstanding.pop(key, None)
             if entry is not None:
-                self._waste(entry[1], key)
+                self._waste(entry[1], key, entry[2])
 
     def sweep(self) -> int:
         """Find prefetched entries that left the cache unused (peeking); return how many."""
@@ -255,7 +263,7 @@ class PrefetchEngine:
             self.last_predicted = ()
             if stride is None or stride[1] < thr:
                 return 0
-            links: list[tuple[Any, float]] = []
+            links: Sequence[tuple[Any, float]] = ()
         else:
             links, succ = entry
             if len(succ) > self.fanout:
@@ -266,8 +274,71 @@ class PrefetchEngine:
                 return 0
         return self._issue(key, now, links, stride)
 
-    def _issue(self, key: str, now: float, links: list[tuple[Any, float]],
+    def _blocked(self) -> str | None:
+        """Why no further prefetch may be issued now (cycle budget, in-flight or area limit), or None."""
+        budget = self.budget_per_cycle
+        if budget is not None and self._cycle_issued >= budget:
+            return "cycle budget spent"
+        if len(self._inflight) >= self.max_inflight:
+            return "too many in flight"
+        max_out = self.max_outstanding
+        if max_out is not None and len(self._outstanding) >= max_out:
+            return "prefetch budget full"
+        return None
+
+    def _issue(self, key: str, now: float, links: Sequence[tuple[Any, float]],
                stride: tuple[str, float] | None) -> int:
+        if self.muted or self._log.enabled:
+            return self._issue_general(key, now, links, stride)
+        # the common case, without candidate lists: same order and outcome as _issue_general
+        inflight = self._inflight
+        while inflight and inflight[0] <= now:
+            heapq.heappop(inflight)
+        thr = self.threshold
+        outstanding = self._outstanding
+        contains = self.target.contains
+        wasted = self._wasted_keys
+        limit = self.waste_limit
+        # limits only matter once set or near: skip the checks in the common unlimited case
+        limited = (self.budget_per_cycle is not None or self.max_outstanding is not None
+                   or len(inflight) + self.fanout + 1 >= self.max_inflight)
+        blocked = self._blocked() if limited else None
+        issued = cached = 0
+        stop = False
+        for src in self.order:
+            if src == "stride":
+                if stride is None:
+                    continue
+                options: Sequence[tuple[Any, float]] = (stride,)
+            else:
+                options = links
+            for cand, conf in options:
+                if conf < thr:
+                    break  # best first
+                ckey = cand if cand.__class__ is str else str(cand)
+                if blocked is not None:
+                    self._skip_budget(now, ckey, blocked)
+                    stop = True
+                    break
+                if ckey in outstanding or contains(ckey):
+                    cached += 1
+                    continue
+                if wasted and wasted.get(ckey, 0) >= limit:
+                    self.skipped_admission += 1  # its recent prefetches were evicted unused
+                    continue
+                if self._fetch(ckey, conf, now, src):
+                    issued += 1
+                    if limited:
+                        blocked = self._blocked()
+            if stop:
+                break
+        if cached:
+            self.stats.skipped_cached += cached
+            self.window.skipped_cached += cached
+        return issued
+
+    def _issue_general(self, key: str, now: float, links: Sequence[tuple[Any, float]],
+                       stride: tuple[str, float] | None) -> int:
         thr = self.threshold
         cands: list[tuple[object, float, str]] = []
         for src in self.order:
@@ -354,18 +425,18 @@ class PrefetchEngine:
         latency = self.latency
         ready_at = now + latency(key) if latency is not None else now
         # register before storing: a store that evicts an outstanding prefetch reports it back
-        self._outstanding[key] = (ready_at, nbytes)
-        self._source[key] = source
+        self._outstanding[key] = (ready_at, nbytes, source)
         self.sources[source].issued += 1
         if ready_at > now:
             heapq.heappush(self._inflight, ready_at)
         self.target.set(key, value, None, True)
         self._cycle_issued += 1
-        st, win = self.stats, self.window
+        st = self.stats
         st.issued += 1
         st.fetched_bytes += nbytes
-        win.issued += 1
-        win.fetched_bytes += nbytes
+        st = self.window
+        st.issued += 1
+        st.fetched_bytes += nbytes
         if logging:
             self._log.record(now, "prefetch", "Data_Source", "Fetch predicted data", "ok", key=key,
                              tier="source", nbytes=nbytes, latency=ready_at - now)

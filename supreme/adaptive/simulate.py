@@ -107,12 +107,13 @@ class SimCache:
 
     def set(self, key: str, value: Any, ttl: float | None = None, low_priority: bool = True) -> None:
         """Store a prefetched key in the prefetch area (or low-priority in the demand policy)."""
-        if self.contains(key):
+        pbuf = self.pbuf
+        if key in pbuf or key in self.main:
             return
         if self.prefetch_cap > 0:
-            self.pbuf[key] = None
-            if len(self.pbuf) > self.prefetch_cap:
-                victim = self.pbuf.popitem(last=False)[0]
+            pbuf[key] = None
+            if len(pbuf) > self.prefetch_cap:
+                victim = pbuf.popitem(last=False)[0]
                 if self.on_evict is not None:
                     self.on_evict([victim])
         else:

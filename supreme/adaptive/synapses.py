@@ -39,7 +39,8 @@ and appends the id and the time to two preallocated ``array`` buffers — nothin
 pass (:func:`supreme.adaptive._fast.learn`) over flat arrays: activation per node, and per node
 ``2·top_k`` link slots (target id, stored weight).  The pass leaves every node it touched sorted
 strongest first and returns its top ``recall_k`` successors, from which :attr:`predictions`
-(key → (``[(successor, confidence), ...]``, successor keys)) is refreshed — only for nodes whose
+(key → (``((successor, confidence), ...)``, successor keys): tuples of atoms, which the garbage
+collector stops tracking) is refreshed — only for nodes whose
 successors changed or whose confidence moved by more than 1/64 since it was last published, so a
 stable node costs no Python work per batch (published confidences are within 1/64 of the exact
 ones).
@@ -91,6 +92,9 @@ _REPUBLISH_EPS = 1.0 / 64
 _FREE = np.iinfo(np.int64).max
 
 Prediction = list[tuple[Hashable, float]]
+#: a published entry's links: a tuple of (successor, confidence) pairs — tuples of atoms, which the
+#: garbage collector stops tracking, so a large network adds little to every collection's scan
+Links = tuple[tuple[Hashable, float], ...]
 
 
 class AdaptiveConfigError(SupremeError, ValueError):
@@ -165,7 +169,7 @@ class SynapticNetwork:
         self._t_ids = np.zeros(0, np.int64)
         self._outputs(self.batch)
         #: key -> (its top ``recall_k`` successors with confidence, their keys), as of the last flush
-        self.predictions: dict[Hashable, tuple[Prediction, tuple[Hashable, ...]]] = {}
+        self.predictions: dict[Hashable, tuple[Links, tuple[Hashable, ...]]] = {}
         self.accesses = 0
         self.flushes = 0
 
@@ -272,9 +276,15 @@ class SynapticNetwork:
         preds = self.predictions
         for i, n, ds, cs in zip(self._t_ids[:m].tolist(), self._o_n[:m].tolist(),
                                 self._o_dst[:m].tolist(), self._o_conf[:m].tolist(), strict=True):
-            if n:
+            if n == 1:  # the common shapes spelt out: this loop runs for every republished node
+                a = keys[ds[0]]
+                preds[keys[i]] = (((a, cs[0]),), (a,))
+            elif n == 2:
+                a, b = keys[ds[0]], keys[ds[1]]
+                preds[keys[i]] = (((a, cs[0]), (b, cs[1])), (a, b))
+            elif n:
                 succ = tuple([keys[d] for d in ds[:n]])
-                preds[keys[i]] = (list(zip(succ, cs[:n], strict=True)), succ)
+                preds[keys[i]] = (tuple(zip(succ, cs[:n], strict=True)), succ)
             else:
                 preds.pop(keys[i], None)
 
@@ -300,7 +310,7 @@ class SynapticNetwork:
                                 strict=True):
             if c:
                 succ = tuple([keys[d] for d in ds[:c]])
-                preds[keys[i]] = (list(zip(succ, cs[:c], strict=True)), succ)
+                preds[keys[i]] = (tuple(zip(succ, cs[:c], strict=True)), succ)
             else:
                 preds.pop(keys[i], None)
 
@@ -333,7 +343,7 @@ class SynapticNetwork:
     def recall(self, key: Hashable, k: int = 2) -> Prediction:
         """Up to ``k`` (at most :attr:`recall_k`) successors as of the last flush — O(1), may lag."""
         entry = self.predictions.get(key)
-        return [] if entry is None else entry[0][:k]
+        return [] if entry is None else list(entry[0][:k])
 
     def predict(self, key: Hashable, k: int = 3) -> list[tuple[Hashable, float]]:
         """Up to ``k`` likely successors of ``key`` with confidence in [0, 1], best first (exact)."""
