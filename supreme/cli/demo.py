@@ -27,10 +27,12 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run both parts and print where their files are."""
+    from supreme.config import load_settings
     from supreme.experiments.quickstart import run_quickstart
     from supreme.market.demo import run_demo
     from supreme.market.runner import format_summary
 
+    load_settings()  # a malformed SUPREME_* variable fails here, before any work
     result = run_demo(args.out, args.symbol, progress=args.progress)
     print(format_summary(result["summary"],
                          title=f"demo: {result['summary']['symbol']} replayed through the feed"))
