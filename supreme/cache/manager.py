@@ -14,7 +14,12 @@ keeps its remaining TTL and expiry is decided on the one clock in every tier.
 
 Concurrency: thread-safe.  Concurrent misses on one key run the L2/L3/source path
 once (:class:`~supreme.cache.singleflight.SingleFlight`); waiters get the leader's
-value or its exception.
+value or its exception.  A miss path never overwrites a newer write: every ``set`` and
+``delete`` bumps the key's *generation*; the miss path notes the generation before it
+reads and stores (fill or promotion) only if it is unchanged, checked under the key's
+write lock that ``set``/``delete`` hold while they write.  Otherwise it returns what
+it read without storing it (the caller's get overlapped the write, so either answer
+is correct).  Generations live only while a flight or write uses the key.
 
 Degraded operation and the write guarantee
 ------------------------------------------
@@ -26,13 +31,16 @@ the tiers that work and the source.
 
 ``set`` and ``delete`` never lose a write silently.  A write that fails on a remote
 tier goes into that tier's *pending-write journal* (in memory, ordered, latest
-value per key wins, at most ``journal_limit`` keys).  While a journal is non-empty
-every new write to that tier queues behind it, reads consult it first (a read after
-a failed write sees the written value; a pending delete is a miss), and it is
-replayed, in order, by :meth:`CacheManager.flush_pending` — called automatically
-after the next successful operation on that tier, or by recovery code.  If a
-journal is full, the write raises :class:`WriteBackOverflow` naming the tier and
-key (after the other tiers were written) rather than dropping it.  Fills from the
+value per key wins, at most ``journal_limit`` keys holding a pending ``set``).  While
+a journal is non-empty every new write to that tier queues behind it, reads consult
+it first (a read after a failed write sees the written value; a pending delete is a
+miss), and it is replayed in order: each later successful operation on that tier
+replays at most ``flush_batch`` entries (so no single request pays for a whole
+backlog), and :meth:`CacheManager.flush_pending` (recovery code) drains it.  If a
+journal is full, a ``set`` raises :class:`WriteBackOverflow` naming the tier and
+key (after the other tiers were written) rather than dropping it.  A ``delete`` is
+always journaled, even past the limit (it carries no payload), so a tier that was
+down during a delete never serves the old value after it recovers.  Fills from the
 source are journaled the same way, but an overflow there is recorded, not raised
 (the source still has the value).  The journal is in-process memory: it does not
 survive a crash of this process.
@@ -137,6 +145,17 @@ class _Pending:
         self.expires_at = expires_at
 
 
+class _KeyState:
+    """A key's write generation, the lock ordering its writes, and how many calls use it."""
+
+    __slots__ = ("gen", "lock", "users")
+
+    def __init__(self) -> None:
+        self.gen = 0
+        self.lock = threading.Lock()
+        self.users = 0
+
+
 class _Remote:
     """A remote tier plus its guard, journal and manager-side counters."""
 
@@ -177,6 +196,7 @@ class CacheManager:
         guards: Mapping[str, Guard] | None = None,
         unavailable_errors: tuple[type[BaseException], ...] = (),
         journal_limit: int = 10_000,
+        flush_batch: int = 64,
         flow: str = "cache_hierarchy",
         offer_adaptation: bool = True,
     ) -> None:
@@ -188,6 +208,8 @@ class CacheManager:
             raise CacheError(f"default_ttl must be positive or None, got {default_ttl!r}")
         if journal_limit < 1:
             raise CacheError(f"journal_limit must be at least 1, got {journal_limit}")
+        if flush_batch < 1:
+            raise CacheError(f"flush_batch must be at least 1, got {flush_batch}")
         if flow not in FLOWS:
             raise CacheError(f"unknown flow {flow!r}; known: {', '.join(FLOWS)}")
         guards = dict(guards or {})
@@ -197,6 +219,7 @@ class CacheManager:
         self.adaptive = adaptive
         self.default_ttl = default_ttl
         self.journal_limit = journal_limit
+        self.flush_batch = flush_batch
         self.flow = flow
         self._log = event_log
         self._now = clock.now
@@ -219,6 +242,8 @@ class CacheManager:
         self._unavailable: tuple[type[BaseException], ...] = (*self._retryable, TierError)
         self._flight: SingleFlight[tuple[Any, str | None]] = SingleFlight()
         self._lock = threading.Lock()
+        # per-key generations and write locks (see the module docstring), only while in use
+        self._keys: dict[str, _KeyState] = {}
         self._counts = dict.fromkeys(
             ("fetches", "fetch_errors", "fetch_empty", "coalesced", "adapt_errors", "uncacheable"), 0)
         offer = getattr(adaptive, "offer_target", None) if offer_adaptation else None
@@ -339,6 +364,15 @@ class CacheManager:
         value = self.l1.peek(key, MISSING)
         if value is not MISSING:
             return value, "L1"
+        st, gen = self._key_enter(key)
+        try:
+            return self._miss_read(key, fetch, ttl, flow, rid, st, gen)
+        finally:
+            self._key_exit(key, st)
+
+    def _miss_read(self, key: str, fetch: Callable[[], Any] | None, ttl: float | None, flow: str,
+                   rid: str | None, st: _KeyState, gen: int) -> tuple[Any, str | None]:
+        """The L2/L3/source part of a miss; it stores only while ``key`` is still at generation ``gen``."""
         now = self._now
         for i, rt in enumerate(self._remotes):
             t0 = now()
@@ -351,20 +385,28 @@ class CacheManager:
                 rt.bump("corrupt")
                 self._rec(flow, rt.name, "get", "error", rid, key, t0, nbytes=len(blob),
                           detail=f"corrupt entry, deleted: {exc}")
-                self._write(rt, key, None, None, "delete", flow, rid, journal=False)
+                with st.lock:
+                    if st.gen == gen:  # else a newer write replaced the corrupt entry already
+                        self._write(rt, key, None, None, "delete", flow, rid, journal=False)
                 continue
             if exp is not None and exp <= now():
                 rt.bump("expired")
                 self._rec(flow, rt.name, "get", "miss", rid, key, t0, nbytes=len(blob), detail="expired")
                 if where == "tier":
-                    self._write(rt, key, None, None, "delete", flow, rid, journal=False)
+                    with st.lock:
+                        if st.gen == gen:  # else a newer write may have replaced it: keep that
+                            self._write(rt, key, None, None, "delete", flow, rid, journal=False)
                 continue
             rt.bump("hits")
             self._rec(flow, rt.name, "get", "hit", rid, key, t0, nbytes=len(blob),
                       detail="journal" if where == "journal" else None)
-            for upper in reversed(self._remotes[:i]):
-                self._write(upper, key, blob, exp, "set", flow, rid, journal=False, operation="promote")
-            self._store_l1(key, value, exp, len(blob), False, flow, rid, "promote")
+            with st.lock:
+                if st.gen != gen:
+                    self._superseded(flow, "promote", rid, key, t0)
+                    return value, rt.name
+                for upper in reversed(self._remotes[:i]):
+                    self._write(upper, key, blob, exp, "set", flow, rid, journal=False, operation="promote")
+                self._store_l1(key, value, exp, len(blob), False, flow, rid, "promote")
             return value, rt.name
         if fetch is None:
             return None, None
@@ -391,10 +433,14 @@ class CacheManager:
                 self._bump("uncacheable")
                 self._rec(flow, None, "set", "error", rid, key, t0, detail=f"not cached: {exc}")
                 return value, "source"
-        for rt in reversed(self._remotes):
-            with contextlib.suppress(WriteBackOverflow):  # recorded; the source can be asked again
-                self._write(rt, key, fresh, exp, "set", flow, rid)
-        self._store_l1(key, value, exp, None if fresh is None else len(fresh), False, flow, rid, "set")
+        with st.lock:
+            if st.gen != gen:
+                self._superseded(flow, "set", rid, key, t0)
+                return value, "source"
+            for rt in reversed(self._remotes):
+                with contextlib.suppress(WriteBackOverflow):  # recorded; the source can be asked again
+                    self._write(rt, key, fresh, exp, "set", flow, rid)
+            self._store_l1(key, value, exp, None if fresh is None else len(fresh), False, flow, rid, "set")
         return value, "source"
 
     def _remote_get(self, rt: _Remote, key: str, flow: str, rid: str | None) -> tuple[bytes | None, str]:
@@ -415,7 +461,7 @@ class CacheManager:
             self._rec(flow, rt.name, "get", "error", rid, key, t0, detail=f"{type(exc).__name__}: {exc}")
             return None, "error"
         if rt.journal:
-            self.flush_pending(rt.name)
+            self._flush(rt, self.flush_batch)
         if blob is None:
             rt.bump("misses")
             self._rec(flow, rt.name, "get", "miss", rid, key, t0)
@@ -437,6 +483,16 @@ class CacheManager:
         t0 = self._now()
         exp = None if ttl is None else t0 + ttl
         blob = encode_entry(value, exp) if self._remotes else None
+        st, _ = self._key_enter(key)
+        try:
+            with st.lock:
+                self._bump_gen(st)  # a fill or promotion in flight for key must not store what it read
+                self._set_tiers(key, value, exp, blob, low_priority, flow, request_id, t0)
+        finally:
+            self._key_exit(key, st)
+
+    def _set_tiers(self, key: str, value: Any, exp: float | None, blob: bytes | None, low_priority: bool,
+                   flow: str, request_id: str | None, t0: float) -> None:
         stored = 0
         overflow: WriteBackOverflow | None = None
         for rt in reversed(self._remotes):
@@ -456,10 +512,23 @@ class CacheManager:
             raise ValueTooLarge(f"value for key {key!r} is too large for every cache tier")
 
     def delete(self, key: str, *, request_id: str | None = None, flow: str | None = None) -> bool:
-        """Remove ``key`` from L3, L2 and L1 (bottom up, so a concurrent read cannot re-promote it)."""
+        """Remove ``key`` from L3, L2 and L1; a get in flight that read the old value will not store it.
+
+        Bumping the key's generation (under its write lock) is what stops a concurrent fill or
+        promotion from re-storing the old value; the bottom-up order alone would not.
+        """
         self._check_key(key)
         flow = flow or self.flow
         t0 = self._now()
+        st, _ = self._key_enter(key)
+        try:
+            with st.lock:
+                self._bump_gen(st)
+                return self._delete_tiers(key, flow, request_id, t0)
+        finally:
+            self._key_exit(key, st)
+
+    def _delete_tiers(self, key: str, flow: str, request_id: str | None, t0: float) -> bool:
         existed = False
         overflow: WriteBackOverflow | None = None
         for rt in reversed(self._remotes):
@@ -480,7 +549,10 @@ class CacheManager:
         """One write to a remote tier: "ok", "existed", "journaled", "rejected", "skipped" or "error"."""
         operation = operation or op
         t0 = self._now()
-        if op == "set" and exp is not None and exp <= t0:
+        # one clock reading for both the expiry check and the TTL handed to the tier: a second
+        # reading could make a just-positive TTL non-positive (ValueError midway through a write)
+        remaining = None if exp is None else exp - t0
+        if op == "set" and remaining is not None and remaining <= 0:
             op = "delete"  # expired before it could be written: make sure no older value survives
             blob = None
         if blob is not None and rt.max_bytes is not None and len(blob) > rt.max_bytes:
@@ -492,11 +564,11 @@ class CacheManager:
                           detail="skipped: tier has pending writes")
                 return "skipped"
             self._journal(rt, key, op, blob, exp, flow, rid, operation, t0, "queued behind pending writes")
-            self.flush_pending(rt.name)
+            self._flush(rt, self.flush_batch)
             return "journaled"
         try:
             if op == "set":
-                self._call(rt, rt.tier.set, key, blob, None if exp is None else exp - self._now())
+                self._call(rt, rt.tier.set, key, blob, remaining)
                 result = "ok"
             else:
                 result = "existed" if self._call(rt, rt.tier.delete, key) else "ok"
@@ -515,7 +587,7 @@ class CacheManager:
         rt.bump("promotions" if operation == "promote" else ("sets" if op == "set" else "deletes"))
         self._rec(flow, rt.name, operation, "ok", rid, key, t0, nbytes=0 if blob is None else len(blob))
         if rt.journal:
-            self.flush_pending(rt.name)
+            self._flush(rt, self.flush_batch)
         return result
 
     def _reject(self, rt: _Remote, key: str, blob: bytes, flow: str, rid: str | None, operation: str,
@@ -531,7 +603,9 @@ class CacheManager:
                  rid: str | None, operation: str, t0: float, why: str) -> None:
         with rt.lock:
             j = rt.journal
-            if key not in j and len(j) >= self.journal_limit:
+            # a delete is always taken: it has no payload, and refusing it would let the tier serve
+            # the deleted value once it recovers
+            if op != "delete" and key not in j and len(j) >= self.journal_limit:
                 full = True
             else:
                 full = False
@@ -547,24 +621,27 @@ class CacheManager:
                   nbytes=0 if blob is None else len(blob), detail=why)
 
     def flush_pending(self, tier: str | None = None) -> int:
-        """Replay journaled writes, in order, to ``tier`` (default: every remote tier); return how many."""
+        """Replay every journaled write, in order, to ``tier`` (default: all remote tiers); return count."""
         done = 0
         for rt in self._remotes:
             if (tier is None or rt.name == tier) and rt.journal:
                 done += self._flush(rt)
         return done
 
-    def _flush(self, rt: _Remote) -> int:
+    def _flush(self, rt: _Remote, limit: int | None = None) -> int:
+        """Replay up to ``limit`` journal entries (None: until empty or the tier fails); return how many."""
         if not rt.flush_lock.acquire(blocking=False):
             return 0  # another thread is replaying this journal
         done = 0
+        tried = 0
         flow = self.flow
         try:
-            while True:
+            while limit is None or tried < limit:
                 with rt.lock:
                     if not rt.journal:
                         break
                     key, p = next(iter(rt.journal.items()))
+                tried += 1
                 t0 = self._now()
                 op = p.op
                 try:
@@ -721,6 +798,29 @@ class CacheManager:
         self._rec(flow, "L1", operation, "ok" if admitted else "rejected", rid, key, t0,
                   detail=None if admitted else "not admitted by the eviction policy")
         return True
+
+    def _key_enter(self, key: str) -> tuple[_KeyState, int]:
+        """Register a flight or write on ``key``; return its state and the generation seen now."""
+        with self._lock:
+            st = self._keys.get(key)
+            if st is None:
+                st = self._keys[key] = _KeyState()
+            st.users += 1
+            return st, st.gen
+
+    def _key_exit(self, key: str, st: _KeyState) -> None:
+        with self._lock:
+            st.users -= 1
+            if st.users == 0:  # nobody holds a generation to compare against: keep the dict bounded
+                del self._keys[key]
+
+    def _bump_gen(self, st: _KeyState) -> None:
+        with self._lock:
+            st.gen += 1
+
+    def _superseded(self, flow: str, operation: str, rid: str | None, key: str, t0: float) -> None:
+        self._rec(flow, None, operation, "rejected", rid, key, t0,
+                  detail="not stored: the key was set or deleted while this get read it")
 
     def _call(self, rt: _Remote, fn: Callable[..., Any], *args: Any) -> Any:
         guard = rt.guard
