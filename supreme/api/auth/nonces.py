@@ -11,15 +11,21 @@ original timestamp, so once the *clock* has moved past ``timestamp + recv_window
 refuses it anyway; the entry only has to live while the clock can still accept it.  The default TTL is
 twice the acceptance span, which covers clocks running up to 2x slower than real time; clocks faster
 than real time (SimPy) only keep entries longer than needed.
+
+When Redis is unreachable the client sees only "authentication store unavailable"; the connection
+error is logged here, never put in a response.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from supreme.api.auth.errors import AuthUnavailable
 
 __all__ = ["ReplayGuard"]
+
+_log = logging.getLogger(__name__)
 
 
 class ReplayGuard:
@@ -41,4 +47,5 @@ class ReplayGuard:
             return bool(self.client.set(f"{self.namespace}auth:replay:{key_id}:{digest_hex}", b"1",
                                         nx=True, px=max(1, int(ttl_ms))))
         except redis.RedisError as exc:
-            raise AuthUnavailable(f"nonce store (Redis) unreachable, request refused: {exc}") from exc
+            _log.warning("nonce store (Redis) unreachable", exc_info=exc)
+            raise AuthUnavailable("authentication store unavailable (nonce store), request refused") from exc

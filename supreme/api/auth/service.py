@@ -11,11 +11,22 @@ Signature path (seed "API Key Authentication Flow")::
 
 The cache holds the key record and its verifier for ``cache_ttl`` seconds of clock time; it never skips
 the signature, timestamp or replay checks.  A revocation made through this service drops the entry at
-once; one made elsewhere (another process, the CLI) is seen within ``cache_ttl``.
+once (after the database write); one made elsewhere (another process, the CLI) is seen within
+``cache_ttl``.  Only records that were active when read are cached, and a lookup that raced with a
+revocation in this process does not cache what it read (an invalidation counter is compared before the
+insert), so a revoke cannot be undone by a concurrent cache fill.
 
 Session path (seed "Session-Based Authorization"): a bearer token is looked up (briefly cached by its
 hash), judged by the clock, and when expired but refreshable it is refreshed on the way — the new token
 travels back in :attr:`Principal.new_session`.  The key behind a session must still be active.
+Logout and refresh change Redis first and drop the cache entry after, and a validation that read Redis
+before a concurrent logout/refresh in this process does not re-cache the old session (same counter), so
+within one process they take effect at once; a logout or refresh made by another process is seen here
+within ``cache_ttl`` (the cache is deliberately brief).
+
+The event log never holds an unvalidated ``X-API-Key`` value: ``validate_key`` is recorded with the key id
+only once the signature headers parse (the id then has the key-id format), else with no key and outcome
+``rejected`` — a bearer token pasted into the header never reaches the log.
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ from supreme.api.auth.errors import (
     AuthUnavailable,
     InsufficientScope,
     KeyStoreError,
+    MalformedCredentials,
     MissingCredentials,
     ReplayedRequest,
     RevokedKey,
@@ -102,6 +114,10 @@ class AuthService:
         self._keys: TTLCache[str, tuple[KeyRecord, Verifier]] = TTLCache(cache_size, ttl, timer=clock.now)
         self._sessions: TTLCache[str, SessionInfo] = TTLCache(cache_size, ttl, timer=clock.now)
         self._lock = threading.Lock()  # TTLCache is not thread-safe; FastAPI runs deps on a thread pool
+        # Bumped (under the lock) after every invalidation; a fill that began before a bump is not cached,
+        # so a lookup racing with revoke/logout/refresh cannot re-insert what was just removed.
+        self._key_epoch = 0
+        self._session_epoch = 0
 
     # -- event log -------------------------------------------------------------
     def _ev(self, flow: str, component: str, op: str, outcome: str = "ok", key: str | None = None,
@@ -114,9 +130,10 @@ class AuthService:
     def lookup(self, key_id: str, request_id: str | None = None, *, use_cache: bool = True,
                flow: str = "api_key_auth") -> tuple[KeyRecord, Verifier]:
         """The active key ``key_id`` and its verifier; :class:`UnknownKey`/:class:`RevokedKey` otherwise."""
+        with self._lock:
+            epoch = self._key_epoch
+            hit = self._keys.get(key_id) if use_cache and self.cache_ttl > 0 else None
         if use_cache and self.cache_ttl > 0:
-            with self._lock:
-                hit = self._keys.get(key_id)
             if hit is not None:
                 self._ev(flow, "Cache_Manager", "get", "hit", key_id, request_id, "L1")
                 return hit
@@ -137,15 +154,19 @@ class AuthService:
         except KeyStoreError as exc:  # missing master key or a row that does not decrypt
             raise AuthUnavailable(f"API key {key_id} cannot be checked by this server") from exc
         entry = (record, verifier)
-        if self.cache_ttl > 0:
+        if self.cache_ttl > 0 and record.revoked_at is None:
             with self._lock:
-                self._keys[key_id] = entry
-            self._ev(flow, "Cache_Manager", "set", "ok", key_id, request_id, "L1")
+                cached = self._key_epoch == epoch
+                if cached:
+                    self._keys[key_id] = entry
+            self._ev(flow, "Cache_Manager", "set", "ok" if cached else "skipped", key_id, request_id, "L1")
         return entry
 
     def invalidate(self, key_id: str) -> None:
         """Forget the cached record of ``key_id`` and cached sessions of it."""
         with self._lock:
+            self._key_epoch += 1
+            self._session_epoch += 1
             self._keys.pop(key_id, None)
             for digest in [d for d, info in self._sessions.items() if info.key_id == key_id]:
                 self._sessions.pop(digest, None)
@@ -170,13 +191,17 @@ class AuthService:
                                request_id: str | None = None) -> Principal:
         """Check an exchange-style signed request (see :mod:`supreme.api.auth.signing`)."""
         low = {k.lower(): v for k, v in headers.items()}
-        key_id = low.get(_H_KEY)
-        self._ev("api_key_auth", "API_Gateway", "validate_key", "ok", key_id, request_id)
         missing = [h for h, k in ((HEADER_KEY, _H_KEY), (HEADER_TIMESTAMP, _H_TS), (HEADER_SIGNATURE, _H_SIG))
                    if not low.get(k)]
-        if missing:
-            raise MissingCredentials(f"missing header(s): {', '.join(missing)}")
-        signed = SignedRequest.from_headers(low[_H_KEY], low[_H_TS], low[_H_SIG], low.get(_H_NONCE))
+        try:
+            if missing:
+                raise MissingCredentials(f"missing header(s): {', '.join(missing)}")
+            signed = SignedRequest.from_headers(low[_H_KEY], low[_H_TS], low[_H_SIG], low.get(_H_NONCE))
+        except (MissingCredentials, MalformedCredentials):
+            # the raw header may be anything (a pasted bearer token, 8 KB of junk): never log it
+            self._ev("api_key_auth", "API_Gateway", "validate_key", "rejected", None, request_id)
+            raise
+        self._ev("api_key_auth", "API_Gateway", "validate_key", "ok", signed.key_id, request_id)
         now_ms = self.clock.now() * 1000.0
         if signed.timestamp_ms < now_ms - self.recv_window_ms:
             self._ev("api_key_auth", "Auth_Service", "check_timestamp", "rejected", signed.key_id, request_id)
@@ -230,13 +255,15 @@ class AuthService:
         self._ev("session_auth", "API_Gateway", "validate_session", "ok", None, request_id)
         digest = token_hash(token)
         with self._lock:
+            epoch = self._session_epoch
             info = self._sessions.get(digest)
         self._ev("session_auth", "Cache_Manager", "get", "miss" if info is None else "hit", None,
                  request_id, "L1")
         if info is None:
             info = self.sessions.lookup(token)
             with self._lock:
-                self._sessions[digest] = info
+                if self._session_epoch == epoch:  # else a logout/refresh/revoke raced with this read
+                    self._sessions[digest] = info
         new_session: IssuedSession | None = None
         try:
             self.sessions.judge(info, request_id)
@@ -255,25 +282,31 @@ class AuthService:
         """Exchange ``token`` for a new one (single use); the key is re-checked in the database."""
         info = self.sessions.lookup(token)
         self.lookup(info.key_id, request_id, use_cache=False, flow="session_auth")
-        issued = self.sessions.refresh(token, request_id)
+        issued = self.sessions.refresh(token, request_id)  # Redis first (GETDEL), then the cache
         with self._lock:
+            self._session_epoch += 1
             self._sessions.pop(token_hash(token), None)
             self._sessions[token_hash(issued.token)] = issued.info
         self._ev("session_auth", "Cache_Manager", "set", "ok", info.key_id, request_id, "L1")
         return issued
 
     def logout(self, token: str) -> bool:
-        """End one session."""
-        with self._lock:
-            self._sessions.pop(token_hash(token), None)
-        return self.sessions.end(token)
+        """End one session: in Redis first, then in this process's cache (even if Redis failed)."""
+        try:
+            return self.sessions.end(token)
+        finally:
+            with self._lock:
+                self._session_epoch += 1
+                self._sessions.pop(token_hash(token), None)
 
     # -- administration ------------------------------------------------------------------
     def revoke(self, key_id: str) -> KeyRecord:
         """Revoke ``key_id`` in the database, end all its sessions, drop it from the caches."""
-        record = self.store.revoke(key_id)
-        self.invalidate(key_id)
-        self.sessions.revoke_key(key_id)
+        record = self.store.revoke(key_id)  # the database write comes before any cache drop
+        try:
+            self.sessions.revoke_key(key_id)
+        finally:
+            self.invalidate(key_id)
         return record
 
     @classmethod

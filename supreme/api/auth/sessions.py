@@ -9,13 +9,20 @@ A session is created by a key-authenticated login and carries that key's scopes.
 ``refresh`` (allowed while active or refreshable) atomically takes the old record with ``GETDEL`` — so a
 token refreshes at most once even across processes — and issues a new token with fresh times.
 Redis keys live ``ttl + refresh_window`` (plus a margin) so the record is there to be judged.
-An index set per key id lets :meth:`SessionStore.revoke_key` end every session of a revoked key.
+A per-key index lets :meth:`SessionStore.revoke_key` end every session of a revoked key.  It is a
+sorted set scored by ``refresh_until`` (clock milliseconds): each ``create`` first drops the members that
+are dead by the clock (``ZREMRANGEBYSCORE``), so the index holds about as many members as the key has
+live sessions instead of growing with every login for as long as logins keep its TTL alive.
+
+When Redis is unreachable the client sees only "authentication store unavailable"; the connection
+error (host, port, reason) is logged here, never put in a response.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import secrets
 from dataclasses import dataclass
@@ -28,6 +35,13 @@ from supreme.events import NULL_LOG, EventLog
 __all__ = ["IssuedSession", "SessionInfo", "SessionStore", "token_hash"]
 
 _MAX_TOKEN_LEN = 256
+_log = logging.getLogger(__name__)
+
+
+def _unavailable(exc: Exception) -> AuthUnavailable:
+    """The client-facing error for a Redis failure; the detail goes to the server log only."""
+    _log.warning("session store (Redis) unreachable", exc_info=exc)
+    return AuthUnavailable("authentication store unavailable (session store), request refused")
 
 
 def token_hash(token: str) -> str:
@@ -101,7 +115,9 @@ class SessionStore:
         return f"{self.namespace}auth:session:{digest}"
 
     def _index(self, key_id: str) -> str:
-        return f"{self.namespace}auth:sessions-by-key:{key_id}"
+        # A new name for the sorted set: an older deployment's plain SET under the old name would
+        # answer ZADD with WRONGTYPE; it simply expires by its own PEXPIRE.
+        return f"{self.namespace}auth:session-index:{key_id}"
 
     def _px(self) -> int:
         # Real-time lifetime of the record: long enough to be judged by the clock, then garbage.
@@ -123,11 +139,13 @@ class SessionStore:
         try:
             pipe = self.client.pipeline(transaction=True)
             pipe.set(self._key(digest), info.to_json(), px=self._px())
-            pipe.sadd(self._index(key_id), digest)
+            # dead by the clock (refresh_until <= now) means no longer worth revoking: drop from the index
+            pipe.zremrangebyscore(self._index(key_id), "-inf", math.floor(now * 1000))
+            pipe.zadd(self._index(key_id), {digest: math.ceil(info.refresh_until * 1000)})
             pipe.pexpire(self._index(key_id), self._px())
             pipe.execute()
         except redis.RedisError as exc:
-            raise AuthUnavailable(f"session store (Redis) unreachable: {exc}") from exc
+            raise _unavailable(exc) from exc
         self._record("create", "ok", key_id, request_id)
         return IssuedSession(token=token, info=info)
 
@@ -140,7 +158,7 @@ class SessionStore:
         try:
             raw = self.client.get(self._key(token_hash(token)))
         except redis.RedisError as exc:
-            raise AuthUnavailable(f"session store (Redis) unreachable: {exc}") from exc
+            raise _unavailable(exc) from exc
         if raw is None:
             raise InvalidSession("unknown session token (never issued, already refreshed, or revoked)")
         return SessionInfo.from_json(raw)
@@ -170,15 +188,15 @@ class SessionStore:
         try:
             raw = self.client.getdel(self._key(digest))
         except redis.RedisError as exc:
-            raise AuthUnavailable(f"session store (Redis) unreachable: {exc}") from exc
+            raise _unavailable(exc) from exc
         if raw is None:
             self._record("refresh", "rejected", None, request_id)
             raise InvalidSession("unknown session token (never issued, already refreshed, or revoked)")
         info = SessionInfo.from_json(raw)
         try:
-            self.client.srem(self._index(info.key_id), digest)
+            self.client.zrem(self._index(info.key_id), digest)
         except redis.RedisError as exc:
-            raise AuthUnavailable(f"session store (Redis) unreachable: {exc}") from exc
+            raise _unavailable(exc) from exc
         if info.state(self.clock.now()) == "dead":
             self._record("refresh", "rejected", info.key_id, request_id)
             raise InvalidSession(f"session of key {info.key_id} is past its refresh window; log in again")
@@ -194,9 +212,9 @@ class SessionStore:
         try:
             raw = self.client.getdel(self._key(digest))
             if raw is not None:
-                self.client.srem(self._index(SessionInfo.from_json(raw).key_id), digest)
+                self.client.zrem(self._index(SessionInfo.from_json(raw).key_id), digest)
         except redis.RedisError as exc:
-            raise AuthUnavailable(f"session store (Redis) unreachable: {exc}") from exc
+            raise _unavailable(exc) from exc
         return raw is not None
 
     def revoke_key(self, key_id: str) -> int:
@@ -205,10 +223,10 @@ class SessionStore:
 
         try:
             digests = [d.decode() if isinstance(d, bytes) else str(d)
-                       for d in self.client.smembers(self._index(key_id))]
+                       for d in self.client.zrange(self._index(key_id), 0, -1)]
             ended = int(self.client.delete(*[self._key(d) for d in digests])) if digests else 0
             self.client.delete(self._index(key_id))
         except redis.RedisError as exc:
-            raise AuthUnavailable(f"session store (Redis) unreachable: {exc}") from exc
+            raise _unavailable(exc) from exc
         self._record("revoke_key", "ok", key_id, None)
         return ended
