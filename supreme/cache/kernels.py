@@ -16,6 +16,7 @@ newest/MRU end, tails the oldest/LRU end.  Sizes are in the capacity's unit
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -618,15 +619,139 @@ def opt(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, next_access: n
     return hits
 
 
+# -- LRFU ------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def _lae2(a, b):
+    if a < b:
+        a, b = b, a
+    if b == -np.inf:
+        return a
+    return a + math.log2(1.0 + 2.0 ** (b - a))
+
+
+@njit(cache=True, inline="always")
+def _before(a, b, score, seq):
+    return score[a] < score[b] or (score[a] == score[b] and seq[a] < seq[b])
+
+
+@njit(cache=True)
+def _heap_down(heap, hn, j, hpos, score, seq):
+    x = heap[j]
+    while True:
+        c = 2 * j + 1
+        if c >= hn:
+            break
+        if c + 1 < hn and _before(heap[c + 1], heap[c], score, seq):
+            c += 1
+        if not _before(heap[c], x, score, seq):
+            break
+        heap[j] = heap[c]
+        hpos[heap[j]] = j
+        j = c
+    heap[j] = x
+    hpos[x] = j
+
+
+@njit(cache=True)
+def _heap_up(heap, j, hpos, score, seq):
+    x = heap[j]
+    while j > 0:
+        p = (j - 1) // 2
+        if not _before(x, heap[p], score, seq):
+            break
+        heap[j] = heap[p]
+        hpos[heap[j]] = j
+        j = p
+    heap[j] = x
+    hpos[x] = j
+
+
+@njit(cache=True)
+def _lrfu(ids, sizes, cap, lam, history, hits, prev, nxt, head, tail, where, osize):
+    # an indexed min-heap on (K, seq) holds the residents; the ghost history is queue 0 (where == 1)
+    n_obj = where.shape[0]
+    score = np.zeros(n_obj, np.float64)
+    seq = np.zeros(n_obj, np.int64)
+    hpos = np.full(n_obj, -1, np.int64)
+    heap = np.zeros(min(cap, n_obj) + 1, np.int64)
+    hn = 0
+    used = 0
+    ghosts = 0
+    t = 0
+    counter = 0
+    for i in range(ids.shape[0]):
+        x = ids[i]
+        if hpos[x] >= 0:
+            hits[i] = 1
+            t += 1
+            score[x] = _lae2(score[x], t * lam)
+            seq[x] = counter
+            counter += 1
+            _heap_down(heap, hn, hpos[x], hpos, score, seq)
+            continue
+        s = sizes[i]
+        if s > cap:
+            continue
+        while used + s > cap:
+            v = heap[0]
+            hn -= 1
+            if hn > 0:
+                heap[0] = heap[hn]
+                hpos[heap[0]] = 0
+                _heap_down(heap, hn, 0, hpos, score, seq)
+            hpos[v] = -1
+            used -= osize[v]
+            if history > 0:
+                _push_head(0, v, prev, nxt, head, tail)
+                where[v] = 1
+                ghosts += 1
+                if ghosts > history:
+                    g = tail[0]
+                    _unlink(0, g, prev, nxt, head, tail)
+                    where[g] = 0
+                    ghosts -= 1
+        t += 1
+        now = t * lam
+        if where[x] == 1:
+            _unlink(0, x, prev, nxt, head, tail)
+            where[x] = 0
+            ghosts -= 1
+            score[x] = _lae2(score[x], now)
+        else:
+            score[x] = now
+        seq[x] = counter
+        counter += 1
+        heap[hn] = x
+        hpos[x] = hn
+        hn += 1
+        _heap_up(heap, hn - 1, hpos, score, seq)
+        osize[x] = s
+        used += s
+
+
+def lrfu(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, horizon: float = 8.0,
+         half_life: float | None = None, history: int | None = None, **_: object) -> np.ndarray:
+    """LRFU hit flags (half-life ``horizon`` x ``cap`` requests unless ``half_life`` is given)."""
+    h = float(half_life) if half_life is not None else float(horizon) * cap
+    hits = np.zeros(len(ids), np.uint8)
+    prev, nxt, head, tail, where, osize = _lists(n_obj, 1)
+    _lrfu(ids, sizes, cap, 1.0 / h, cap if history is None else int(history), hits, prev, nxt, head, tail,
+          where, osize)
+    return hits
+
+
 KERNELS: dict[str, Callable[..., np.ndarray]] = {
     "lru": lru, "fifo": fifo, "lfu": lfu, "clock": clock, "arc": arc, "sieve": sieve,
-    "s3fifo": s3fifo, "wtinylfu": wtinylfu, "opt": opt,
+    "s3fifo": s3fifo, "wtinylfu": wtinylfu, "lrfu": lrfu, "opt": opt,
 }
 
 
 def run_kernel(policy: str, ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int,
                **kwargs: object) -> np.ndarray:
-    """Hit flags (uint8 per request) of registry policy ``policy`` over dense ``ids``."""
+    """Hit flags (uint8 per request) of registry policy ``policy`` (``"lrfu:32"`` too) over dense ``ids``."""
+    from supreme.cache.policies.registry import split_spec
+
+    base, spec_kwargs = split_spec(policy) if ":" in policy else (policy, {})
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     sizes = np.ascontiguousarray(sizes, dtype=np.int64)
-    return KERNELS[policy](ids, sizes, int(cap), int(n_obj), **kwargs)
+    return KERNELS[base](ids, sizes, int(cap), int(n_obj), **{**spec_kwargs, **kwargs})

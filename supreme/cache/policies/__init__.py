@@ -8,9 +8,10 @@ from supreme.cache.policies.base import EvictionPolicy, PolicyError
 from supreme.cache.policies.clock import Clock
 from supreme.cache.policies.fifo import FIFO
 from supreme.cache.policies.lfu import LFU
+from supreme.cache.policies.lrfu import LRFU
 from supreme.cache.policies.lru import LRU
 from supreme.cache.policies.opt import OPT
-from supreme.cache.policies.registry import ALIASES, POLICIES, make_policy, normalize_name
+from supreme.cache.policies.registry import ALIASES, POLICIES, make_policy, normalize_name, split_spec
 from supreme.cache.policies.s3fifo import S3FIFO
 from supreme.cache.policies.sieve import Sieve
 from supreme.cache.policies.sketch import CountMinSketch
@@ -18,6 +19,7 @@ from supreme.cache.policies.ttl import TTL
 from supreme.cache.policies.wtinylfu import WTinyLFU
 
 __all__ = [
-    "ALIASES", "ARC", "FIFO", "LFU", "LRU", "OPT", "POLICIES", "S3FIFO", "TTL", "Clock", "CountMinSketch",
-    "EvictionPolicy", "PolicyError", "Sieve", "WTinyLFU", "make_policy", "normalize_name",
+    "ALIASES", "ARC", "FIFO", "LFU", "LRFU", "LRU", "OPT", "POLICIES", "S3FIFO", "TTL", "Clock",
+    "CountMinSketch", "EvictionPolicy", "PolicyError", "Sieve", "WTinyLFU", "make_policy", "normalize_name",
+    "split_spec",
 ]

@@ -37,6 +37,8 @@ class EvictionPolicy(ABC):
     """Key-metadata eviction policy; subclasses implement the hooks."""
 
     name: ClassVar[str] = "base"
+    #: keyword that a registry spec's suffix sets (``"lrfu:32"`` -> ``horizon=32``); None: no suffix
+    spec_param: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -57,6 +59,11 @@ class EvictionPolicy(ABC):
             raise PolicyError(f"capacity must be a positive integer, got {capacity!r}")
 
     # -- read-only views ----------------------------------------------------
+    @property
+    def spec(self) -> str:
+        """Registry spelling that rebuilds this policy (its name unless a parameter was set)."""
+        return self.name
+
     @property
     def capacity(self) -> int:
         """Maximum total size."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from supreme.cache.policies.arc import ARC
@@ -9,6 +10,7 @@ from supreme.cache.policies.base import EvictionPolicy, PolicyError
 from supreme.cache.policies.clock import Clock
 from supreme.cache.policies.fifo import FIFO
 from supreme.cache.policies.lfu import LFU
+from supreme.cache.policies.lrfu import LRFU
 from supreme.cache.policies.lru import LRU
 from supreme.cache.policies.opt import OPT
 from supreme.cache.policies.s3fifo import S3FIFO
@@ -16,7 +18,7 @@ from supreme.cache.policies.sieve import Sieve
 from supreme.cache.policies.ttl import TTL
 from supreme.cache.policies.wtinylfu import WTinyLFU
 
-__all__ = ["ALIASES", "POLICIES", "make_policy", "normalize_name"]
+__all__ = ["ALIASES", "POLICIES", "make_policy", "normalize_name", "split_spec"]
 
 POLICIES: dict[str, type[EvictionPolicy]] = {
     "lru": LRU,
@@ -27,6 +29,7 @@ POLICIES: dict[str, type[EvictionPolicy]] = {
     "sieve": Sieve,
     "s3fifo": S3FIFO,
     "wtinylfu": WTinyLFU,
+    "lrfu": LRFU,
     "opt": OPT,
 }
 
@@ -35,17 +38,45 @@ ALIASES: dict[str, str] = {"belady": "opt", "min": "opt", "tinylfu": "wtinylfu",
 
 
 def normalize_name(name: str) -> str:
-    """Canonical registry name for ``name`` (PolicyError listing valid names if unknown)."""
-    key = str(name).strip().lower().replace("-", "").replace("_", "")
+    """Canonical registry spelling of ``name`` (PolicyError listing valid names if unknown).
+
+    A policy with a ``spec_param`` also takes ``"name:value"`` (``"lrfu:32"``: LRFU with
+    ``horizon=32``); the canonical spelling writes the value with ``%g``.
+    """
+    base, kwargs = split_spec(name)
+    if not kwargs:
+        return base
+    ((_, value),) = kwargs.items()
+    return f"{base}:{value:g}"
+
+
+def split_spec(name: str) -> tuple[str, dict[str, float]]:
+    """``("lrfu", {"horizon": 32.0})`` for ``"LRFU:32"``; the keyword dict is empty without a suffix."""
+    text = str(name).strip()
+    head, sep, tail = text.partition(":")
+    key = head.strip().lower().replace("-", "").replace("_", "")
     key = ALIASES.get(key, key)
     if key not in POLICIES:
         raise PolicyError(f"unknown eviction policy {name!r}; valid: {', '.join(POLICIES)}")
-    return key
+    if not sep:
+        return key, {}
+    param = POLICIES[key].spec_param
+    if param is None:
+        raise PolicyError(f"policy {key!r} takes no ':' parameter (got {name!r})")
+    try:
+        value = float(tail)
+    except ValueError:
+        raise PolicyError(f"bad {param} in policy spec {name!r}: {tail.strip()!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise PolicyError(f"bad {param} in policy spec {name!r}: must be a positive number")
+    return key, {param: value}
 
 
 def make_policy(name: str, capacity: int, **kwargs: Any) -> EvictionPolicy:
     """Build policy ``name`` of ``capacity``; ``ttl=`` and ``clock=`` wrap it in :class:`TTL`."""
-    cls = POLICIES[normalize_name(name)]
+    base, spec_kwargs = split_spec(name)
+    cls = POLICIES[base]
+    kwargs = {**spec_kwargs, **kwargs}
     ttl = kwargs.pop("ttl", None)
     clock = kwargs.pop("clock", None)
     try:

@@ -360,8 +360,8 @@ class MemoryTier:
     # -- adaptation (see the module docstring) ---------------------------------------
     @property
     def policy_name(self) -> str:
-        """Registry name of the eviction policy of the demand area."""
-        return self.policy.name
+        """Registry spelling of the eviction policy of the demand area (``"lrfu:32"``, ``"arc"``)."""
+        return self.policy.spec
 
     @property
     def budget(self) -> int:
@@ -371,7 +371,7 @@ class MemoryTier:
     def shape(self) -> dict[str, Any]:
         """Policy, capacities and occupancy (an adaptation's before/after)."""
         return {
-            "policy": self.policy.name, "budget": self.budget, "demand_capacity": self.policy.capacity,
+            "policy": self.policy.spec, "budget": self.budget, "demand_capacity": self.policy.capacity,
             "prefetch_capacity": self.prefetch_capacity, "entries": len(self._data),
             "prefetched": len(self._pbuf), "unit": self.unit,
         }
