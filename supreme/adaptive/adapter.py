@@ -60,6 +60,13 @@ window, so their history stays valid across switches; a resize starts it afresh.
 Replay cost: with sampling (``R < 1``) the warm-up keeps only its sampled keys (and their
 positions) from one window to the next, so each cycle hashes and factorises only the new window.
 
+Candidates: besides the classic policies, LRFU (:mod:`supreme.cache.policies.lrfu`) at five
+half-lives, 2 to 32 cache sizes apart by factors of two.  Choosing among them is how the adapter
+learns *how fast popularity moves*: bursts around volatile symbols want a long memory (16-32), a
+candle walk a short one (LRU-like), and the shadows measure which on the live stream.  LRFU keeps a
+ghost history of evicted keys' decayed counts, so a symbol whose burst returns comes back with its
+weight.
+
 Start policy: a live cache starts on ``start_policy`` (S3-FIFO: Yang et al., "FIFO Queues are All You
 Need for Cache Eviction", SOSP 2023 — robust across the workloads here and cheap per access) when it
 is a candidate, instead of waiting for LRU to lose; this is logged as an ordinary switch.
@@ -97,8 +104,10 @@ __all__ = ["DEFAULT_CANDIDATES", "Adaptation", "AdapterSettings", "CacheAdapter"
 
 _SMALLER = "__current_smaller__"
 
-#: recency, frequency, adaptive recency/frequency, scan-resistant FIFO, lazy promotion, admission filter
-DEFAULT_CANDIDATES: tuple[str, ...] = ("lru", "lfu", "arc", "s3fifo", "sieve", "wtinylfu")
+#: recency, frequency, adaptive recency/frequency, scan-resistant FIFO, lazy promotion, admission filter,
+#: and decayed frequency at half-lives of 2..32 cache sizes (the shadows learn the half-life)
+DEFAULT_CANDIDATES: tuple[str, ...] = ("lru", "lfu", "arc", "s3fifo", "sieve", "wtinylfu",
+                                       "lrfu:2", "lrfu:4", "lrfu", "lrfu:16", "lrfu:32")
 
 
 class ShadowBank:
@@ -332,11 +341,12 @@ class ShadowBank:
 
 
 def _replay(policy: str, codes: np.ndarray, cap: int, n_obj: int, use_kernels: bool = True) -> np.ndarray:
-    """Hit flags of ``policy`` at ``cap`` over integer ``codes``: the numba kernel, else the class."""
-    kernel = _kernels().get(policy) if use_kernels else None
+    """Hit flags of ``policy`` (a registry spec) at ``cap`` over ``codes``: the kernel, else the class."""
+    kernel = _kernels().get(policy.partition(":")[0]) if use_kernels else None
     if kernel is not None:
         try:
-            return np.asarray(kernel(codes, np.ones(len(codes), np.int64), cap, n_obj), dtype=np.uint8)
+            flags = kernel(policy, codes, np.ones(len(codes), np.int64), cap, n_obj)
+            return np.asarray(flags, dtype=np.uint8)
         except Exception:
             pass
     pol = _policies.make(policy, cap)
@@ -346,12 +356,12 @@ def _replay(policy: str, codes: np.ndarray, cap: int, n_obj: int, use_kernels: b
 
 @functools.cache
 def _kernels() -> dict[str, Callable[..., np.ndarray]]:
-    """The compiled trace kernels of supreme.cache.kernels, if that module is there."""
+    """Base policy name -> ``run_kernel`` (called with the full spec), if the kernels are there."""
     try:
         from supreme.cache.kernels import KERNELS, run_kernel
     except Exception:
         return {}
-    return {name: functools.partial(run_kernel, name) for name in KERNELS}
+    return dict.fromkeys(KERNELS, run_kernel)
 
 
 @dataclass
@@ -427,7 +437,8 @@ class CacheAdapter:
             self.prefetch_budget = self._clamp_budget(round(self.budget * s.budget_init_frac))
             target.set_prefetch_budget(self.prefetch_budget)
         present = _policies.available_policies()
-        candidates = list(s.candidates) if s.candidates else [c for c in DEFAULT_CANDIDATES if c in present]
+        candidates = (list(s.candidates) if s.candidates else
+                      [c for c in DEFAULT_CANDIDATES if c.partition(":")[0] in present])
         self.shadows: ShadowBank | None = None
         if s.adapt_policy or (engine is not None and s.adapt_budget):
             self.shadows = ShadowBank(candidates if s.adapt_policy else [current_policy],

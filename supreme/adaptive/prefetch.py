@@ -77,6 +77,7 @@ class PrefetchStats:
     timely: int = 0
     late: int = 0
     wasted: int = 0
+    early: int = 0  # of ``wasted``: evicted before a demand for it did come (right guess, area too small)
     wasted_bytes: int = 0
     fetched_bytes: int = 0
     demand_misses: int = 0
@@ -96,6 +97,11 @@ class PrefetchStats:
         return self.used / self.issued if self.issued else float("nan")
 
     @property
+    def prediction_accuracy(self) -> float:
+        """(used + early) / issued: how often the guess was right, whether or not the entry lasted."""
+        return (self.used + self.early) / self.issued if self.issued else float("nan")
+
+    @property
     def coverage(self) -> float:
         """Demand misses avoided / (demand misses + avoided)."""
         total = self.demand_misses + self.timely
@@ -109,8 +115,8 @@ class PrefetchStats:
     def as_dict(self) -> dict[str, float]:
         """All counters plus the derived ratios."""
         out: dict[str, float] = dict(asdict(self))
-        out.update(used=self.used, accuracy=self.accuracy, coverage=self.coverage,
-                   timeliness=self.timeliness)
+        out.update(used=self.used, accuracy=self.accuracy, prediction_accuracy=self.prediction_accuracy,
+                   coverage=self.coverage, timeliness=self.timeliness)
         return out
 
 
@@ -136,6 +142,8 @@ class PrefetchEngine:
         mute_below: float = 0.3,
         min_source_issued: int = 20,
         probe_every: int = 16,
+        evicted_memory: int = 4096,
+        early_horizon: int | None = None,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise AdaptiveConfigError(f"prefetch threshold must be in [0, 1], got {threshold}")
@@ -162,7 +170,7 @@ class PrefetchEngine:
         self.window = PrefetchStats()
         self._cycle_issued = 0
         # key -> (ready_at, bytes, the predictor that asked for it)
-        self._outstanding: dict[str, tuple[float, int, str]] = {}
+        self._outstanding: dict[str, tuple[float, int, str, int]] = {}  # ... and demand accesses at issue
         self._inflight: list[float] = []  # heap of ready_at of fetches not yet complete
         self.last_predicted: tuple[object, ...] = ()  # keys predicted after the last access
         self.stride = stride
@@ -171,6 +179,14 @@ class PrefetchEngine:
         self.min_source_issued = int(min_source_issued)
         self.probe_every = max(1, int(probe_every))
         self._wasted_keys: dict[str, int] = {}  # key -> recent wasted prefetches (halved each cycle)
+        # prefetched keys evicted unused, oldest first (bounded): a later demand for one was a right guess
+        self._evicted: dict[str, tuple[str, int]] = {}  # key -> (predictor, demand accesses at issue)
+        self.evicted_memory = max(0, int(evicted_memory))
+        # a demand within this many accesses of the prefetch makes an evicted one a right guess
+        # (default: the target's budget, the longest lead a prefetch area of at most half of it holds)
+        if early_horizon is None:
+            early_horizon = int(getattr(target, "budget", 256) or 256) // 2
+        self.early_horizon = max(1, int(early_horizon))
         self.sources: dict[str, PrefetchStats] = {"synaptic": PrefetchStats(), "stride": PrefetchStats()}
         self.muted: set[str] = set()
         self._active: set[str] = set()  # predictors that have issued at least one prefetch
@@ -189,10 +205,10 @@ class PrefetchEngine:
             st.demand_misses += 1
             win.demand_misses += 1
         outstanding = self._outstanding
-        if not outstanding:
-            return
-        entry = outstanding.pop(key, None)
+        entry = outstanding.pop(key, None) if outstanding else None
         if entry is None:
+            if not hit and self._evicted:
+                self._right_too_early(key)
             return
         if entry[0] > now:
             st.late += 1
@@ -203,16 +219,39 @@ class PrefetchEngine:
             win.timely += 1
             self.sources[entry[2]].timely += 1
         else:
-            self._waste(entry[1], key, entry[2])
+            # the guess was right but the entry was evicted first: wasted, yet not a dead prefetch
+            self._waste(entry[1], key, entry[2], early=True)
         if hit and self._wasted_keys:
             self._wasted_keys.pop(key, None)
 
-    def _waste(self, nbytes: int, key: str, source: str) -> None:
-        for s in (self.stats, self.window):
+    def _waste(self, nbytes: int, key: str, source: str, early: bool = False, issued_at: int = 0) -> None:
+        for s in (self.stats, self.window, self.sources[source]):
             s.wasted += 1
             s.wasted_bytes += nbytes
-        self.sources[source].wasted += 1
+            s.early += early
+        if early:
+            return
         self._wasted_keys[key] = self._wasted_keys.get(key, 0) + 1
+        if self.evicted_memory:
+            evicted = self._evicted
+            evicted.pop(key, None)
+            evicted[key] = (source, issued_at)
+            if len(evicted) > self.evicted_memory:
+                del evicted[next(iter(evicted))]
+
+    def _right_too_early(self, key: str) -> None:
+        """A demand miss on a prefetched key evicted unused: the guess was right, the entry went first."""
+        found = self._evicted.pop(key, None)
+        if found is None or self.stats.demand_accesses - found[1] > self.early_horizon:
+            return
+        source = found[0]
+        for s in (self.stats, self.window, self.sources[source]):
+            s.early += 1
+        count = self._wasted_keys.get(key, 0)
+        if count > 1:
+            self._wasted_keys[key] = count - 1  # not a dead prefetch after all
+        elif count:
+            del self._wasted_keys[key]
 
     def note_evicted(self, keys: Iterable[str]) -> None:
         """The cache evicted ``keys``: unused prefetched ones among them are wasted."""
@@ -221,7 +260,7 @@ class PrefetchEngine:
         for key in keys:
             entry = self._outstanding.pop(key, None)
             if entry is not None:
-                self._waste(entry[1], key, entry[2])
+                self._waste(entry[1], key, entry[2], issued_at=entry[3])
 
     def sweep(self) -> int:
         """Find prefetched entries that left the cache unused (peeking); return how many."""
@@ -425,7 +464,7 @@ class PrefetchEngine:
         latency = self.latency
         ready_at = now + latency(key) if latency is not None else now
         # register before storing: a store that evicts an outstanding prefetch reports it back
-        self._outstanding[key] = (ready_at, nbytes, source)
+        self._outstanding[key] = (ready_at, nbytes, source, self.stats.demand_accesses)
         self.sources[source].issued += 1
         if ready_at > now:
             heapq.heappush(self._inflight, ready_at)
@@ -448,9 +487,12 @@ class PrefetchEngine:
     def new_cycle(self) -> PrefetchStats:
         """Start a new learning-cycle window; return the window that just ended.
 
-        Per predictor, the window's accuracy (used / issued) orders the predictors for the next
-        cycle (the more accurate one gets the budget first) and mutes one below ``mute_below`` (it
-        then only probes: one candidate in ``probe_every`` is still issued, so it can recover).  A
+        Per predictor, the window's prediction accuracy ((used + early) / issued: right guesses,
+        whether or not the entry lasted until its use, so a prefetch area too small to hold them
+        does not mute a good predictor — sizing the area is the adapter's job) orders the predictors
+        for the next cycle (the more accurate one gets the budget first) and mutes one below
+        ``mute_below`` (it then only probes: one candidate in ``probe_every`` is still issued, so it
+        can recover).  A
         predictor with fewer than ``min_source_issued`` prefetches keeps counting into the next
         cycle, so a rarely confident predictor is judged too (over several cycles).
         Per key, wasted-prefetch counts are halved (forgiveness).
@@ -464,8 +506,8 @@ class PrefetchEngine:
             if st.issued:
                 self._active.add(name)
             if st.issued >= self.min_source_issued:
-                acc[name] = st.accuracy
-                if st.accuracy < self.mute_below:
+                acc[name] = st.prediction_accuracy
+                if acc[name] < self.mute_below:
                     self.muted.add(name)
                 else:
                     self.muted.discard(name)

@@ -11,6 +11,7 @@ import pytest
 from supreme.adaptive import AdapterSettings, CacheAdapter, ShadowBank, simulate_adaptive
 from supreme.adaptive import workloads as wl
 from supreme.adaptive.analyzer import AnalysisReport, PatternAnalyzer
+from supreme.cache.policies import split_spec
 from supreme.events import EventLog
 
 
@@ -111,3 +112,24 @@ def test_sampled_warmup_carry_over_equals_rehashing_the_warmup() -> None:
         assert carry.hit_ratios() == fresh.hit_ratios() and carry.sampled == fresh.sampled
         carry.reset_window()
         fresh.reset_window()
+
+
+def test_a_small_initial_prefetch_area_does_not_starve_prefetching() -> None:
+    # with 1 slot of 40 the first prefetches are evicted before use; the guesses are right, so the
+    # predictor is not muted and the budget rule grows the area (it used to stay muted at 0: 0.86)
+    w = wl.dashboard_replay(20_000, seed=1)
+    static = simulate_adaptive(w, 40, adaptive=False, prefetch=False)["miss_ratio"]
+    small = simulate_adaptive(w, 40, seed=1, settings=AdapterSettings(budget_init_frac=1 / 32))
+    default = simulate_adaptive(w, 40, seed=1)
+    assert static > 0.9
+    assert small["final_prefetch_budget"] > 1
+    assert small["miss_ratio"] < 0.4 and abs(small["miss_ratio"] - default["miss_ratio"]) < 0.05
+
+
+def test_the_shadows_learn_a_long_half_life_for_volatility_bursts() -> None:
+    w = wl.volatility_bursts(20_000, seed=1)
+    r = simulate_adaptive(w, 26, prefetch=False, seed=1)
+    base, kwargs = split_spec(r["final_policy"])
+    assert base == "lrfu" and kwargs.get("horizon", 8.0) >= 8.0
+    s3fifo = simulate_adaptive(w, 26, base_policy="s3fifo", adaptive=False, prefetch=False)["miss_ratio"]
+    assert r["miss_ratio"] < s3fifo

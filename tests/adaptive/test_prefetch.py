@@ -67,6 +67,8 @@ def test_metrics_on_a_hand_made_sequence(event_log: EventLog) -> None:
     assert (st.issued, st.timely, st.late, st.wasted, st.wasted_bytes) == (2, 1, 0, 1, 10)
     assert (st.demand_misses, st.skipped_cached) == (3, 1)
     assert st.accuracy == pytest.approx(1 / 2)
+    assert st.early == 1  # C was a right guess, evicted before its demand
+    assert st.prediction_accuracy == pytest.approx(2 / 2)
     assert st.coverage == pytest.approx(1 / (3 + 1))
     assert st.timeliness == pytest.approx(1.0)
     comps = set(event_log.to_frame()["component"])
@@ -137,3 +139,80 @@ def test_simulated_cycle_matches_the_hand_count() -> None:
     assert r["prefetch_used"] == 7
     assert r["prefetch_accuracy"] == pytest.approx(7 / 8)
     assert r["prefetch_coverage"] == pytest.approx(7 / 12)
+
+
+def _chain(n: int) -> SynapticNetwork:
+    """K0 -> K1 -> ... -> K{n-1}, each link with confidence 1."""
+    net = SynapticNetwork(window=1)
+    for _ in range(3):
+        for i in range(n):
+            net.record(f"K{i}", float(i))
+    net.flush()
+    return net
+
+
+def _walk(eng: PrefetchEngine, target: DictTarget, n: int, evict_first: bool) -> None:
+    """Demand K0..K{n-1} in turn; with ``evict_first`` each prefetch is evicted before its demand."""
+    for i in range(n):
+        key = f"K{i}"
+        hit = key in target.data
+        eng.on_demand(key, hit, float(i))
+        target.data[key] = 1
+        eng.after_access(key, float(i))
+        if evict_first:
+            gone = [k for k in target.low if k in target.data]
+            for k in gone:
+                del target.data[k]
+            target.low.clear()
+            eng.note_evicted(gone)
+
+
+def test_a_right_guess_evicted_too_early_is_early_within_the_horizon_only() -> None:
+    target = DictTarget()
+    eng = PrefetchEngine(_trained("AB"), target, lambda k: 1, threshold=0.5, fanout=1, early_horizon=3)
+    eng.after_access("A", 0.0)                 # prefetch B at demand access 0
+    eng.note_evicted(["B"])
+    del target.data["B"]
+    for k in ("X", "Y", "Z", "W"):             # four demand accesses: past the horizon of 3
+        eng.on_demand(k, False, 1.0)
+    eng.on_demand("B", False, 2.0)
+    assert (eng.stats.wasted, eng.stats.early) == (1, 0)
+    near = PrefetchEngine(_trained("AB"), DictTarget(), lambda k: 1, threshold=0.5, fanout=1, early_horizon=3)
+    near.after_access("A", 0.0)
+    near.note_evicted(["B"])
+    near.on_demand("X", False, 1.0)
+    near.on_demand("B", False, 2.0)            # two accesses after the prefetch: a right guess
+    assert (near.stats.wasted, near.stats.early) == (1, 1)
+    assert near._wasted_keys == {}             # not a dead prefetch: its key stays admissible
+
+
+def test_a_too_small_prefetch_area_does_not_mute_a_right_predictor() -> None:
+    # every prefetch is evicted before its demand: useless here (accuracy 0), but every guess is
+    # right, so the predictor stays on and the adapter can give it a larger area
+    target = DictTarget()
+    eng = PrefetchEngine(_chain(60), target, lambda k: 1, threshold=0.5, fanout=1, min_source_issued=20)
+    _walk(eng, target, 60, evict_first=True)
+    st = eng.sources["synaptic"]
+    assert st.issued >= 20 and st.used == 0 and st.early == st.issued
+    eng.new_cycle()
+    assert "synaptic" not in eng.muted
+    assert eng.source_history[-1]["accuracy"]["synaptic"] > 0.9
+
+
+def test_a_wrong_predictor_is_still_muted() -> None:
+    # the stream demands only even keys: every prediction K(i) -> K(i+1) names an odd key never asked for
+    target = DictTarget()
+    eng = PrefetchEngine(_chain(60), target, lambda k: 1, threshold=0.5, fanout=1, min_source_issued=20)
+    for i in range(0, 120, 2):
+        key = f"K{i % 60}"
+        eng.on_demand(key, key in target.data, float(i))
+        target.data[key] = 1
+        eng.after_access(key, float(i))
+        gone = [k for k in target.low if k != key]
+        for k in gone:
+            target.data.pop(k, None)
+        target.low.clear()
+        eng.note_evicted(gone)
+    assert eng.sources["synaptic"].issued >= 20 and eng.sources["synaptic"].early == 0
+    eng.new_cycle()
+    assert "synaptic" in eng.muted
