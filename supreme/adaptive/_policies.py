@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from supreme.cache.policies.base import EvictionPolicy, PolicyError
 
-__all__ = ["available_policies", "make"]
+__all__ = ["available_policies", "base_name", "make"]
 
 #: offline oracles: they need the future, so they are bounds, never candidates for a live cache
 ORACLES = frozenset({"opt", "belady"})
@@ -19,6 +19,11 @@ def available_policies(include_oracles: bool = False) -> list[str]:
     else:
         names = sorted(POLICIES)
     return [n for n in names if include_oracles or n not in ORACLES]
+
+
+def base_name(spec: str) -> str:
+    """The policy a registry spec names (``"lrfu"`` for ``"lrfu:32"``), without validating it."""
+    return spec.partition(":")[0]
 
 
 def make(name: str, capacity: int) -> EvictionPolicy:

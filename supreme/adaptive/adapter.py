@@ -342,7 +342,7 @@ class ShadowBank:
 
 def _replay(policy: str, codes: np.ndarray, cap: int, n_obj: int, use_kernels: bool = True) -> np.ndarray:
     """Hit flags of ``policy`` (a registry spec) at ``cap`` over ``codes``: the kernel, else the class."""
-    kernel = _kernels().get(policy.partition(":")[0]) if use_kernels else None
+    kernel = _kernels().get(_policies.base_name(policy)) if use_kernels else None
     if kernel is not None:
         try:
             flags = kernel(policy, codes, np.ones(len(codes), np.int64), cap, n_obj)
@@ -438,7 +438,7 @@ class CacheAdapter:
             target.set_prefetch_budget(self.prefetch_budget)
         present = _policies.available_policies()
         candidates = (list(s.candidates) if s.candidates else
-                      [c for c in DEFAULT_CANDIDATES if c.partition(":")[0] in present])
+                      [c for c in DEFAULT_CANDIDATES if _policies.base_name(c) in present])
         self.shadows: ShadowBank | None = None
         if s.adapt_policy or (engine is not None and s.adapt_budget):
             self.shadows = ShadowBank(candidates if s.adapt_policy else [current_policy],

@@ -492,9 +492,8 @@ class PrefetchEngine:
         does not mute a good predictor — sizing the area is the adapter's job) orders the predictors
         for the next cycle (the more accurate one gets the budget first) and mutes one below
         ``mute_below`` (it then only probes: one candidate in ``probe_every`` is still issued, so it
-        can recover).  A
-        predictor with fewer than ``min_source_issued`` prefetches keeps counting into the next
-        cycle, so a rarely confident predictor is judged too (over several cycles).
+        can recover).  A predictor with fewer than ``min_source_issued`` prefetches keeps counting
+        into the next cycle, so a rarely confident predictor is judged too (over several cycles).
         Per key, wasted-prefetch counts are halved (forgiveness).
         """
         ended = self.window

@@ -751,7 +751,7 @@ def run_kernel(policy: str, ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj:
     """Hit flags (uint8 per request) of registry policy ``policy`` (``"lrfu:32"`` too) over dense ``ids``."""
     from supreme.cache.policies.registry import split_spec
 
-    base, spec_kwargs = split_spec(policy) if ":" in policy else (policy, {})
+    base, spec_kwargs = split_spec(policy)
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     sizes = np.ascontiguousarray(sizes, dtype=np.int64)
     return KERNELS[base](ids, sizes, int(cap), int(n_obj), **{**spec_kwargs, **kwargs})

@@ -81,8 +81,7 @@ class LRFU(EvictionPolicy):
         self._lam = 1.0 / self.half_life
         self._t = 0  # requests seen (hits and admitted misses)
         self._seq = 0  # heap tie-break: a later update ranks after an earlier one with the same K
-        self._k: dict[Hashable, float] = {}
-        self._live: dict[Hashable, int] = {}  # key -> seq of its live heap entry
+        self._entries: dict[Hashable, tuple[float, int]] = {}  # key -> (K, seq) of its live heap entry
         self._heap: list[tuple[float, int, Hashable]] = []
         self._ghost: dict[Hashable, float] = {}  # evicted key -> K, oldest first
 
@@ -95,28 +94,27 @@ class LRFU(EvictionPolicy):
 
     def score(self, key: Hashable) -> float:
         """Decayed reference count of a held key now (KeyError if absent)."""
-        return float(2.0 ** (self._k[key] - self._t * self._lam))
+        return float(2.0 ** (self._entries[key][0] - self._t * self._lam))
 
     def eviction_order(self) -> list[Hashable]:
         """Held keys, next victim first."""
-        return sorted(self._k, key=lambda k: (self._k[k], self._live[k]))
+        return sorted(self._entries, key=self._entries.__getitem__)
 
     def _push(self, key: Hashable, k: float) -> None:
-        self._k[key] = k
         seq = self._seq
         self._seq = seq + 1
-        self._live[key] = seq
+        entries = self._entries
+        entries[key] = (k, seq)
         heap = self._heap
         heapq.heappush(heap, (k, seq, key))
-        if len(heap) > 2 * len(self._k) + 64:
+        if len(heap) > 2 * len(entries) + 64:
             # drop superseded entries; the order is unchanged (entries are unique by seq)
-            live = self._live
-            self._heap = [e for e in heap if live.get(e[2]) == e[1]]
+            self._heap = [e for e in heap if entries.get(e[2]) == e[:2]]
             heapq.heapify(self._heap)
 
     def _on_hit(self, key: Hashable) -> None:
         self._t += 1
-        self._push(key, logaddexp2(self._k[key], self._t * self._lam))
+        self._push(key, logaddexp2(self._entries[key][0], self._t * self._lam))
 
     def _on_insert(self, key: Hashable, low_priority: bool) -> None:
         self._t += 1
@@ -126,13 +124,13 @@ class LRFU(EvictionPolicy):
 
     def _pop_victim(self) -> Hashable:
         heap = self._heap
-        live = self._live
+        entries = self._entries
         while True:
             k, seq, key = heapq.heappop(heap)
-            if live.get(key) == seq:
+            live = entries.get(key)
+            if live is not None and live[1] == seq:
                 break
-        del live[key]
-        del self._k[key]
+        del entries[key]
         if self.history:
             ghost = self._ghost
             ghost[key] = k
@@ -142,5 +140,4 @@ class LRFU(EvictionPolicy):
 
     def _on_remove(self, key: Hashable) -> None:
         # removed from outside (deleted or invalidated): no history, its references are void
-        del self._k[key]
-        del self._live[key]
+        del self._entries[key]
