@@ -621,15 +621,6 @@ def opt(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, next_access: n
 
 # -- LRFU ------------------------------------------------------------------------
 @njit(cache=True, inline="always")
-def _lae2(a, b):
-    if a < b:
-        a, b = b, a
-    if b == -np.inf:
-        return a
-    return a + math.log2(1.0 + 2.0 ** (b - a))
-
-
-@njit(cache=True, inline="always")
 def _before(a, b, score, seq):
     return score[a] < score[b] or (score[a] == score[b] and seq[a] < seq[b])
 
@@ -667,8 +658,23 @@ def _heap_up(heap, j, hpos, score, seq):
 
 
 @njit(cache=True)
-def _lrfu(ids, sizes, cap, lam, history, hits, prev, nxt, head, tail, where, osize):
-    # an indexed min-heap on (K, seq) holds the residents; the ghost history is queue 0 (where == 1)
+def _lrfu_rescale(w, heap, hn, score, head, nxt):
+    # the weight of a reference passed 2^64: scale it and every stored score back (exactly)
+    scale = 2.0 ** -math.frexp(w)[1]
+    for j in range(hn):
+        score[heap[j]] *= scale
+    g = head[0]
+    while g >= 0:
+        score[g] *= scale
+        g = nxt[g]
+    return w * scale
+
+
+@njit(cache=True)
+def _lrfu(ids, sizes, cap, step, history, hits, prev, nxt, head, tail, where, osize):
+    # an indexed min-heap on (score, seq) holds the residents; the ghost history is queue 0 (where == 1).
+    # Scores are sums of reference weights w, w growing by ``step`` per request and every stored score
+    # scaled down with it by an exact power of two (see supreme.cache.policies.lrfu).
     n_obj = where.shape[0]
     score = np.zeros(n_obj, np.float64)
     seq = np.zeros(n_obj, np.int64)
@@ -677,14 +683,16 @@ def _lrfu(ids, sizes, cap, lam, history, hits, prev, nxt, head, tail, where, osi
     hn = 0
     used = 0
     ghosts = 0
-    t = 0
+    w = 1.0
     counter = 0
     for i in range(ids.shape[0]):
         x = ids[i]
         if hpos[x] >= 0:
             hits[i] = 1
-            t += 1
-            score[x] = _lae2(score[x], t * lam)
+            w *= step
+            if w > 1.8446744073709552e19:
+                w = _lrfu_rescale(w, heap, hn, score, head, nxt)
+            score[x] += w
             seq[x] = counter
             counter += 1
             _heap_down(heap, hn, hpos[x], hpos, score, seq)
@@ -710,15 +718,16 @@ def _lrfu(ids, sizes, cap, lam, history, hits, prev, nxt, head, tail, where, osi
                     _unlink(0, g, prev, nxt, head, tail)
                     where[g] = 0
                     ghosts -= 1
-        t += 1
-        now = t * lam
+        w *= step
+        if w > 1.8446744073709552e19:
+            w = _lrfu_rescale(w, heap, hn, score, head, nxt)
         if where[x] == 1:
             _unlink(0, x, prev, nxt, head, tail)
             where[x] = 0
             ghosts -= 1
-            score[x] = _lae2(score[x], now)
+            score[x] += w
         else:
-            score[x] = now
+            score[x] = w
         seq[x] = counter
         counter += 1
         heap[hn] = x
@@ -732,11 +741,13 @@ def _lrfu(ids, sizes, cap, lam, history, hits, prev, nxt, head, tail, where, osi
 def lrfu(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, horizon: float = 8.0,
          half_life: float | None = None, history: int | None = None, **_: object) -> np.ndarray:
     """LRFU hit flags (half-life ``horizon`` x ``cap`` requests unless ``half_life`` is given)."""
+    from supreme.cache.policies.lrfu import weight_step
+
     h = float(half_life) if half_life is not None else float(horizon) * cap
     hits = np.zeros(len(ids), np.uint8)
     prev, nxt, head, tail, where, osize = _lists(n_obj, 1)
-    _lrfu(ids, sizes, cap, 1.0 / h, cap if history is None else int(history), hits, prev, nxt, head, tail,
-          where, osize)
+    _lrfu(ids, sizes, cap, weight_step(h), cap if history is None else int(history), hits, prev, nxt, head,
+          tail, where, osize)
     return hits
 
 

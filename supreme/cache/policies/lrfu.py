@@ -7,14 +7,19 @@ Each key's *combined recency and frequency* (CRF) at time ``t`` (requests seen b
 ``sum over its past references t_i of 2^(-(t - t_i) / h)`` with half-life ``h``: a long half-life
 ranks by frequency (LFU), a short one by recency (LRU).  Every CRF decays by the same factor as
 ``t`` moves on, so the ranking never changes between references and needs no periodic aging: a key
-is ranked by ``K = log2(sum 2^(t_i / h))``, updated on a reference at ``t`` as
-``K <- log2(2^K + 2^(t / h))``, kept in a heap (lazy deletion), the smallest ``K`` evicted.
+is ranked by ``A = sum 2^((t_i - t0) / h)``, which a reference at ``t`` increases by the weight
+``w = 2^((t - t0) / h)``, kept in a heap (lazy deletion), the smallest ``A`` evicted.  ``w`` grows by
+the factor ``2^(1/h)`` per request; when it passes ``2^64``, ``w`` and every stored ``A`` are scaled by
+the power of two that brings ``w`` below 1 (``t0`` moves on): exact in binary floating point, so the
+order is kept (scores that underflow to 0 tie, and ties go to the least recently updated key).  This
+costs a multiply and an add per request where the log-domain form costs a ``log2`` and a ``pow``.
 
 Pseudocode::
 
-    hit:  t += 1; K[k] = logaddexp2(K[k], t / h)
-    miss: while full: evict argmin K (its K goes to the ghost history, FIFO of ``history`` keys)
-          t += 1; K[k] = logaddexp2(ghost.pop(k, -inf), t / h)
+    every request: w *= 2^(1/h)   (and the rescaling above)
+    hit:  A[k] += w
+    miss: while full: evict argmin A (its A goes to the ghost history, FIFO of ``history`` keys)
+          A[k] = ghost.pop(k, 0) + w
 
 Departures from the paper:
 
@@ -24,9 +29,9 @@ Departures from the paper:
   a key that was popular a moment ago comes back with its decayed count instead of starting at one
   reference, which is what makes a shifting popularity (bursts of one symbol, then another) cheap to
   follow.  The paper forgets a key on eviction (``history=0``).
-* A low-priority insert (prefetch) counts as a reference made one half-life ago, so it ranks below a
-  key referenced once just now and cannot flush keys with any recent use.
-* Ties in ``K`` go to the key updated least recently.
+* A low-priority insert (prefetch) counts as a reference made one half-life ago (``w / 2``), so it
+  ranks below a key referenced once just now and cannot flush keys with any recent use.
+* Ties in ``A`` go to the key updated least recently.
 
 The adaptive layer replays LRFU at several horizons (``"lrfu:2"``, ``"lrfu"`` = 8, ``"lrfu:32"``)
 in its shadow bank, which is how it learns the half-life the current workload wants.
@@ -41,19 +46,19 @@ from typing import ClassVar
 
 from supreme.cache.policies.base import EvictionPolicy, PolicyError
 
-__all__ = ["DEFAULT_HORIZON", "LRFU", "logaddexp2"]
+__all__ = ["DEFAULT_HORIZON", "LRFU", "MIN_HALF_LIFE", "weight_step"]
 
 #: half-life in capacities when none is given: ranks by frequency over a few cache turnovers
 DEFAULT_HORIZON = 8.0
 
+_RESCALE_AT = 2.0**64  # when the weight of a reference passes this, everything is scaled back
+#: below this half-life a reference's weight step would overflow; LRFU is plain LRU there anyway
+MIN_HALF_LIFE = 1e-3
 
-def logaddexp2(a: float, b: float) -> float:
-    """``log2(2^a + 2^b)`` without overflow (``-inf`` stands for an empty sum)."""
-    if a < b:
-        a, b = b, a
-    if b == -math.inf:
-        return a
-    return a + math.log2(1.0 + 2.0 ** (b - a))
+
+def weight_step(half_life: float) -> float:
+    """Factor by which a new reference's weight grows per request (``2^(1/h)``; the kernel uses it too)."""
+    return float(2.0 ** (1.0 / half_life))
 
 
 class LRFU(EvictionPolicy):
@@ -69,8 +74,9 @@ class LRFU(EvictionPolicy):
             if not (isinstance(horizon, (int, float)) and math.isfinite(horizon) and horizon > 0):
                 raise PolicyError(f"LRFU horizon must be a positive number of capacities, got {horizon!r}")
             half_life = float(horizon) * capacity
-        if not (isinstance(half_life, (int, float)) and math.isfinite(half_life) and half_life > 0):
-            raise PolicyError(f"LRFU half-life must be a positive number of requests, got {half_life!r}")
+        ok = isinstance(half_life, (int, float)) and math.isfinite(half_life) and half_life >= MIN_HALF_LIFE
+        if not ok:
+            raise PolicyError(f"LRFU half-life must be >= {MIN_HALF_LIFE} requests, got {half_life!r}")
         if history is None:
             history = capacity
         if not isinstance(history, int) or isinstance(history, bool) or history < 0:
@@ -78,12 +84,12 @@ class LRFU(EvictionPolicy):
         self.horizon = float(horizon)
         self.half_life = float(half_life)
         self.history = history
-        self._lam = 1.0 / self.half_life
-        self._t = 0  # requests seen (hits and admitted misses)
-        self._seq = 0  # heap tie-break: a later update ranks after an earlier one with the same K
-        self._entries: dict[Hashable, tuple[float, int]] = {}  # key -> (K, seq) of its live heap entry
+        self._step = weight_step(self.half_life)
+        self._w = 1.0  # weight of a reference made now
+        self._seq = 0  # heap tie-break: a later update ranks after an earlier one with the same A
+        self._entries: dict[Hashable, tuple[float, int]] = {}  # key -> (A, seq) of its live heap entry
         self._heap: list[tuple[float, int, Hashable]] = []
-        self._ghost: dict[Hashable, float] = {}  # evicted key -> K, oldest first
+        self._ghost: dict[Hashable, float] = {}  # evicted key -> A, oldest first
 
     @property
     def spec(self) -> str:
@@ -94,33 +100,44 @@ class LRFU(EvictionPolicy):
 
     def score(self, key: Hashable) -> float:
         """Decayed reference count of a held key now (KeyError if absent)."""
-        return float(2.0 ** (self._entries[key][0] - self._t * self._lam))
+        return self._entries[key][0] / self._w
 
     def eviction_order(self) -> list[Hashable]:
         """Held keys, next victim first."""
         return sorted(self._entries, key=self._entries.__getitem__)
 
-    def _push(self, key: Hashable, k: float) -> None:
+    def _tick(self) -> float:
+        """One request later: the weight of a new reference (rescaling everything past 2^64)."""
+        w = self._w * self._step
+        if w > _RESCALE_AT:
+            scale = 2.0 ** -math.frexp(w)[1]  # brings w into [0.5, 1)
+            w *= scale
+            self._entries = {k: (a * scale, seq) for k, (a, seq) in self._entries.items()}
+            self._heap = [(a, seq, k) for k, (a, seq) in self._entries.items()]
+            heapq.heapify(self._heap)
+            self._ghost = {k: a * scale for k, a in self._ghost.items()}
+        self._w = w
+        return w
+
+    def _push(self, key: Hashable, a: float) -> None:
         seq = self._seq
         self._seq = seq + 1
         entries = self._entries
-        entries[key] = (k, seq)
+        entries[key] = (a, seq)
         heap = self._heap
-        heapq.heappush(heap, (k, seq, key))
+        heapq.heappush(heap, (a, seq, key))
         if len(heap) > 2 * len(entries) + 64:
             # drop superseded entries; the order is unchanged (entries are unique by seq)
             self._heap = [e for e in heap if entries.get(e[2]) == e[:2]]
             heapq.heapify(self._heap)
 
     def _on_hit(self, key: Hashable) -> None:
-        self._t += 1
-        self._push(key, logaddexp2(self._entries[key][0], self._t * self._lam))
+        w = self._tick()
+        self._push(key, self._entries[key][0] + w)
 
     def _on_insert(self, key: Hashable, low_priority: bool) -> None:
-        self._t += 1
-        now = self._t * self._lam
-        prev = self._ghost.pop(key, -math.inf)
-        self._push(key, logaddexp2(prev, now - 1.0 if low_priority else now))
+        w = self._tick()
+        self._push(key, self._ghost.pop(key, 0.0) + (w * 0.5 if low_priority else w))
 
     def _pop_victim(self) -> Hashable:
         heap = self._heap
