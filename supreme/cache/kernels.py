@@ -658,11 +658,12 @@ def _heap_up(heap, j, hpos, score, seq):
 
 
 @njit(cache=True)
-def _lrfu_rescale(w, heap, hn, score, head, nxt):
+def _lrfu_rescale(w, heap, hn, score, pscore, head, nxt):
     # the weight of a reference passed 2^64: scale it and every stored score back (exactly)
     scale = 2.0 ** -math.frexp(w)[1]
     for j in range(hn):
         score[heap[j]] *= scale
+        pscore[heap[j]] *= scale
     g = head[0]
     while g >= 0:
         score[g] *= scale
@@ -672,12 +673,17 @@ def _lrfu_rescale(w, heap, hn, score, head, nxt):
 
 @njit(cache=True)
 def _lrfu(ids, sizes, cap, step, history, hits, prev, nxt, head, tail, where, osize):
-    # an indexed min-heap on (score, seq) holds the residents; the ghost history is queue 0 (where == 1).
-    # Scores are sums of reference weights w, w growing by ``step`` per request and every stored score
-    # scaled down with it by an exact power of two (see supreme.cache.policies.lrfu).
+    # A min-heap on each resident's (score, seq) *as placed*: a hit only raises the key's current
+    # score (O(1)), and a root whose current value is above its placed one is re-placed (sifted
+    # down) when an eviction reaches it.  Placed values are <= current ones and the heap is ordered
+    # on placed values, so a root whose two agree is the true minimum — the class's victim.  The
+    # ghost history is queue 0 (where == 1).  Scores are sums of reference weights w; w grows by
+    # ``step`` per request and is scaled back with every stored score (see policies.lrfu).
     n_obj = where.shape[0]
     score = np.zeros(n_obj, np.float64)
     seq = np.zeros(n_obj, np.int64)
+    pscore = np.zeros(n_obj, np.float64)
+    pseq = np.zeros(n_obj, np.int64)
     hpos = np.full(n_obj, -1, np.int64)
     heap = np.zeros(min(cap, n_obj) + 1, np.int64)
     hn = 0
@@ -691,22 +697,26 @@ def _lrfu(ids, sizes, cap, step, history, hits, prev, nxt, head, tail, where, os
             hits[i] = 1
             w *= step
             if w > 1.8446744073709552e19:
-                w = _lrfu_rescale(w, heap, hn, score, head, nxt)
+                w = _lrfu_rescale(w, heap, hn, score, pscore, head, nxt)
             score[x] += w
             seq[x] = counter
             counter += 1
-            _heap_down(heap, hn, hpos[x], hpos, score, seq)
             continue
         s = sizes[i]
         if s > cap:
             continue
         while used + s > cap:
             v = heap[0]
+            if pseq[v] != seq[v]:  # raised since it was placed: place it again, look again
+                pscore[v] = score[v]
+                pseq[v] = seq[v]
+                _heap_down(heap, hn, 0, hpos, pscore, pseq)
+                continue
             hn -= 1
             if hn > 0:
                 heap[0] = heap[hn]
                 hpos[heap[0]] = 0
-                _heap_down(heap, hn, 0, hpos, score, seq)
+                _heap_down(heap, hn, 0, hpos, pscore, pseq)
             hpos[v] = -1
             used -= osize[v]
             if history > 0:
@@ -720,7 +730,7 @@ def _lrfu(ids, sizes, cap, step, history, hits, prev, nxt, head, tail, where, os
                     ghosts -= 1
         w *= step
         if w > 1.8446744073709552e19:
-            w = _lrfu_rescale(w, heap, hn, score, head, nxt)
+            w = _lrfu_rescale(w, heap, hn, score, pscore, head, nxt)
         if where[x] == 1:
             _unlink(0, x, prev, nxt, head, tail)
             where[x] = 0
@@ -730,10 +740,12 @@ def _lrfu(ids, sizes, cap, step, history, hits, prev, nxt, head, tail, where, os
             score[x] = w
         seq[x] = counter
         counter += 1
+        pscore[x] = score[x]
+        pseq[x] = seq[x]
         heap[hn] = x
         hpos[x] = hn
         hn += 1
-        _heap_up(heap, hn - 1, hpos, score, seq)
+        _heap_up(heap, hn - 1, hpos, pscore, pseq)
         osize[x] = s
         used += s
 
