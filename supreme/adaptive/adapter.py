@@ -57,6 +57,14 @@ is ahead window after window by a little is then recognised although no single w
 significant, and an old regime fades within a few windows.  Shadows are replayed from scratch each
 window, so their history stays valid across switches; a resize starts it afresh.
 
+Resting losers: a candidate significantly *behind* the current policy (weighted gain at most
+``-switch_margin`` with ``t <= -switch_t``) is not replayed for 2 cycles, then 4, 8 … up to
+``dormant_max_cycles`` while it keeps losing when re-checked (successive elimination with
+re-checks, as in bandit algorithms).  Its older windows stay in the history with their decaying
+weights, each candidate is compared with the current policy on the windows it was replayed in,
+and only a candidate replayed in this window may win.  On the benchmark this removes 10-35 % of
+the replay work and changes no decision.
+
 Replay cost: with sampling (``R < 1``) the warm-up keeps only its sampled keys (and their
 positions) from one window to the next, so each cycle hashes and factorises only the new window.
 
@@ -156,6 +164,7 @@ class ShadowBank:
         self._win_len = -1  # window length when _win_pos was taken
         self._sampled = 0
         self.replays = 0
+        self.dormant: set[str] = set()  # candidates not replayed for now (the adapter rests losers)
         self.resize(capacity)
 
     # -- geometry --------------------------------------------------------------------
@@ -170,6 +179,7 @@ class ShadowBank:
         self.shadows = dict.fromkeys(self.candidates, cap)
         self.shadows[self.current] = cap
         self.shadows[_SMALLER] = small
+        self.dormant.clear()
         self._flags = None
 
     @property
@@ -231,6 +241,8 @@ class ShadowBank:
         self._sampled = len(codes) - n_warm
         n_obj = len(uniques)
         for name, cap in self.shadows.items():
+            if name in self.dormant:
+                continue
             policy = self.current if name == _SMALLER else name
             flags[name] = _replay(policy, codes, cap, n_obj, self.use_kernels)[n_warm:]
         self.replays += 1
@@ -337,6 +349,7 @@ class ShadowBank:
         """The cache now runs ``name`` (its smaller twin follows it at the next replay)."""
         self.shadows[name] = self.shadow_capacity
         self.current = name
+        self.dormant.discard(name)
         self._flags = None
 
 
@@ -364,6 +377,33 @@ def _kernels() -> dict[str, Callable[..., np.ndarray]]:
     return dict.fromkeys(KERNELS, run_kernel)
 
 
+def _paired_gain(hist: list[dict[str, np.ndarray]], name: str, current: str,
+                 decay: float) -> tuple[float, float, float]:
+    """(weighted hit ratio, weighted gain over ``current``, its t) of ``name`` over its windows.
+
+    ``hist``: per window (oldest first) the batch hit ratios per candidate; a window counts for
+    ``name`` when it was replayed there.  Weights are ``decay^age``; the t statistic uses the
+    weights' effective sample size (Kish).
+    """
+    last = len(hist) - 1
+    sel = [(last - i, h[name], h[current]) for i, h in enumerate(hist) if name in h]
+    if not sel:
+        return math.nan, math.nan, math.nan
+    vals = np.concatenate([v for _, v, _ in sel])
+    base = np.concatenate([c for _, _, c in sel])
+    ages = np.repeat(np.array([age for age, _, _ in sel], float), [len(v) for _, v, _ in sel])
+    w = np.power(decay, ages)
+    w_sum = float(w.sum())
+    d = vals - base
+    gain = float(w @ d) / w_sum
+    ratio = float(w @ vals) / w_sum
+    n_eff = w_sum * w_sum / float(w @ w)
+    var = float(w @ (d - gain) ** 2) / w_sum * n_eff / max(n_eff - 1.0, 1e-9)
+    if var <= 0.0:
+        return ratio, gain, (math.inf if gain > 0 else 0.0 if gain == 0 else -math.inf)
+    return ratio, gain, gain / math.sqrt(var / n_eff)
+
+
 @dataclass
 class AdapterSettings:
     """Knobs of the adapter (see the module docstring for the rules)."""
@@ -377,6 +417,7 @@ class AdapterSettings:
     min_window: int = 200
     history_decay: float = 0.8  # weight of each older window's shadow batches (0: this window only)
     history_windows: int = 8  # windows of shadow batches kept for the decision (at one demand size)
+    dormant_max_cycles: int = 16  # longest rest of a candidate far behind (0: replay every candidate always)
     start_policy: str | None = "s3fifo"  # None: keep the target's policy until a shadow wins
     adapt_policy: bool = True
     adapt_budget: bool = True
@@ -449,6 +490,11 @@ class CacheAdapter:
         self._streak = 0
         self._hist: list[dict[str, np.ndarray]] = []  # per window: batch hit ratios per candidate
         self._hist_capacity = -1
+        self._paired: dict[str, tuple[float, float, float]] = {}  # last cycle: name -> (ratio, gain, t)
+        self._replayed: list[str] = []  # candidates replayed in the last window
+        self._asleep: dict[str, int] = {}  # name -> its last rest in cycles (doubles while it loses)
+        self._wake_at: dict[str, int] = {}
+        self._cycle = 0
         self.history: list[Adaptation] = []
         if (s.adapt_policy and s.start_policy and target is not None and s.start_policy in candidates
                 and s.start_policy != current_policy):
@@ -542,6 +588,7 @@ class CacheAdapter:
         if bank.sampled < s.min_window:
             return []
         ratios, best, gain, t = self._evidence(bank)
+        self._rest_losers(bank)
         if best == self.current_policy or not (gain >= s.switch_margin and t >= s.switch_t):
             self._streak_name, self._streak = None, 0
             return []
@@ -574,6 +621,7 @@ class CacheAdapter:
         s = self.settings
         means = bank.batch_means() if s.history_decay > 0 else None
         if means is None:
+            self._replayed = []  # no history: nothing is judged for a rest
             ratios = bank.hit_ratios()
             best = max(sorted(ratios), key=lambda n: ratios[n])
             gain, t = bank.advantage(best)
@@ -581,23 +629,44 @@ class CacheAdapter:
         if self._hist_capacity != bank.capacity:  # shadows of another size: not comparable
             self._hist.clear()
             self._hist_capacity = bank.capacity
+            self._asleep.clear()
         self._hist.append(means)
         del self._hist[: -max(1, s.history_windows)]
-        hist = [h for h in self._hist if self.current_policy in h]
-        ages = len(hist) - 1 - np.repeat(np.arange(len(hist)), [len(h[self.current_policy]) for h in hist])
-        w = np.power(s.history_decay, ages.astype(float))
-        w_sum = float(w.sum())
-        names = [n for n in means if all(n in h for h in hist)]
-        stacked = {n: np.concatenate([h[n] for h in hist]) for n in names}
-        ratios = {n: float(w @ v) / w_sum for n, v in stacked.items()}
-        best = max(sorted(ratios), key=lambda n: ratios[n])
-        d = stacked[best] - stacked[self.current_policy]
-        gain = float(w @ d) / w_sum
-        n_eff = w_sum * w_sum / float(w @ w)
-        var = float(w @ (d - gain) ** 2) / w_sum * n_eff / max(n_eff - 1.0, 1e-9)
-        if var <= 0.0:
-            return ratios, best, gain, (math.inf if gain > 0 else 0.0 if gain == 0 else -math.inf)
-        return ratios, best, gain, gain / math.sqrt(var / n_eff)
+        cur = self.current_policy
+        hist = [h for h in self._hist if cur in h]
+        self._paired = paired = {n: _paired_gain(hist, n, cur, s.history_decay)
+                                 for n in sorted({n for h in hist for n in h})}
+        # only shadows replayed in this window may win: a dormant one's figures are stale
+        ratios = {n: paired[n][0] for n in means}
+        self._replayed = list(ratios)
+        best = max(sorted(ratios), key=lambda n: paired[n][1])
+        _, gain, t = paired[best]
+        return ratios, best, gain, t
+
+    def _rest_losers(self, bank: ShadowBank) -> None:
+        """Stop replaying, for a while, candidates significantly behind the current policy.
+
+        A candidate whose weighted gain over the current policy is at most ``-switch_margin`` with
+        ``t <= -switch_t`` sleeps 2 cycles, then 4, 8 … up to ``dormant_max_cycles`` while it keeps
+        losing on waking (a successive-elimination bandit with re-checks): the replay cost goes
+        to the candidates that could still win, and a regime change is noticed within the sleep.
+        """
+        s = self.settings
+        self._cycle += 1
+        if s.dormant_max_cycles > 0:
+            for name in self._replayed:  # judged on this window's replay only
+                if name == self.current_policy or name not in bank.shadows:
+                    continue
+                _, gain, t = self._paired[name]
+                if gain <= -s.switch_margin and t <= -s.switch_t:
+                    sleep = min(s.dormant_max_cycles, 2 * self._asleep.get(name, 1))
+                    self._asleep[name] = sleep
+                    self._wake_at[name] = self._cycle + sleep
+                    bank.dormant.add(name)
+                else:
+                    self._asleep.pop(name, None)
+        for name in [n for n in bank.dormant if self._wake_at.get(n, 0) <= self._cycle]:
+            bank.dormant.discard(name)
 
     def _switch(self, name: str, now: float, figures: dict[str, Any]) -> Adaptation:
         assert self.target is not None

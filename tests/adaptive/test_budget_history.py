@@ -133,3 +133,48 @@ def test_the_shadows_learn_a_long_half_life_for_volatility_bursts() -> None:
     assert base == "lrfu" and kwargs.get("horizon", 8.0) >= 8.0
     s3fifo = simulate_adaptive(w, 26, base_policy="s3fifo", adaptive=False, prefetch=False)["miss_ratio"]
     assert r["miss_ratio"] < s3fifo
+
+
+def _shifting_phases(phases: int, per: int, seed: int) -> list[list[str]]:
+    """Each phase (one window) reads 40 fresh keys at random: LRU keeps up, LFU clings to old keys."""
+    rng = random.Random(seed)
+    return [[f"p{p}:{rng.randrange(40)}" for _ in range(per)] for p in range(phases)]
+
+
+def _replayed_windows(settings: AdapterSettings, windows: list[list[str]]) -> list[bool]:
+    adapter = CacheAdapter(None, capacity=50, current_policy="lru", settings=settings)
+    bank = adapter.shadows
+    assert bank is not None
+    seen = []
+    for i, window in enumerate(windows):
+        for key in window:
+            adapter.observe(key)
+        seen.append("lfu" in bank.hit_ratios())
+        adapter.adapt(PatternAnalyzer().analyze([], float(i)), None, float(i))
+    return seen
+
+
+def test_a_candidate_far_behind_rests_longer_each_time_it_still_loses() -> None:
+    windows = _shifting_phases(40, 600, 5)
+    settings = AdapterSettings(candidates=("lru", "lfu"), start_policy=None, min_window=100)
+    seen = _replayed_windows(settings, windows)
+    replayed = [i for i, s in enumerate(seen) if s]
+    gaps = np.diff(replayed)
+    # both start cold (no verdict in window 0); from window 1 on LFU is far behind every time
+    assert replayed[:2] == [0, 1] and len(replayed) < len(windows) // 3
+    assert list(gaps[1:5]) == [3, 5, 9, 17]  # rests of 2, 4, 8, 16 cycles between re-checks
+    everyone = _replayed_windows(AdapterSettings(candidates=("lru", "lfu"), start_policy=None,
+                                                 min_window=100, dormant_max_cycles=0), windows)
+    assert all(everyone)
+
+
+def test_only_a_replayed_candidate_can_win() -> None:
+    adapter = CacheAdapter(None, capacity=100, current_policy="lru",
+                           settings=AdapterSettings(candidates=("lru", "lfu", "arc"), history_decay=0.8))
+    bank = _ScriptedBank(["lru", "lfu", "arc"], 100, "lru")
+    lru = np.full(8, 0.5)
+    bank.script = [{"lru": lru, "lfu": lru + 0.2, "arc": lru + 0.01},  # lfu far ahead, then asleep
+                   {"lru": lru, "arc": lru + 0.01}]
+    assert adapter._evidence(bank)[1] == "lfu"
+    ratios, best, _, _ = adapter._evidence(bank)
+    assert best == "arc" and set(ratios) == {"lru", "arc"}
