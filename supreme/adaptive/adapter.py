@@ -62,7 +62,7 @@ Resting losers: a candidate significantly *behind* the current policy (weighted 
 ``dormant_max_cycles`` while it keeps losing when re-checked (successive elimination with
 re-checks, as in bandit algorithms).  Its older windows stay in the history with their decaying
 weights, each candidate is compared with the current policy on the windows it was replayed in,
-and only a candidate replayed in this window may win.  On the benchmark this removes 10-35 % of
+and only a candidate replayed in this window may win.  On the benchmark this removes 10-30 % of
 the replay work and changes no decision.
 
 Replay cost: with sampling (``R < 1``) the warm-up keeps only its sampled keys (and their
