@@ -25,7 +25,8 @@ import timeit
 import uuid
 
 from supreme.clock import SystemClock
-from supreme.resilience.breaker import CircuitBreaker, State, WindowType
+from supreme.resilience.breaker import CircuitBreaker
+from supreme.resilience.breaker_state import State, WindowType
 from supreme.resilience.faults import proxied_redis, recover_until_closed
 from supreme.resilience.recovery import ErrorRecovery, redis_reconnect
 from supreme.resilience.retry import Retry

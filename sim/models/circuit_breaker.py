@@ -157,7 +157,8 @@ class _Monitoring:
 
 class _Model:
     def __init__(self, sc: Mapping[str, Any]) -> None:
-        from supreme.resilience.breaker import CircuitBreaker, State
+        from supreme.resilience.breaker import CircuitBreaker
+        from supreme.resilience.breaker_state import State
         from supreme.resilience.recovery import ErrorRecovery
         from supreme.resilience.retry import Retry
 

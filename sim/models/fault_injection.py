@@ -98,7 +98,8 @@ class _Model:
     def __init__(self, sc: Mapping[str, Any]) -> None:
         from supreme.cache.manager import CacheManager
         from supreme.cache.tiers.memory import MemoryTier
-        from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker, State
+        from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker
+        from supreme.resilience.breaker_state import State
         from supreme.resilience.faults import FaultSchedule, FaultWindow
         from supreme.resilience.recovery import ErrorRecovery
 

@@ -28,7 +28,8 @@ from supreme.cache import CacheManager, MemoryTier, RedisTier, SqlTier
 from supreme.cache.codec import decode_entry
 from supreme.clock import ManualClock
 from supreme.events import EventLog
-from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker, State
+from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker
+from supreme.resilience.breaker_state import State
 from supreme.resilience.faults import FaultSchedule
 
 __all__ = ["SCENARIO", "breaker_timeline", "conclusion", "plot_outage", "run_real_outage", "run_sim_outage"]

@@ -5,11 +5,10 @@ Seed participants: Circuit_Breaker -> :mod:`.breaker`; Error_Recovery / Recovery
 Pool_Manager / Connection_Pool -> :mod:`.pools` (over psycopg_pool and redis-py's pools).
 """
 
-from supreme.resilience.breaker import (
+from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker
+from supreme.resilience.breaker_state import (
     BreakerConfig,
     BreakerConfigError,
-    CallNotPermitted,
-    CircuitBreaker,
     IllegalTransition,
     State,
     StateTransition,

@@ -27,7 +27,8 @@ from urllib.parse import urlsplit
 from supreme.clock import Clock
 from supreme.errors import SupremeError
 from supreme.events import NULL_LOG, EventLog
-from supreme.resilience.breaker import CircuitBreaker, State
+from supreme.resilience.breaker import CircuitBreaker
+from supreme.resilience.breaker_state import State
 from supreme.resilience.proxy import TcpProxy
 from supreme.resilience.recovery import ErrorRecovery
 

@@ -22,7 +22,8 @@ from typing import Any, Protocol, TypeVar
 
 from supreme.clock import Clock, SystemClock
 from supreme.events import NULL_LOG, EventLog
-from supreme.resilience.breaker import CircuitBreaker, State
+from supreme.resilience.breaker import CircuitBreaker
+from supreme.resilience.breaker_state import State
 from supreme.resilience.recovery import ErrorRecovery, RecoveryResult
 
 __all__ = ["ErrorHandler", "HandledError"]

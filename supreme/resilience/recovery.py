@@ -31,7 +31,8 @@ from typing import Any, Generic, Protocol, TypeVar
 from supreme.clock import Clock, SystemClock
 from supreme.errors import SupremeError
 from supreme.events import NULL_LOG, EventLog
-from supreme.resilience.breaker import CircuitBreaker, State
+from supreme.resilience.breaker import CircuitBreaker
+from supreme.resilience.breaker_state import State
 
 __all__ = [
     "STAGES",

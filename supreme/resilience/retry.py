@@ -38,8 +38,6 @@ Exceptions::
 
 from __future__ import annotations
 
-import functools
-import inspect
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
@@ -48,7 +46,9 @@ from typing import Any, TypeVar
 from supreme.clock import Clock, SystemClock
 from supreme.errors import SupremeError
 from supreme.events import NULL_LOG, EventLog
-from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker, State
+from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker
+from supreme.resilience.breaker_state import State
+from supreme.resilience.guard import decorate
 
 __all__ = ["Retry", "RetryDeadlineExceeded", "RetryError", "RetryExhausted", "full_jitter"]
 
@@ -148,11 +148,6 @@ class Retry:
         for attempt in range(self.max_attempts - 1):
             yield full_jitter(attempt, rng, self.base, self.cap)
 
-    def _attempt(self, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
-        if self.breaker is not None:
-            return self.breaker.call(fn, *args, **kwargs)
-        return fn(*args, **kwargs)
-
     def _decide(self, attempt: int, exc: Exception, start: float) -> float:
         """Delay before the next attempt, or raise to stop retrying."""
         now = self.clock.now()
@@ -192,7 +187,7 @@ class Retry:
         attempt = 0
         breaker = self.breaker
         while True:
-            try:  # _attempt inlined: one frame less per call
+            try:
                 if breaker is not None:
                     return breaker.call(fn, *args, **kwargs)
                 return fn(*args, **kwargs)
@@ -217,13 +212,4 @@ class Retry:
 
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Decorate a sync or async function."""
-        if inspect.iscoroutinefunction(fn):
-            @functools.wraps(fn)
-            async def awrapper(*args: Any, **kwargs: Any) -> Any:
-                return await self.acall(fn, *args, **kwargs)
-            return awrapper
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return self.call(fn, *args, **kwargs)
-        return wrapper
+        return decorate(fn, self.call, self.acall)

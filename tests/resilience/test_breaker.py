@@ -11,11 +11,10 @@ from supreme.clock import ManualClock
 from supreme.errors import SupremeError
 from supreme.events import EventLog
 from supreme.monitoring.metrics import Metrics
-from supreme.resilience.breaker import (
+from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker
+from supreme.resilience.breaker_state import (
     TRANSITIONS,
     BreakerConfigError,
-    CallNotPermitted,
-    CircuitBreaker,
     IllegalTransition,
     State,
     StateTransition,

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from supreme.clock import ManualClock
 from supreme.events import EventLog
-from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker, State, WindowType
+from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker
+from supreme.resilience.breaker_state import State, WindowType
 
 
 class Boom(Exception):
@@ -119,7 +120,7 @@ def test_matches_reference_model(timed: bool, size: int, min_calls: int, fail_th
             with contextlib.suppress(Boom):
                 b.call(fn)
             ref.record(clock.now(), kind == "fail", x)
-        assert b._state.value == ref.state
+        assert b._machine.state.value == ref.state
 
 
 class CountingClock(ManualClock):

@@ -7,7 +7,8 @@ import threading
 
 from supreme.clock import ManualClock
 from supreme.events import EventLog
-from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker, State
+from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker
+from supreme.resilience.breaker_state import State
 
 
 def test_threads_counts_add_up(clock: ManualClock) -> None:

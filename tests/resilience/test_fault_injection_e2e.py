@@ -31,7 +31,8 @@ from supreme.cache.tiers.sql_tier import SqlTier
 from supreme.clock import ManualClock
 from supreme.events import EventLog
 from supreme.market.sample import load_sample
-from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker, State
+from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker
+from supreme.resilience.breaker_state import State
 from supreme.resilience.faults import FaultSchedule, FaultWindow, proxied_redis, recover_until_closed
 from supreme.resilience.recovery import ErrorRecovery, redis_reconnect
 

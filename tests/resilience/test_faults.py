@@ -10,7 +10,8 @@ import pytest
 
 from supreme.clock import ManualClock
 from supreme.events import EventLog
-from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker, State
+from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker
+from supreme.resilience.breaker_state import State
 from supreme.resilience.faults import (
     FaultError,
     FaultSchedule,

@@ -11,7 +11,8 @@ import pytest
 
 from supreme.clock import ManualClock
 from supreme.monitoring.metrics import Metrics
-from supreme.resilience.breaker import CircuitBreaker, State
+from supreme.resilience.breaker import CircuitBreaker
+from supreme.resilience.breaker_state import State
 from supreme.resilience.faults import FaultError, kill_redis_clients, terminate_pg_backends
 from supreme.resilience.pools import (
     PoolTimeout,

@@ -7,7 +7,8 @@ import pytest
 from supreme.clock import ManualClock
 from supreme.events import EventLog
 from supreme.monitoring.alerts import AlertManager, EscalationLevel, LogNotifier
-from supreme.resilience.breaker import CircuitBreaker, State
+from supreme.resilience.breaker import CircuitBreaker
+from supreme.resilience.breaker_state import State
 from supreme.resilience.handler import ErrorHandler
 from supreme.resilience.recovery import ErrorRecovery, Failover, RecoveryFailed
 

@@ -12,7 +12,8 @@ from sim.models import fault_injection
 from sim.runner import MODELS, get_model, run_model
 from supreme.clock import ManualClock
 from supreme.events import COLUMNS, FLOWS
-from supreme.resilience.breaker import CircuitBreaker, State
+from supreme.resilience.breaker import CircuitBreaker
+from supreme.resilience.breaker_state import State
 from supreme.resilience.faults import FaultWindow
 from tests.sim._helpers import is_subsequence, steps
 
