@@ -7,7 +7,7 @@ detection (``slow_call_duration_threshold=inf``: the clock is not read), a time 
 
 Recovery: a breaker guards a redis-py client that talks through a loopback TcpProxy;
 the proxy cuts Redis, the breaker opens, the proxy restores, and a recovery loop
-(:func:`supreme.resilience.faults.recover_until_closed` with a ``redis_reconnect`` procedure) runs
+(:func:`supreme.resilience.chaos.recover_until_closed` with a ``redis_reconnect`` procedure) runs
 until the breaker is CLOSED; we report the real time from restore to CLOSED.
 
 Run: ``.venv/bin/python benchmarks/bench_breaker.py [--quick]``.  The recovery rows need the real
@@ -27,7 +27,7 @@ import uuid
 from supreme.clock import SystemClock
 from supreme.resilience.breaker import CircuitBreaker
 from supreme.resilience.breaker_state import State, WindowType
-from supreme.resilience.faults import proxied_redis, recover_until_closed
+from supreme.resilience.chaos import proxied_redis, recover_until_closed
 from supreme.resilience.recovery import ErrorRecovery, redis_reconnect
 from supreme.resilience.retry import Retry
 

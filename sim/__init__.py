@@ -5,12 +5,14 @@
     clock.py      SimClock: the one clock, read from ``env.now``
     latency.py    latency models (parametric, empirical) and the LatencyBook registry
     calibrate.py  measure real tiers and save samples a LatencyBook loads
-    faults.py     fault schedules (down / slow / erroring windows)
     scenario.py   flat dotted-key scenarios: defaults, validation, coercion
     runner.py     the model registry and ``run_model``
     compare.py    sim-vs-real (and sim-vs-sim noise floor) comparison
     sweep.py      grid sweeps on serial or dask.distributed executors
     models/       one module per diagram
+
+Fault windows (``faults.<target>.*`` scenario keys) are the real fault tools' own
+:class:`supreme.resilience.fault_schedule.FaultSchedule`.
 
 Driving real components from SimPy: give them a :class:`sim.clock.SimClock` so
 their timestamps and timeouts read simulated time, call them synchronously from

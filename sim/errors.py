@@ -7,7 +7,6 @@
         ├── sim.clock.SimClockError          (also RuntimeError)
         ├── sim.scenario.ScenarioError       (also ValueError)
         ├── sim.latency.LatencyError         (also ValueError)
-        ├── sim.faults.FaultError            (also ValueError)
         └── sim.runner.UnknownModelError     (also KeyError)
 """
 

@@ -6,7 +6,7 @@ result carries the full merged scenario so any number can be reproduced from
 its row.  Rules:
 
 * keys are the model's defaults, :data:`COMMON_DEFAULTS`, or fault keys
-  ``faults.<component>.<field>`` (see :mod:`sim.faults`); anything else is an
+  ``faults.<target>.<field>`` (see :mod:`supreme.resilience.fault_schedule`); anything else is an
   error naming the key and its nearest known keys;
 * values keep the type of their default (an int is accepted for a float; a
   ``None`` default accepts any JSON scalar); strings from the command line are
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import SimError
-from sim.faults import FAULT_FIELDS
+from supreme.resilience.fault_schedule import FAULT_FIELDS
 
 __all__ = [
     "COMMON_DEFAULTS", "Scenario", "ScenarioError", "flatten", "load_scenario_file", "make_scenario",
@@ -118,7 +118,7 @@ def make_scenario(defaults: Mapping[str, Any], overrides: Mapping[str, Any] | No
             near = difflib.get_close_matches(key, list(known), n=3)
             hint = f"; did you mean {', '.join(near)}?" if near else ""
             raise ScenarioError(
-                f"unknown scenario key {key!r}{hint} (faults use faults.<component>.<field>, "
+                f"unknown scenario key {key!r}{hint} (faults use faults.<target>.<field>, "
                 f"fields {sorted(FAULT_FIELDS)})"
             )
     seed = scenario["seed"]

@@ -44,11 +44,11 @@ import numpy as np
 import simpy
 
 from sim.clock import SimClock
-from sim.faults import FaultSchedule
 from sim.latency import Constant, LatencyBook, LatencyError
 from supreme.cache.tiers.base import DEFAULT_MAX_VALUE_BYTES, CacheTier, TierUnavailable
 from supreme.cache.tiers.memory import MemoryTier
 from supreme.events import NULL_LOG, EventLog
+from supreme.resilience.fault_schedule import FaultSchedule
 
 __all__ = ["CostClock", "IOLedger", "SimIO", "SimMemoryTier", "SimRemoteTier", "charged"]
 

@@ -20,9 +20,9 @@ import pandas as pd
 import simpy
 
 from sim.clock import SimClock
-from sim.faults import FaultSchedule
 from sim.latency import LatencyBook
 from supreme.events import FLOWS, EventLog
+from supreme.resilience.fault_schedule import FaultSchedule
 
 __all__ = ["SimContext", "scenario_id"]
 

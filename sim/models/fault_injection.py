@@ -3,7 +3,7 @@
 A real :class:`~supreme.cache.manager.CacheManager` (real L1 :class:`~supreme.cache.tiers.memory.MemoryTier`,
 L2 and L3 as :class:`~supreme.cache.tiers.base.LocalTier` doubles whose calls take simulated time), its
 L2 calls guarded by a real :class:`~supreme.resilience.breaker.CircuitBreaker`, the real Chaos_Engine
-(:class:`supreme.resilience.faults.FaultSchedule`) and Recovery_System
+(:class:`supreme.resilience.fault_schedule.FaultSchedule`) and Recovery_System
 (:class:`~supreme.resilience.recovery.ErrorRecovery`)::
 
     Chaos_Engine.inject (Redis disconnect at faults.redis.down_at) -> System_Components.failure_injected
@@ -100,7 +100,7 @@ class _Model:
         from supreme.cache.tiers.memory import MemoryTier
         from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker
         from supreme.resilience.breaker_state import State
-        from supreme.resilience.faults import FaultSchedule, FaultWindow
+        from supreme.resilience.fault_schedule import FaultSchedule, FaultWindow
         from supreme.resilience.recovery import ErrorRecovery
 
         if sc["load.pattern"] not in ("random", "cycle"):

@@ -17,7 +17,8 @@ __all__ = ["register"]
 
 def _proxy(args: argparse.Namespace) -> int:
     from supreme.clock import SystemClock
-    from supreme.resilience.faults import FaultSchedule, TcpProxy
+    from supreme.resilience.fault_schedule import FaultSchedule
+    from supreme.resilience.proxy import TcpProxy
 
     host, _, port = args.target.rpartition(":")
     if not host or not port.isdigit():
@@ -43,7 +44,7 @@ def _proxy(args: argparse.Namespace) -> int:
 def _kill_redis(args: argparse.Namespace) -> int:
     import redis
 
-    from supreme.resilience.faults import kill_redis_clients
+    from supreme.resilience.chaos import kill_redis_clients
 
     client = redis.Redis.from_url(args.url)
     print(f"killed {kill_redis_clients(client, args.name)} Redis client(s) named {args.name!r}")
@@ -53,7 +54,7 @@ def _kill_redis(args: argparse.Namespace) -> int:
 def _terminate_pg(args: argparse.Namespace) -> int:
     import psycopg
 
-    from supreme.resilience.faults import terminate_pg_backends
+    from supreme.resilience.chaos import terminate_pg_backends
 
     with psycopg.connect(args.url, autocommit=True) as conn:
         n = terminate_pg_backends(conn, args.app)

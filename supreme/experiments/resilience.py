@@ -3,7 +3,7 @@
 Real run (:func:`run_real_outage`): the real CacheManager with L1 memory, L2 a :class:`RedisTier`
 over fakeredis, L3 a fresh SQLite file, every L2 call guarded by the real
 :class:`~supreme.resilience.breaker.CircuitBreaker`.  The fault is the fakeredis server's
-``connected`` switch, flipped by the real :class:`supreme.resilience.faults.FaultSchedule` (the shared
+``connected`` switch, flipped by the real :class:`supreme.resilience.fault_schedule.FaultSchedule` (the shared
 Redis server is never cut: that would disturb other users; ``TcpProxy`` does that for a real Redis in
 the resilience tests and benchmark).  Time is a ManualClock stepped by the
 load's inter-arrival gaps, so the run is exact and repeatable.  Recovery is the seed's loop: while the
@@ -30,7 +30,7 @@ from supreme.clock import ManualClock
 from supreme.events import EventLog
 from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker
 from supreme.resilience.breaker_state import State
-from supreme.resilience.faults import FaultSchedule
+from supreme.resilience.fault_schedule import FaultSchedule
 
 __all__ = ["SCENARIO", "breaker_timeline", "conclusion", "plot_outage", "run_real_outage", "run_sim_outage"]
 

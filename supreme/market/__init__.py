@@ -9,7 +9,7 @@ module                 job
 ``connector``          ``ExchangeConnector`` protocol and exchange errors
 ``ccxt_connector``     live exchanges via ccxt (Exchange_Connector)
 ``replay``             recorded data "as of" the clock (no look-ahead)
-``faults``             latency, random errors, disconnect windows around a connector
+``faulty_connector``   latency, random errors, disconnect windows around a connector
 ``feed``               ``MarketDataFeed`` (Market_Data_Feed): queries + subscriptions
 ``runner`` ``demo``    replay a frame through the feed; the ``supreme demo`` job
 ``recorder``           page a connector's candles into a frame (``supreme record``)
@@ -17,7 +17,7 @@ module                 job
 """
 
 from supreme.market.connector import ExchangeConnector, ExchangeError, ExchangeUnavailable, UnknownSymbol
-from supreme.market.faults import FaultyConnector, InjectedFault
+from supreme.market.faulty_connector import FaultyConnector, InjectedFault
 from supreme.market.feed import MarketDataFeed, Subscription
 from supreme.market.loaders import detect_format, load_ohlcv, load_trades
 from supreme.market.replay import ReplayConnector

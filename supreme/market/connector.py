@@ -9,7 +9,7 @@ Exception tree::
 
 Implementations: :class:`~supreme.market.ccxt_connector.CcxtConnector` (live, via ccxt),
 :class:`~supreme.market.replay.ReplayConnector` (recorded data "as of" the clock) and
-:class:`~supreme.market.faults.FaultyConnector` (latency, errors and disconnects around either).
+:class:`~supreme.market.faulty_connector.FaultyConnector` (latency, errors and disconnects around either).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Resilience: circuit breaker, retry with backoff and jitter, recovery/failover, pools, fault injection.
 
-Seed participants: Circuit_Breaker -> :mod:`.breaker`; Error_Recovery / Recovery_System ->
-:mod:`.recovery`; Error_Handler -> :mod:`.handler`; Chaos_Engine -> :mod:`.faults` (+ :mod:`.proxy`);
-Pool_Manager / Connection_Pool -> :mod:`.pools` (over psycopg_pool and redis-py's pools).
+Seed participants: Circuit_Breaker -> :mod:`.breaker` (wrapper) over :mod:`.breaker_state` (state
+machine); Error_Recovery / Recovery_System -> :mod:`.recovery`; Error_Handler -> :mod:`.handler`;
+Chaos_Engine -> :mod:`.chaos` (+ :mod:`.proxy`), its fault windows (shared with the simulation) ->
+:mod:`.fault_schedule`; Pool_Manager / Connection_Pool -> :mod:`.pools` (over psycopg_pool and
+redis-py's pools).
 """
 
 from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker

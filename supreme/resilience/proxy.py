@@ -9,7 +9,7 @@ connection's pump run in daemon threads, waiting with ``select`` timeouts of ``P
 injected latency is a real sleep (``SystemClock``) in the pump.  Everything is bounded: at most
 ``max_connections`` live pairs, threads exit within ``POLL`` of :meth:`TcpProxy.close`, and
 ``close`` joins them (with a timeout).  Fault *windows* are decided on the injected clock by
-:class:`~supreme.resilience.faults.FaultSchedule`, which only flips the proxy's switches.
+:class:`~supreme.resilience.fault_schedule.FaultSchedule`, which only flips the proxy's switches.
 """
 
 from __future__ import annotations

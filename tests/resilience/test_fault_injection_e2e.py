@@ -33,7 +33,8 @@ from supreme.events import EventLog
 from supreme.market.sample import load_sample
 from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker
 from supreme.resilience.breaker_state import State
-from supreme.resilience.faults import FaultSchedule, FaultWindow, proxied_redis, recover_until_closed
+from supreme.resilience.chaos import proxied_redis, recover_until_closed
+from supreme.resilience.fault_schedule import FaultSchedule, FaultWindow
 from supreme.resilience.recovery import ErrorRecovery, redis_reconnect
 
 FAULT_AT, FAULT_FOR, STEPS, RETRY_EVERY = 20, 15, 50, 4

@@ -12,14 +12,9 @@ from supreme.clock import ManualClock
 from supreme.events import EventLog
 from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker
 from supreme.resilience.breaker_state import State
-from supreme.resilience.faults import (
-    FaultError,
-    FaultSchedule,
-    FaultWindow,
-    TcpProxy,
-    proxied_redis,
-    recover_until_closed,
-)
+from supreme.resilience.chaos import proxied_redis, recover_until_closed
+from supreme.resilience.fault_schedule import FaultError, FaultSchedule, FaultWindow
+from supreme.resilience.proxy import TcpProxy
 from supreme.resilience.recovery import (
     ErrorRecovery,
     Failover,
@@ -59,7 +54,7 @@ def test_schedule_on_manual_clock_drives_the_proxy(real_redis: object, namespace
     import redis
 
     clock = ManualClock(0.0)
-    sched = FaultSchedule.from_scenario({"faults.redis.down_at": 30, "faults.redis.duration": 10,
+    sched = FaultSchedule.from_scenario({"faults.redis.down_at": 30, "faults.redis.down_for": 10,
                                          "seed": 1}, clock=clock, event_log=event_log)
     assert sched.windows == [FaultWindow("redis", 30.0, 10.0)]
     with proxied_redis(REAL_REDIS_URL, f"supreme-test-{uuid.uuid4().hex[:8]}") as (proxy, client):
@@ -83,15 +78,15 @@ def test_schedule_on_manual_clock_drives_the_proxy(real_redis: object, namespace
 def test_schedule_validation_and_slow_windows() -> None:
     clock = ManualClock(0.0)
     with pytest.raises(FaultError):
-        FaultSchedule.from_scenario({"faults.redis.down_at": 3}, clock=clock)
+        FaultSchedule.from_scenario({"faults.redis.down_for": 3}, clock=clock)  # a length, no start
     with pytest.raises(FaultError):
         FaultSchedule.from_scenario({"faults.redis.explode": 3}, clock=clock)
     with pytest.raises(FaultError):
         FaultWindow("redis", 0, 0)
     seen: list[str] = []
     sched = FaultSchedule(clock=clock)
-    sched.add("pg", 1, 2, kind="slow:0.01")
-    sched.bind("pg", lambda w: seen.append(f"start {w.kind}"), lambda w: seen.append("end"))
+    sched.add("pg", 1, 2, kind="slow", latency=0.01)
+    sched.bind("pg", lambda w: seen.append(f"start {w.kind}:{w.latency}"), lambda w: seen.append("end"))
     for t in (0.5, 1, 2, 3, 4):
         clock.set(t)
         sched.apply()

@@ -13,7 +13,8 @@ from supreme.clock import ManualClock
 from supreme.monitoring.metrics import Metrics
 from supreme.resilience.breaker import CircuitBreaker
 from supreme.resilience.breaker_state import State
-from supreme.resilience.faults import FaultError, kill_redis_clients, terminate_pg_backends
+from supreme.resilience.chaos import kill_redis_clients, terminate_pg_backends
+from supreme.resilience.fault_schedule import FaultError
 from supreme.resilience.pools import (
     PoolTimeout,
     pg_connection,

@@ -7,16 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from sim.faults import FaultError, FaultSchedule, FaultWindow
 from sim.scenario import ScenarioError, flatten, load_scenario_file, make_scenario, parse_assignment
+from supreme.resilience.fault_schedule import FaultError, FaultSchedule, FaultWindow
 
 
 def test_fault_state_over_time() -> None:
     fs = FaultSchedule([
-        FaultWindow("redis", "down", 30.0, 40.0),
-        FaultWindow("redis", "slow", 0.0, 100.0, factor=3.0),
-        FaultWindow("redis", "slow", 35.0, 100.0, factor=2.0),
-        FaultWindow("db", "error", 10.0, rate=0.5),
+        FaultWindow("redis", 30.0, 10.0),
+        FaultWindow("redis", 0.0, 100.0, "slow", factor=3.0),
+        FaultWindow("redis", 35.0, 65.0, "slow", factor=2.0),
+        FaultWindow("db", 10.0, kind="error", rate=0.5),
     ])
     assert fs.state("redis", 10.0).up and fs.state("redis", 10.0).latency_multiplier == 3.0
     st = fs.state("redis", 35.0)
@@ -34,16 +34,16 @@ def test_fault_state_over_time() -> None:
 def test_fault_schedule_from_scenario_and_errors() -> None:
     fs = FaultSchedule.from_scenario({"seed": 1, "faults.redis.down_at": 30, "faults.redis.down_for": 10,
                                       "faults.db.slow_at": 5, "faults.db.slow_factor": 4})
-    assert [(w.component, w.kind, w.start, w.end) for w in fs.windows] == [
+    assert [(w.target, w.kind, w.start, w.end) for w in fs.windows] == [
         ("db", "slow", 5.0, math.inf), ("redis", "down", 30.0, 40.0)]
     with pytest.raises(FaultError, match=r"faults.redis.gone"):
         FaultSchedule.from_scenario({"faults.redis.gone": 1})
     with pytest.raises(FaultError):
-        FaultWindow("x", "melt", 0.0)
+        FaultWindow("x", 0.0, kind="melt")
     with pytest.raises(FaultError):
-        FaultWindow("x", "down", 10.0, 5.0)
+        FaultWindow("x", 10.0, -5.0)
     with pytest.raises(FaultError):
-        FaultWindow("x", "error", 0.0, rate=1.5)
+        FaultWindow("x", 0.0, kind="error", rate=1.5)
 
 
 def test_scenario_merges_validates_and_coerces() -> None:

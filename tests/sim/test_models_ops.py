@@ -14,7 +14,7 @@ from supreme.clock import ManualClock
 from supreme.events import COLUMNS, FLOWS
 from supreme.resilience.breaker import CircuitBreaker
 from supreme.resilience.breaker_state import State
-from supreme.resilience.faults import FaultWindow
+from supreme.resilience.fault_schedule import FaultWindow
 from tests.sim._helpers import is_subsequence, steps
 
 QUICK = {

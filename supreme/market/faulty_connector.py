@@ -1,8 +1,9 @@
 """A fault-injecting wrapper around any exchange connector: latency, random errors, disconnects.
 
-Each call, in order: (1) inside a disconnect window ``[start, end)`` (clock seconds) it raises
-:class:`ExchangeUnavailable` at once; (2) it waits the latency with ``clock.sleep`` (so under a
-ManualClock or SimPy clock the latency is simulated, not slept); (3) with probability
+Each call, in order: (1) inside a disconnect window ``[start, end)`` (clock seconds; a ``down``
+:class:`~supreme.resilience.fault_schedule.FaultWindow`) it raises :class:`ExchangeUnavailable` at
+once; (2) it waits the latency with ``clock.sleep`` (so under a ManualClock or SimPy clock the
+latency is simulated, not slept); (3) with probability
 ``error_rate`` it raises an injected error; (4) otherwise it forwards to the inner connector.
 Chance comes from one seeded ``numpy.random.Generator``: the same seed and the same call
 sequence give the same faults.  Every fault is recorded in the event log (flow
@@ -19,6 +20,7 @@ import numpy as np
 from supreme.clock import Clock
 from supreme.events import NULL_LOG, EventLog
 from supreme.market.connector import ExchangeConnector, ExchangeUnavailable
+from supreme.resilience.fault_schedule import FaultWindow
 
 __all__ = ["FaultyConnector", "InjectedFault"]
 
@@ -45,9 +47,6 @@ class FaultyConnector:
     ) -> None:
         if not 0.0 <= error_rate <= 1.0:
             raise ValueError(f"error_rate must be in [0, 1], got {error_rate}")
-        for start, end in disconnect_windows:
-            if end < start:
-                raise ValueError(f"disconnect window ({start}, {end}) ends before it starts")
         if not callable(latency) and latency < 0:
             raise ValueError(f"latency must be >= 0 seconds, got {latency}")
         self.inner = inner
@@ -57,7 +56,9 @@ class FaultyConnector:
         self.rng = np.random.default_rng(seed)
         self.latency = latency
         self.error_rate = float(error_rate)
-        self.disconnect_windows = [(float(a), float(b)) for a, b in disconnect_windows]
+        # an empty window (start == end) covers nothing; one that ends before it starts is an error
+        self.disconnect_windows = [FaultWindow.between(self.name, float(a), float(b))
+                                   for a, b in disconnect_windows if a != b]
         self.event_log = event_log
         self.calls = 0
         self.faults: list[tuple[float, str, str]] = []  # (time, call, kind)
@@ -85,11 +86,11 @@ class FaultyConnector:
     def _before(self, call: str, symbol: str) -> None:
         self.calls += 1
         now = self.clock.now()
-        for start, end in self.disconnect_windows:
-            if start <= now < end:
+        for w in self.disconnect_windows:
+            if w.covers(now):
                 self._fault(call, "disconnect", symbol)
                 raise ExchangeUnavailable(
-                    f"{self.name}: {call}({symbol}) disconnected from t={start} to t={end} (now {now})"
+                    f"{self.name}: {call}({symbol}) disconnected from t={w.start} to t={w.end} (now {now})"
                 )
         delay = self.latency(self.rng) if callable(self.latency) else self.latency
         if delay > 0:
