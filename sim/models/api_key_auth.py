@@ -32,31 +32,14 @@ import simpy
 from sim.bridge import BridgeClock, IoBridge
 from sim.latency import latency_model
 from sim.models._context import SimContext
-from sim.scenario import make_scenario
+from sim.scenario import load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "AuthWorld", "run", "summarize"]
 
 NAME = "api_key_auth"
 FLOW = "api_key_auth"
 
-DEFAULTS: dict[str, Any] = {
-    "duration": 60.0,
-    "clients": 4,
-    "clients.unscoped": 1,          # of which lack the required scope
-    "load.rate": 0.5,               # requests per second per client
-    "load.tampered": 0.05,          # fraction of requests whose body no longer matches the signature
-    "load.replayed": 0.05,          # fraction of requests re-sent unchanged
-    "auth.cache_ttl": 5.0,
-    "auth.recv_window_ms": 5000,
-    "net.median": 0.020,
-    "net.p99": 0.080,
-    "db.median": 300e-6,            # a PostgreSQL primary-key lookup
-    "db.p99": 1.2e-3,
-    "redis.median": 80e-6,
-    "redis.p99": 300e-6,
-    "session.ttl": 900.0,
-    "session.refresh_window": 3600.0,
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 REQUIRED = ("signal:read",)
 

@@ -31,7 +31,7 @@ import pandas as pd
 import simpy
 
 from sim.models._context import SimContext
-from sim.scenario import make_scenario
+from sim.scenario import load_defaults, make_scenario
 from sim.tiers import SimIO, SimMemoryTier, SimRemoteTier, charged
 from sim.workload import arrivals, keys_for, payload
 
@@ -40,21 +40,7 @@ __all__ = ["DEFAULTS", "FLOW", "NAME", "build_manager", "run", "summarize", "tie
 NAME = "cache_hierarchy"
 FLOW = "cache_hierarchy"
 
-DEFAULTS: dict[str, Any] = {
-    "workload.name": "zipf_shifting",
-    "workload.n": 2000,
-    "workload.seed": 0,
-    "workload.rate": 500.0,
-    "value.bytes": 256,
-    "cache.l1.policy": "lru",
-    "cache.l1.capacity": 100,
-    "cache.ttl": 0.0,  # seconds; 0 = no expiry
-    "l2.backend": "redis",  # redis | fakeredis (latency keys)
-    "l3.backend": "postgresql",  # postgresql | sqlite
-    "redis.servers": 1,
-    "pool.max_size": 10,
-    "source.key": "exchange.fetch",
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 TIER_COMPONENTS = ("Memory_Cache_L1", "Redis_Cache_L2", "PostgreSQL_L3")
 

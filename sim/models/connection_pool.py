@@ -32,26 +32,14 @@ import pandas as pd
 import simpy
 
 from sim.models._context import SimContext
-from sim.scenario import ScenarioError, make_scenario
+from sim.scenario import ScenarioError, load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "run", "summarize"]
 
 NAME = "connection_pool"
 FLOW = "connection_pool"
 
-DEFAULTS: dict[str, Any] = {
-    "duration": 30.0,
-    "load.rate": 200.0,
-    "pool.min_size": 2,
-    "pool.max_size": 10,
-    "pool.timeout": 30.0,
-    "pool.max_waiting": 0,
-    "db.connect_key": "postgresql.connect",
-    "query.key": "postgresql.select",
-    "query.scale": 1.0,
-    "health.check_cost": 0.0002,
-    "health.fail_prob": 0.0,
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 DB = "Database"
 

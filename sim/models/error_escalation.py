@@ -32,33 +32,14 @@ import simpy
 
 from sim.latency import LogNormal
 from sim.models._context import SimContext
-from sim.scenario import make_scenario
+from sim.scenario import load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "run", "summarize"]
 
 NAME = "error_escalation"
 FLOW = "error_escalation"
 
-DEFAULTS: dict[str, Any] = {
-    "duration": 900.0,
-    "dependency": "redis",
-    "load.rate": 5.0,
-    "call.key": "redis.get",
-    "faults.redis.down_at": 60.0,
-    "breaker.failure_rate_threshold": 50.0,
-    "breaker.window": 20,
-    "breaker.min_calls": 10,
-    "breaker.wait_open": 30.0,
-    "breaker.half_open_calls": 3,
-    "recovery.attempt_cost": 0.5,
-    "recovery.failover_works": False,
-    "alerts.tick_period": 10.0,
-    "alerts.ack_timeout": 300.0,
-    "operator.ack_median": 120.0,
-    "operator.ack_p99": 900.0,
-    "operator.fix_median": 300.0,
-    "operator.fix_p99": 1800.0,
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 
 class _Ops:

@@ -33,7 +33,7 @@ import simpy
 
 from sim.models import cache_hierarchy as ch
 from sim.models._context import SimContext
-from sim.scenario import make_scenario
+from sim.scenario import load_defaults, make_scenario
 from sim.tiers import SimIO
 from sim.workload import arrivals, keys_for, payload
 
@@ -43,15 +43,8 @@ NAME = "learning_cycle"
 FLOW = "learning_cycle"
 
 DEFAULTS: dict[str, Any] = {
-    **{k: v for k, v in ch.DEFAULTS.items() if k != "workload.n"},
-    "workload.name": "dashboard_replay",
-    "workload.rate": 50.0,
-    "duration": 300.0,
-    "cache.l1.capacity": 60,
-    "cycle.seconds": 60.0,
-    "prefetch.enabled": False,
-    "prefetch.threshold": 0.4,
-    "prefetch.fanout": 2,
+    **{k: v for k, v in ch.DEFAULTS.items() if k != "workload.n"},  # runs for ``duration`` instead
+    **load_defaults(NAME),
 }
 
 

@@ -26,7 +26,7 @@ import simpy
 
 from sim.models import trading_signal as ts
 from sim.models._context import SimContext
-from sim.scenario import make_scenario
+from sim.scenario import load_defaults, make_scenario
 from sim.tiers import SimIO
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "run", "summarize"]
@@ -34,12 +34,7 @@ __all__ = ["DEFAULTS", "FLOW", "NAME", "run", "summarize"]
 NAME = "request_pipeline"
 FLOW = "request_pipeline"
 
-DEFAULTS: dict[str, Any] = {
-    **ts.DEFAULTS,
-    "lb.backends": 2,
-    "api.workers": 2,
-    "exchange.key": "postgresql.select",
-}
+DEFAULTS: dict[str, Any] = {**ts.DEFAULTS, **load_defaults(NAME)}
 
 
 class _Pipeline(ts.SignalService):

@@ -25,33 +25,14 @@ import pandas as pd
 import simpy
 
 from sim.models.api_key_auth import REQUIRED, AuthWorld
-from sim.scenario import make_scenario
+from sim.scenario import load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "run", "summarize"]
 
 NAME = "session_auth"
 FLOW = "session_auth"
 
-DEFAULTS: dict[str, Any] = {
-    "duration": 300.0,
-    "clients": 3,
-    "clients.unscoped": 0,
-    "load.rate": 0.2,               # bearer requests per second per client
-    "load.pause_every": 20,         # after this many requests a client goes quiet ...
-    "load.pause": 150.0,            # ... for this long (past the refresh window: log in again)
-    "load.tampered": 0.0,
-    "load.replayed": 0.0,
-    "auth.cache_ttl": 5.0,
-    "auth.recv_window_ms": 5000,
-    "net.median": 0.020,
-    "net.p99": 0.080,
-    "db.median": 300e-6,
-    "db.p99": 1.2e-3,
-    "redis.median": 80e-6,
-    "redis.p99": 300e-6,
-    "session.ttl": 30.0,
-    "session.refresh_window": 60.0,
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 
 def _client(w: AuthWorld, i: int) -> Generator[simpy.Event, Any, None]:

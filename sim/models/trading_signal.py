@@ -37,7 +37,7 @@ import pandas as pd
 import simpy
 
 from sim.models._context import SimContext
-from sim.scenario import make_scenario
+from sim.scenario import load_defaults, make_scenario
 from sim.tiers import SimIO, SimMemoryTier, SimRemoteTier
 
 __all__ = ["DEFAULTS", "ENDPOINT", "FLOW", "NAME", "SignalService", "run", "summarize"]
@@ -47,27 +47,7 @@ FLOW = "trading_signal"
 ENDPOINT = "POST /api/v1/trading/signal"
 PATH = "/api/v1/trading/signal"
 
-DEFAULTS: dict[str, Any] = {
-    "requests": 2000,
-    "load.rate": 200.0,
-    "clients": 8,
-    "symbols": "SPX,IXIC",
-    "timeframe": "1d",
-    "market.start": 1420480800.0,  # 2015-01-05 18:00 UTC, inside the bundled sample
-    "api.workers": 4,
-    "api.overhead_key": "api.overhead",
-    "ratelimit.rate": 50.0,
-    "ratelimit.burst": 20,
-    "auth.cache_ttl": 5.0,
-    "signal.ttl": 30.0,
-    "cache.l1.policy": "lru",
-    "cache.l1.capacity": 256,
-    "l2.backend": "redis",
-    "l3.backend": "postgresql",
-    "redis.servers": 1,
-    "pool.max_size": 10,
-    "exchange.key": "exchange.fetch",
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 _EXTRA_LATENCIES = {"api.overhead": (150e-6, 600e-6)}  # parse/route/serialise in the gateway: median, p99
 

@@ -30,30 +30,14 @@ import pandas as pd
 import simpy
 
 from sim.models.ws_streaming import WsWorld
-from sim.scenario import make_scenario
+from sim.scenario import load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "run", "summarize"]
 
 NAME = "ws_lifecycle"
 FLOW = "ws_lifecycle"
 
-DEFAULTS: dict[str, Any] = {
-    "duration": 200.0,
-    "clients": 4,
-    "clients.drop": 1,             # the last ones vanish without a close frame
-    "drop.at": 60.0,
-    "close.at": 150.0,             # the others close gracefully at about this time
-    "ping.interval": 15.0,         # client's protocol-level ping frames
-    "health.interval": 20.0,
-    "health.timeout": 10.0,
-    "net.median": 0.015,
-    "net.p99": 0.120,
-    "ws.queue_size": 256,
-    "symbols": "SPX",
-    "replay.timeframe": "1s",
-    "feed.poll_interval": 1.0,
-    "client.unsubscribe_at": 0.0,
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 
 def _client(w: WsWorld, i: int, drops: bool) -> Generator[simpy.Event, Any, None]:

@@ -33,26 +33,14 @@ import simpy
 
 from sim.latency import latency_model
 from sim.models._context import SimContext
-from sim.scenario import make_scenario
+from sim.scenario import load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "WsWorld", "run", "summarize"]
 
 NAME = "ws_streaming"
 FLOW = "ws_streaming"
 
-DEFAULTS: dict[str, Any] = {
-    "duration": 120.0,
-    "clients": 3,
-    "symbols": "SPX,IXIC",
-    "replay.timeframe": "1s",
-    "feed.poll_interval": 1.0,
-    "net.median": 0.015,
-    "net.p99": 0.120,
-    "client.unsubscribe_at": 90.0,    # each client unsubscribes at about this time (+ a draw)
-    "ws.queue_size": 256,
-    "health.interval": 20.0,
-    "health.timeout": 10.0,
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 
 class WsWorld:
