@@ -58,18 +58,10 @@ def load_defaults(model: str) -> dict[str, Any]:
     for key, value in doc.items():
         if not isinstance(key, str) or not isinstance(value, (str, int, float, bool, type(None))):
             raise ScenarioError(f"defaults of {model!r}: {key!r} must be a string mapped to a scalar")
-        if isinstance(value, str) and _is_number(value):
+        if isinstance(value, str) and type(parse_value(value)) in (int, float):
             # PyYAML reads 1e-3 (no dot, or no exponent sign) as a string: the default would take strings
             raise ScenarioError(f"defaults of {model!r}: {key!r} is the string {value!r}; write 1.0e-3 style")
     return doc
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -46,7 +46,7 @@ def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
         "Send test requests",
         detail=json.dumps({"from": "Test_Harness", "n": n}),
     )
-    ctx.env.process(ts._clients(ctx, svc, sc))
+    ctx.env.process(ts.clients(ctx, svc, sc))
     ctx.env.run()
     end = svc.clock.now()
     log.record(
