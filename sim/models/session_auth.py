@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 import simpy
 
-from sim.models.api_key_auth import REQUIRED, AuthWorld
+from sim.models.api_key_auth import REQUIRED, AuthWorld, simulate
 from sim.scenario import load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "run", "summarize"]
@@ -58,45 +58,31 @@ def _client(w: AuthWorld, i: int) -> Generator[simpy.Event, Any, None]:
             try:
                 issued = yield from w.bridge.call(w.auth.login, headers, "GET", "/v1/session", b"", rid)
             except AuthError as exc:
-                yield w.network()
-                ctx.step("Client", "response", "rejected", frm="API_Gateway", request_id=rid, key=name,
-                         latency=ctx.env.now - t0, error=type(exc).__name__)
+                yield from w.respond(rid, name, t0, "rejected", error=type(exc).__name__)
                 continue
             token = issued.token
-            yield w.network()
-            ctx.step("Client", "response", "ok", frm="API_Gateway", request_id=rid, key=name,
-                     latency=ctx.env.now - t0, login=True, expires_at=issued.info.expires_at)
+            yield from w.respond(rid, name, t0, login=True, expires_at=issued.info.expires_at)
             continue
         ctx.step("Client", "request", request_id=rid, key=name)
         yield w.network()
         try:
             principal = yield from w.bridge.call(w.auth.authenticate_session, token, REQUIRED, rid)
         except AuthError as exc:
-            ctx.step("API_Gateway", "refuse", "rejected", request_id=rid, key=name, error=type(exc).__name__)
-            yield w.network()
-            ctx.step("Client", "response", "rejected", frm="API_Gateway", request_id=rid, key=name,
-                     latency=ctx.env.now - t0, error=type(exc).__name__)
+            yield from w.refuse(rid, name, t0, exc)
             token = None  # dead or unknown session: log in again
             continue
-        ctx.step("API_Gateway", "process", request_id=rid, key=name)
-        yield w.network()
         fresh = principal.new_session
-        if fresh is not None:
-            token = fresh.token
-            ctx.step("Client", "response", "ok", frm="API_Gateway", request_id=rid, key=name,
-                     latency=ctx.env.now - t0, new_token=True, expires_at=fresh.info.expires_at)
+        if fresh is None:
+            yield from w.process(rid, name, t0)
         else:
-            ctx.step("Client", "response", "ok", frm="API_Gateway", request_id=rid, key=name,
-                     latency=ctx.env.now - t0)
+            token = fresh.token
+            yield from w.process(rid, name, t0, new_token=True, expires_at=fresh.info.expires_at)
 
 
 def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Clients on bearer sessions that expire and refresh in simulated time; returns the event log."""
     sc = make_scenario(DEFAULTS, scenario)
-    w = AuthWorld(NAME, FLOW, sc)
-    for i in range(len(w.keys)):
-        w.ctx.env.process(_client(w, i))
-    df = w.finish(sc["duration"])
+    df = simulate(NAME, FLOW, sc, _client)
     df.attrs["session_ttl"] = sc["session.ttl"]
     return df
 
