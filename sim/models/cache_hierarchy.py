@@ -35,7 +35,9 @@ from sim.scenario import load_defaults, make_scenario
 from sim.tiers import SimIO, SimMemoryTier, SimRemoteTier, charged
 from sim.workload import arrivals, keys_for, payload
 
-__all__ = ["DEFAULTS", "FLOW", "NAME", "build_manager", "run", "summarize", "tier_sequence"]
+__all__ = [
+    "DEFAULTS", "FLOW", "NAME", "build_manager", "lookups", "make_io", "run", "summarize", "tier_sequence",
+]
 
 NAME = "cache_hierarchy"
 FLOW = "cache_hierarchy"
@@ -87,31 +89,38 @@ def make_io(ctx: SimContext, sc: Mapping[str, Any], flow: str = FLOW) -> SimIO:
     )
 
 
-def _request(ctx: SimContext, io: SimIO, manager: Any, key: str) -> Generator[simpy.Event, Any, None]:
+def _request(
+    ctx: SimContext, io: SimIO, manager: Any, key: str, ops: tuple[str, str], survive: bool
+) -> Generator[simpy.Event, Any, None]:
     env = ctx.env
     rid = ctx.log.next_request_id()
     t0 = env.now
-    ctx.step("Cache_Manager", "request", frm="Application", request_id=rid, key=key)
+    ctx.step("Cache_Manager", ops[0], frm="Application", request_id=rid, key=key)
     io.begin()
     outcome = "ok"
     try:
         manager.get(key, request_id=rid)
     except Exception as exc:  # the source failed too: the application gets an error, the run goes on
+        if not survive:
+            raise
         outcome = "error"
         ctx.step("Application", "error", "error", request_id=rid, key=key, error=type(exc).__name__)
     yield from io.settle(request_id=rid)
-    ctx.step("Application", "response", outcome, request_id=rid, key=key, latency=env.now - t0)
+    ctx.step("Application", ops[1], outcome, request_id=rid, key=key, latency=env.now - t0)
 
 
-def _arrivals(
-    ctx: SimContext, io: SimIO, manager: Any, keys: list[str], rate: float
+def lookups(
+    ctx: SimContext, io: SimIO, manager: Any, keys: list[str], rate: float,
+    ops: tuple[str, str] = ("request", "response"), survive: bool = True,
 ) -> Generator[simpy.Event, Any, None]:
+    """Poisson lookups of ``keys``, each timed from row ``ops[0]`` to row ``ops[1]``."""
+    # survive: a lookup whose source fails too is an error row; learning_cycle lets it end the run
     env = ctx.env
     times = arrivals(len(keys), rate, ctx.rng)
     for key, t in zip(keys, times, strict=True):
         if t > env.now:
             yield env.timeout(t - env.now)
-        env.process(_request(ctx, io, manager, key))
+        env.process(_request(ctx, io, manager, key, ops, survive))
 
 
 def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
@@ -121,7 +130,7 @@ def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
     io = make_io(ctx, sc)
     manager = build_manager(ctx, io, sc)
     keys = keys_for(str(sc["workload.name"]), int(sc["workload.n"]), int(sc["workload.seed"]))
-    ctx.env.process(_arrivals(ctx, io, manager, keys, float(sc["workload.rate"])))
+    ctx.env.process(lookups(ctx, io, manager, keys, float(sc["workload.rate"])))
     ctx.env.run()
     df = ctx.frame()
     df.attrs["stats"] = manager.stats().reset_index().to_dict("records")
