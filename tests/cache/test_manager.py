@@ -329,6 +329,7 @@ def test_redis_down_get_still_answers_and_set_is_journaled(
         l3.close()
 
 
+@pytest.mark.slow
 def test_postgres_down_get_answers_from_redis_and_source(redis_client: Any, namespace: str,
                                                          clock: ManualClock) -> None:
     l3 = SqlTier("postgresql://postgres@127.0.0.1:1/test", clock=clock, db_options={"timeout": 1.0})
