@@ -31,7 +31,7 @@ import simpy
 
 from sim.bridge import BridgeClock, IoBridge
 from sim.latency import latency_model
-from sim.models._context import SimContext
+from sim.models._context import SimContext, count_steps
 from sim.scenario import load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "AuthWorld", "run", "simulate", "summarize"]
@@ -237,11 +237,11 @@ def summarize(log: pd.DataFrame) -> dict[str, Any]:
     refused = log[(comp == "API_Gateway") & (op == "refuse")]
     reasons = refused["detail"].dropna().map(lambda d: json.loads(d).get("error"))
     return {
-        "requests": int(((comp == "Client") & (op == "request")).sum()),
+        "requests": count_steps(log, "Client", "request"),
         "ok": int((resp["outcome"] == "ok").sum()),
         "rejected": int((resp["outcome"] == "rejected").sum()),
         "cache_hit_ratio": float((cache["outcome"] == "hit").mean()) if len(cache) else None,
-        "db_lookups": int(((comp == "Database") & (op == "lookup")).sum()),
-        "sessions_issued": int(((comp == "API_Gateway") & (op == "issue_session")).sum()),
+        "db_lookups": count_steps(log, "Database", "lookup"),
+        "sessions_issued": count_steps(log, "API_Gateway", "issue_session"),
         **{f"refused_{k}": int(v) for k, v in sorted(reasons.value_counts().items())},
     }

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from sim.models._context import SimContext
+from sim.models._context import SimContext, count_steps
 from sim.scenario import ScenarioError, load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "run", "summarize"]
@@ -213,8 +213,7 @@ def summarize(log: pd.DataFrame) -> dict[str, Any]:
         "rejected": int(((pm["operation"] == "queue") & (pm["outcome"] == "rejected")).sum()),
         "timeout_rate": timeouts / requests if requests else 0.0,
         "queued": int(((pm["operation"] == "queue") & (pm["outcome"] == "wait")).sum()),
-        "connections": int(((log["component"] == DB) & (log["operation"] == "connect")
-                            & (log["outcome"] == "ok")).sum()),
+        "connections": count_steps(log, DB, "connect", "ok"),
         "wait_p50": float(np.percentile(ready, 50)) if ready.size else 0.0,
         "wait_p99": float(np.percentile(ready, 99)) if ready.size else 0.0,
     }

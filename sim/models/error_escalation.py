@@ -31,7 +31,7 @@ import pandas as pd
 import simpy
 
 from sim.latency import LogNormal
-from sim.models._context import SimContext
+from sim.models._context import SimContext, count_steps
 from sim.scenario import load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "run", "summarize"]
@@ -169,7 +169,7 @@ def summarize(log: pd.DataFrame) -> dict[str, Any]:
         "errors": int((calls["outcome"] == "error").sum()),
         "rejected": int((calls["outcome"] == "rejected").sum()),
         "critical_incidents": len(incidents),
-        "escalations": int(((log["component"] == "Alert_Manager") & (log["operation"] == "escalate")).sum()),
+        "escalations": count_steps(log, "Alert_Manager", "escalate"),
         "time_to_ack": (ack - opened) if ack is not None and opened is not None else None,
         "time_to_resolve": (res - opened) if res is not None and opened is not None else None,
     }

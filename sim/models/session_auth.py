@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 import simpy
 
+from sim.models._context import count_steps
 from sim.models.api_key_auth import REQUIRED, AuthWorld, simulate
 from sim.scenario import load_defaults, make_scenario
 
@@ -93,10 +94,10 @@ def summarize(log: pd.DataFrame) -> dict[str, Any]:
     resp = log[(comp == "Client") & (op == "response")]
     cache = log[(comp == "Cache_Manager") & (op == "get") & (log["flow"] == "session_auth")]
     return {
-        "requests": int(((comp == "Client") & (op == "request")).sum()),
-        "logins": int(((comp == "Client") & (op == "login")).sum()),
+        "requests": count_steps(log, "Client", "request"),
+        "logins": count_steps(log, "Client", "login"),
         "ok": int((resp["outcome"] == "ok").sum()),
         "rejected": int((resp["outcome"] == "rejected").sum()),
-        "refreshes": int(((comp == "Session_Store") & (op == "refresh") & (log["outcome"] == "ok")).sum()),
+        "refreshes": count_steps(log, "Session_Store", "refresh", "ok"),
         "session_cache_hit_ratio": float((cache["outcome"] == "hit").mean()) if len(cache) else None,
     }

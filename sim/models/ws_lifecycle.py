@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 import simpy
 
+from sim.models._context import count_steps
 from sim.models.ws_streaming import WsWorld
 from sim.scenario import load_defaults, make_scenario
 
@@ -116,11 +117,10 @@ def summarize(log: pd.DataFrame) -> dict[str, Any]:
     detected = log[(comp == "Health_Monitor") & (op == "detect_timeout")].set_index("key")["time"]
     delays = [float(detected[k] - vanished[k]) for k in vanished.index if k in detected.index]
     return {
-        "opened": int(((comp == "Connection_Manager") & (op == "register")).sum()),
-        "unregistered": int(((comp == "Connection_Manager") & (op == "unregister")).sum()),
-        "dropped": int(((comp == "Metrics_Collector") & (op == "record_dropped")).sum()),
-        "health_pings": int(((comp == "Health_Monitor") & (op == "health_check")).sum()),
-        "confirmed": int(((comp == "Connection_Manager") & (op == "health_confirmed")
-                          & (log["outcome"] == "ok")).sum()),
+        "opened": count_steps(log, "Connection_Manager", "register"),
+        "unregistered": count_steps(log, "Connection_Manager", "unregister"),
+        "dropped": count_steps(log, "Metrics_Collector", "record_dropped"),
+        "health_pings": count_steps(log, "Health_Monitor", "health_check"),
+        "confirmed": count_steps(log, "Connection_Manager", "health_confirmed", "ok"),
         "detect_delay_max": max(delays) if delays else None,
     }
