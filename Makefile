@@ -1,10 +1,11 @@
-# The two commands of the README: `make demo` (main job, no servers) and `make test` (everything).
+# The two commands of the README: `make demo` (main job, no servers) and `make test` (everything);
+# `make check` is the quick loop while editing (lint, and the tests that need no server and are not slow).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint lab bench notebooks nbval clean-venv
+.PHONY: demo test check lint lab bench notebooks nbval clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,6 +26,9 @@ NBVAL := $(BIN)/python -m pytest --nbval --nbval-current-env notebooks \
 test: $(STAMP) lint
 	$(BIN)/python -m pytest tests
 	env -u SUPREME_REDIS_URL -u SUPREME_DATABASE_URL $(NBVAL)
+
+check: $(STAMP) lint
+	$(BIN)/python -m pytest tests -q -m "not slow and not real_redis and not real_postgres"
 
 # re-execute every notebook from its notebooks/py/ source and store the outputs nbval compares
 notebooks: $(STAMP)

@@ -1,9 +1,10 @@
 """Scenarios: flat dicts with dotted keys, one seed, defaults merged, validated.
 
 Borrowed from desmod's habit on plain SimPy: a model declares its defaults
-(``{"pool.max_size": 10, ...}``), a scenario overrides some of them, and every
-result carries the full merged scenario so any number can be reproduced from
-its row.  Rules:
+(``pool.max_size: 10`` ... in ``sim/models/defaults/<model>.yaml``, read by
+:func:`load_defaults`), a scenario overrides some of them, and every result
+carries the full merged scenario so any number can be reproduced from its row.
+Rules:
 
 * keys are the model's defaults, :data:`COMMON_DEFAULTS`, or fault keys
   ``faults.<target>.<field>`` (see :mod:`supreme.resilience.fault_schedule`); anything else is an
@@ -19,18 +20,23 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from sim.errors import SimError
 from supreme.resilience.fault_schedule import FAULT_FIELDS
 
 __all__ = [
-    "COMMON_DEFAULTS", "Scenario", "ScenarioError", "flatten", "load_scenario_file", "make_scenario",
-    "parse_assignment", "parse_value",
+    "COMMON_DEFAULTS", "Scenario", "ScenarioError", "flatten", "load_defaults", "load_scenario_file",
+    "make_scenario", "parse_assignment", "parse_value",
 ]
 
 Scenario = dict[str, Any]
+
+_DEFAULTS_DIR = resources.files("sim.models").joinpath("defaults")
 
 #: Keys every model accepts.
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -42,6 +48,20 @@ COMMON_DEFAULTS: dict[str, Any] = {
 
 class ScenarioError(SimError, ValueError):
     """Unknown key, wrong value type or unreadable scenario file."""
+
+
+def load_defaults(model: str) -> dict[str, Any]:
+    """The defaults of ``model`` from ``sim/models/defaults/<model>.yaml``: flat dotted keys, scalars."""
+    doc = yaml.safe_load(_DEFAULTS_DIR.joinpath(f"{model}.yaml").read_text(encoding="utf-8"))
+    if not isinstance(doc, dict):
+        raise ScenarioError(f"defaults of {model!r} must map dotted keys, got {type(doc).__name__}")
+    for key, value in doc.items():
+        if not isinstance(key, str) or not isinstance(value, (str, int, float, bool, type(None))):
+            raise ScenarioError(f"defaults of {model!r}: {key!r} must be a string mapped to a scalar")
+        if isinstance(value, str) and type(parse_value(value)) in (int, float):
+            # PyYAML reads 1e-3 (no dot, or no exponent sign) as a string: the default would take strings
+            raise ScenarioError(f"defaults of {model!r}: {key!r} is the string {value!r}; write 1.0e-3 style")
+    return doc
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

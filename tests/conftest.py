@@ -4,7 +4,9 @@ Back-end fixtures are parametrised over the embedded default and the real
 server: ``redis_client``/``redis_url`` over fakeredis and the Redis on
 127.0.0.1:6379, ``database_url`` over SQLite and the PostgreSQL on
 127.0.0.1:5432 (database ``test``).  With ``CI`` set an unreachable real server
-fails the test; elsewhere it skips with a reason naming the server.
+fails the test; elsewhere it skips with a reason naming the server.  A test that
+reaches a real server is marked ``real_redis``/``real_postgres`` (by the real
+parameter or fixture it uses), so ``make check`` can leave the servers out.
 
 Tests share the real servers with other runs, so every test gets its own key
 namespace in Redis and its own schema in PostgreSQL, removed afterwards.
@@ -59,6 +61,18 @@ def real_postgres_or_skip() -> str:
     return REAL_POSTGRES_URL
 
 
+#: Fixtures that reach a real server, and the marker a test using one gets.
+_SERVER_FIXTURES = {"real_redis": "real_redis", "real_postgres_url": "real_postgres"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark tests that use a real server, so ``-m "not real_redis and not real_postgres"`` runs none."""
+    for item in items:
+        for fixture, marker in _SERVER_FIXTURES.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     """A hand-driven clock starting at t=1000 s."""
@@ -77,7 +91,7 @@ def namespace() -> str:
     return f"t{uuid.uuid4().hex[:10]}:"
 
 
-@pytest.fixture(params=["fakeredis", "redis"])
+@pytest.fixture(params=["fakeredis", pytest.param("redis", marks=pytest.mark.real_redis)])
 def redis_backend(request: pytest.FixtureRequest, namespace: str) -> Iterator[tuple[str, object]]:
     """``(kind, client)`` for fakeredis and the real Redis; keys under ``namespace`` are removed after."""
     if request.param == "fakeredis":
@@ -130,7 +144,7 @@ def real_postgres_url() -> Iterator[str]:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.real_postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """SQLite in a temp dir, then a fresh schema on the real PostgreSQL."""
     if request.param == "sqlite":

@@ -24,13 +24,21 @@ from sim.latency import LatencyBook
 from supreme.events import FLOWS, EventLog
 from supreme.resilience.fault_schedule import FaultSchedule
 
-__all__ = ["SimContext", "scenario_id"]
+__all__ = ["SimContext", "count_steps", "scenario_id"]
 
 
 def scenario_id(scenario: Mapping[str, Any]) -> str:
     """Short stable hash of a scenario (key order does not matter)."""
     blob = json.dumps(dict(sorted(scenario.items())), sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
+
+
+def count_steps(log: pd.DataFrame, component: str, operation: str, outcome: str | None = None) -> int:
+    """How many rows of ``log`` are ``component.operation`` (with ``outcome``, when given)."""
+    mask = (log["component"] == component) & (log["operation"] == operation)
+    if outcome is not None:
+        mask &= log["outcome"] == outcome
+    return int(mask.sum())
 
 
 class SimContext:

@@ -31,32 +31,15 @@ import simpy
 
 from sim.bridge import BridgeClock, IoBridge
 from sim.latency import latency_model
-from sim.models._context import SimContext
-from sim.scenario import make_scenario
+from sim.models._context import SimContext, count_steps
+from sim.scenario import load_defaults, make_scenario
 
-__all__ = ["DEFAULTS", "FLOW", "NAME", "AuthWorld", "run", "summarize"]
+__all__ = ["DEFAULTS", "FLOW", "NAME", "AuthWorld", "run", "simulate", "summarize"]
 
 NAME = "api_key_auth"
 FLOW = "api_key_auth"
 
-DEFAULTS: dict[str, Any] = {
-    "duration": 60.0,
-    "clients": 4,
-    "clients.unscoped": 1,          # of which lack the required scope
-    "load.rate": 0.5,               # requests per second per client
-    "load.tampered": 0.05,          # fraction of requests whose body no longer matches the signature
-    "load.replayed": 0.05,          # fraction of requests re-sent unchanged
-    "auth.cache_ttl": 5.0,
-    "auth.recv_window_ms": 5000,
-    "net.median": 0.020,
-    "net.p99": 0.080,
-    "db.median": 300e-6,            # a PostgreSQL primary-key lookup
-    "db.p99": 1.2e-3,
-    "redis.median": 80e-6,
-    "redis.p99": 300e-6,
-    "session.ttl": 900.0,
-    "session.refresh_window": 3600.0,
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 REQUIRED = ("signal:read",)
 
@@ -155,6 +138,24 @@ class AuthWorld:
         """One client<->gateway network delay."""
         return self.ctx.env.timeout(self.net.sample(self.ctx.rng))
 
+    def respond(
+        self, rid: str, name: str, t0: float, outcome: str = "ok", **detail: Any
+    ) -> Generator[simpy.Event, Any, None]:
+        """The network back to client ``name``, then its response row (latency since ``t0``)."""
+        yield self.network()
+        self.ctx.step("Client", "response", outcome, frm="API_Gateway", request_id=rid, key=name,
+                      latency=self.ctx.env.now - t0, **detail)
+
+    def process(self, rid: str, name: str, t0: float, **detail: Any) -> Generator[simpy.Event, Any, None]:
+        """The gateway serves the request and the client gets an ok response."""
+        self.ctx.step("API_Gateway", "process", request_id=rid, key=name)
+        yield from self.respond(rid, name, t0, **detail)
+
+    def refuse(self, rid: str, name: str, t0: float, exc: Exception) -> Generator[simpy.Event, Any, None]:
+        """The gateway refuses the request with ``exc`` and the client gets a rejected response."""
+        self.ctx.step("API_Gateway", "refuse", "rejected", request_id=rid, key=name, error=type(exc).__name__)
+        yield from self.respond(rid, name, t0, "rejected", error=type(exc).__name__)
+
     def frame(self) -> pd.DataFrame:
         """The log with key ids replaced by client names (key ids are random)."""
         df = self.ctx.frame()
@@ -203,30 +204,29 @@ def _client(w: AuthWorld, i: int) -> Generator[simpy.Event, Any, None]:
         try:
             if login:
                 issued = yield from w.bridge.call(w.auth.login, headers, method, path, body, rid)
-                yield w.network()
-                ctx.step("Client", "response", "ok", frm="API_Gateway", request_id=rid, key=name,
-                         latency=ctx.env.now - t0, session_expires=issued.info.expires_at)
+                yield from w.respond(rid, name, t0, session_expires=issued.info.expires_at)
                 continue
             yield from w.bridge.call(w.auth.authenticate, headers, method, path, body, REQUIRED, rid)
         except AuthError as exc:
-            ctx.step("API_Gateway", "refuse", "rejected", request_id=rid, key=name, error=type(exc).__name__)
-            yield w.network()
-            ctx.step("Client", "response", "rejected", frm="API_Gateway", request_id=rid, key=name,
-                     latency=ctx.env.now - t0, error=type(exc).__name__)
+            yield from w.refuse(rid, name, t0, exc)
             continue
-        ctx.step("API_Gateway", "process", request_id=rid, key=name)
-        yield w.network()
-        ctx.step("Client", "response", "ok", frm="API_Gateway", request_id=rid, key=name,
-                 latency=ctx.env.now - t0)
+        yield from w.process(rid, name, t0)
+
+
+ClientProcess = Callable[[AuthWorld, int], Generator[simpy.Event, Any, None]]
+
+
+def simulate(model: str, flow: str, sc: Mapping[str, Any], client: ClientProcess) -> pd.DataFrame:
+    """Build the world, start ``client(world, i)`` for every key and run ``duration`` s; the log."""
+    w = AuthWorld(model, flow, sc)
+    for i in range(len(w.keys)):
+        w.ctx.env.process(client(w, i))
+    return w.finish(sc["duration"])
 
 
 def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Signed requests from several clients through the real AuthService; returns the event log."""
-    sc = make_scenario(DEFAULTS, scenario)
-    w = AuthWorld(NAME, FLOW, sc)
-    for i in range(len(w.keys)):
-        w.ctx.env.process(_client(w, i))
-    return w.finish(sc["duration"])
+    return simulate(NAME, FLOW, make_scenario(DEFAULTS, scenario), _client)
 
 
 def summarize(log: pd.DataFrame) -> dict[str, Any]:
@@ -237,11 +237,11 @@ def summarize(log: pd.DataFrame) -> dict[str, Any]:
     refused = log[(comp == "API_Gateway") & (op == "refuse")]
     reasons = refused["detail"].dropna().map(lambda d: json.loads(d).get("error"))
     return {
-        "requests": int(((comp == "Client") & (op == "request")).sum()),
+        "requests": count_steps(log, "Client", "request"),
         "ok": int((resp["outcome"] == "ok").sum()),
         "rejected": int((resp["outcome"] == "rejected").sum()),
         "cache_hit_ratio": float((cache["outcome"] == "hit").mean()) if len(cache) else None,
-        "db_lookups": int(((comp == "Database") & (op == "lookup")).sum()),
-        "sessions_issued": int(((comp == "API_Gateway") & (op == "issue_session")).sum()),
+        "db_lookups": count_steps(log, "Database", "lookup"),
+        "sessions_issued": count_steps(log, "API_Gateway", "issue_session"),
         **{f"refused_{k}": int(v) for k, v in sorted(reasons.value_counts().items())},
     }

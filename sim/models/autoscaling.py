@@ -30,36 +30,14 @@ import simpy
 
 from sim.models._context import SimContext
 from sim.models.hpa import HPA
-from sim.scenario import ScenarioError, make_scenario
+from sim.scenario import ScenarioError, load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "offered_load", "run", "summarize"]
 
 NAME = "autoscaling"
 FLOW = "autoscaling"
 
-DEFAULTS: dict[str, Any] = {
-    "duration": 900.0,
-    "hpa.min_replicas": 1,
-    "hpa.max_replicas": 10,
-    "hpa.initial_replicas": 1,
-    "hpa.target_utilization": 0.5,
-    "hpa.tolerance": 0.1,
-    "hpa.sync_period": 15.0,
-    "hpa.downscale_window": 300.0,
-    "hpa.scale_up_pods": 4,
-    "hpa.scale_up_percent": 100.0,
-    "pods.startup_delay": 20.0,
-    "pods.service_time": 0.1,
-    "k8s.api_latency": 0.0,
-    "load.kind": "step",
-    "load.base": 5.0,
-    "load.peak": 40.0,
-    "load.at": 60.0,
-    "load.ramp_for": 120.0,
-    "load.drop_at": 300.0,
-    "requests.enabled": True,
-    "requests.record": False,
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 
 def offered_load(sc: Mapping[str, Any], t: float) -> float:

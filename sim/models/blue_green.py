@@ -33,40 +33,14 @@ import simpy
 
 from sim.latency import LogNormal
 from sim.models._context import SimContext
-from sim.scenario import make_scenario
+from sim.scenario import load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "run", "summarize"]
 
 NAME = "blue_green"
 FLOW = "blue_green"
 
-DEFAULTS: dict[str, Any] = {
-    "k8s.api_latency": 0.2,
-    "green.replicas": 3,
-    "green.startup_median": 20.0,
-    "green.startup_p99": 40.0,
-    "green.healthy": True,
-    "green.smoke_pass": True,
-    "green.error_rate": 0.001,
-    "green.latency_median": 0.02,
-    "green.latency_p99": 0.08,
-    "blue.error_rate": 0.001,
-    "blue.latency_median": 0.02,
-    "blue.latency_p99": 0.08,
-    "probe.period": 10.0,
-    "probe.timeout": 1.0,
-    "probe.failure_threshold": 3,
-    "smoke.duration": 5.0,
-    "monitoring.enable_latency": 1.0,
-    "lb.switch_latency": 0.5,
-    "traffic.rate": 20.0,
-    "analysis.interval": 10.0,
-    "analysis.max_error_rate": 0.05,
-    "analysis.max_p99": 0.25,
-    "analysis.min_requests": 20,
-    "rollout.scale_down_delay": 30.0,
-    "scale_down.latency": 2.0,
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 BLUE, GREEN = "Blue_Environment", "Green_Environment"
 

@@ -31,30 +31,18 @@ import pandas as pd
 import simpy
 
 from sim.models._context import SimContext
-from sim.scenario import make_scenario
+from sim.scenario import load_defaults, make_scenario
 from sim.tiers import SimIO, SimMemoryTier, SimRemoteTier, charged
 from sim.workload import arrivals, keys_for, payload
 
-__all__ = ["DEFAULTS", "FLOW", "NAME", "build_manager", "run", "summarize", "tier_sequence"]
+__all__ = [
+    "DEFAULTS", "FLOW", "NAME", "build_manager", "lookups", "make_io", "run", "summarize", "tier_sequence",
+]
 
 NAME = "cache_hierarchy"
 FLOW = "cache_hierarchy"
 
-DEFAULTS: dict[str, Any] = {
-    "workload.name": "zipf_shifting",
-    "workload.n": 2000,
-    "workload.seed": 0,
-    "workload.rate": 500.0,
-    "value.bytes": 256,
-    "cache.l1.policy": "lru",
-    "cache.l1.capacity": 100,
-    "cache.ttl": 0.0,  # seconds; 0 = no expiry
-    "l2.backend": "redis",  # redis | fakeredis (latency keys)
-    "l3.backend": "postgresql",  # postgresql | sqlite
-    "redis.servers": 1,
-    "pool.max_size": 10,
-    "source.key": "exchange.fetch",
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 TIER_COMPONENTS = ("Memory_Cache_L1", "Redis_Cache_L2", "PostgreSQL_L3")
 
@@ -101,31 +89,38 @@ def make_io(ctx: SimContext, sc: Mapping[str, Any], flow: str = FLOW) -> SimIO:
     )
 
 
-def _request(ctx: SimContext, io: SimIO, manager: Any, key: str) -> Generator[simpy.Event, Any, None]:
+def _request(
+    ctx: SimContext, io: SimIO, manager: Any, key: str, ops: tuple[str, str], survive: bool
+) -> Generator[simpy.Event, Any, None]:
     env = ctx.env
     rid = ctx.log.next_request_id()
     t0 = env.now
-    ctx.step("Cache_Manager", "request", frm="Application", request_id=rid, key=key)
+    ctx.step("Cache_Manager", ops[0], frm="Application", request_id=rid, key=key)
     io.begin()
     outcome = "ok"
     try:
         manager.get(key, request_id=rid)
     except Exception as exc:  # the source failed too: the application gets an error, the run goes on
+        if not survive:
+            raise
         outcome = "error"
         ctx.step("Application", "error", "error", request_id=rid, key=key, error=type(exc).__name__)
     yield from io.settle(request_id=rid)
-    ctx.step("Application", "response", outcome, request_id=rid, key=key, latency=env.now - t0)
+    ctx.step("Application", ops[1], outcome, request_id=rid, key=key, latency=env.now - t0)
 
 
-def _arrivals(
-    ctx: SimContext, io: SimIO, manager: Any, keys: list[str], rate: float
+def lookups(
+    ctx: SimContext, io: SimIO, manager: Any, keys: list[str], rate: float,
+    ops: tuple[str, str] = ("request", "response"), survive: bool = True,
 ) -> Generator[simpy.Event, Any, None]:
+    """Poisson lookups of ``keys``, each timed from row ``ops[0]`` to row ``ops[1]``."""
+    # survive: a lookup whose source fails too is an error row; learning_cycle lets it end the run
     env = ctx.env
     times = arrivals(len(keys), rate, ctx.rng)
     for key, t in zip(keys, times, strict=True):
         if t > env.now:
             yield env.timeout(t - env.now)
-        env.process(_request(ctx, io, manager, key))
+        env.process(_request(ctx, io, manager, key, ops, survive))
 
 
 def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
@@ -135,7 +130,7 @@ def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
     io = make_io(ctx, sc)
     manager = build_manager(ctx, io, sc)
     keys = keys_for(str(sc["workload.name"]), int(sc["workload.n"]), int(sc["workload.seed"]))
-    ctx.env.process(_arrivals(ctx, io, manager, keys, float(sc["workload.rate"])))
+    ctx.env.process(lookups(ctx, io, manager, keys, float(sc["workload.rate"])))
     ctx.env.run()
     df = ctx.frame()
     df.attrs["stats"] = manager.stats().reset_index().to_dict("records")

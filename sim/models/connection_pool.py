@@ -31,27 +31,15 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from sim.models._context import SimContext
-from sim.scenario import ScenarioError, make_scenario
+from sim.models._context import SimContext, count_steps
+from sim.scenario import ScenarioError, load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "run", "summarize"]
 
 NAME = "connection_pool"
 FLOW = "connection_pool"
 
-DEFAULTS: dict[str, Any] = {
-    "duration": 30.0,
-    "load.rate": 200.0,
-    "pool.min_size": 2,
-    "pool.max_size": 10,
-    "pool.timeout": 30.0,
-    "pool.max_waiting": 0,
-    "db.connect_key": "postgresql.connect",
-    "query.key": "postgresql.select",
-    "query.scale": 1.0,
-    "health.check_cost": 0.0002,
-    "health.fail_prob": 0.0,
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 DB = "Database"
 
@@ -225,8 +213,7 @@ def summarize(log: pd.DataFrame) -> dict[str, Any]:
         "rejected": int(((pm["operation"] == "queue") & (pm["outcome"] == "rejected")).sum()),
         "timeout_rate": timeouts / requests if requests else 0.0,
         "queued": int(((pm["operation"] == "queue") & (pm["outcome"] == "wait")).sum()),
-        "connections": int(((log["component"] == DB) & (log["operation"] == "connect")
-                            & (log["outcome"] == "ok")).sum()),
+        "connections": count_steps(log, DB, "connect", "ok"),
         "wait_p50": float(np.percentile(ready, 50)) if ready.size else 0.0,
         "wait_p99": float(np.percentile(ready, 99)) if ready.size else 0.0,
     }

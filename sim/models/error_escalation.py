@@ -31,34 +31,15 @@ import pandas as pd
 import simpy
 
 from sim.latency import LogNormal
-from sim.models._context import SimContext
-from sim.scenario import make_scenario
+from sim.models._context import SimContext, count_steps
+from sim.scenario import load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "run", "summarize"]
 
 NAME = "error_escalation"
 FLOW = "error_escalation"
 
-DEFAULTS: dict[str, Any] = {
-    "duration": 900.0,
-    "dependency": "redis",
-    "load.rate": 5.0,
-    "call.key": "redis.get",
-    "faults.redis.down_at": 60.0,
-    "breaker.failure_rate_threshold": 50.0,
-    "breaker.window": 20,
-    "breaker.min_calls": 10,
-    "breaker.wait_open": 30.0,
-    "breaker.half_open_calls": 3,
-    "recovery.attempt_cost": 0.5,
-    "recovery.failover_works": False,
-    "alerts.tick_period": 10.0,
-    "alerts.ack_timeout": 300.0,
-    "operator.ack_median": 120.0,
-    "operator.ack_p99": 900.0,
-    "operator.fix_median": 300.0,
-    "operator.fix_p99": 1800.0,
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 
 class _Ops:
@@ -188,7 +169,7 @@ def summarize(log: pd.DataFrame) -> dict[str, Any]:
         "errors": int((calls["outcome"] == "error").sum()),
         "rejected": int((calls["outcome"] == "rejected").sum()),
         "critical_incidents": len(incidents),
-        "escalations": int(((log["component"] == "Alert_Manager") & (log["operation"] == "escalate")).sum()),
+        "escalations": count_steps(log, "Alert_Manager", "escalate"),
         "time_to_ack": (ack - opened) if ack is not None and opened is not None else None,
         "time_to_resolve": (res - opened) if res is not None and opened is not None else None,
     }

@@ -33,9 +33,9 @@ import simpy
 
 from sim.models import cache_hierarchy as ch
 from sim.models._context import SimContext
-from sim.scenario import make_scenario
+from sim.scenario import load_defaults, make_scenario
 from sim.tiers import SimIO
-from sim.workload import arrivals, keys_for, payload
+from sim.workload import keys_for, payload
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "PrefetchTarget", "run", "run_adaptive", "summarize"]
 
@@ -43,15 +43,8 @@ NAME = "learning_cycle"
 FLOW = "learning_cycle"
 
 DEFAULTS: dict[str, Any] = {
-    **{k: v for k, v in ch.DEFAULTS.items() if k != "workload.n"},
-    "workload.name": "dashboard_replay",
-    "workload.rate": 50.0,
-    "duration": 300.0,
-    "cache.l1.capacity": 60,
-    "cycle.seconds": 60.0,
-    "prefetch.enabled": False,
-    "prefetch.threshold": 0.4,
-    "prefetch.fanout": 2,
+    **{k: v for k, v in ch.DEFAULTS.items() if k != "workload.n"},  # runs for ``duration`` instead
+    **load_defaults(NAME),
 }
 
 
@@ -78,27 +71,6 @@ class PrefetchTarget:
         with self.io.detached():
             self.io.charge(None, self.fetch_cost.pop(key, 0.0))
             self.manager.set(key, value, ttl, low_priority, flow="prefetch")
-
-
-def _demand(ctx: SimContext, io: SimIO, manager: Any, key: str) -> Generator[simpy.Event, Any, None]:
-    env = ctx.env
-    rid = ctx.log.next_request_id()
-    t0 = env.now
-    ctx.step("Cache_Manager", "Data access request", frm="Application", request_id=rid, key=key)
-    io.begin()
-    manager.get(key, request_id=rid)
-    yield from io.settle(request_id=rid)
-    ctx.step("Application", "Optimized response", request_id=rid, key=key, latency=env.now - t0)
-
-
-def _load(
-    ctx: SimContext, io: SimIO, manager: Any, keys: list[str], rate: float
-) -> Generator[simpy.Event, Any, None]:
-    env = ctx.env
-    for key, t in zip(keys, arrivals(len(keys), rate, ctx.rng), strict=True):
-        if t > env.now:
-            yield env.timeout(t - env.now)
-        env.process(_demand(ctx, io, manager, key))
 
 
 def _cycle(ctx: SimContext, io: SimIO, layer: Any, period: float) -> Generator[simpy.Event, Any, None]:
@@ -149,7 +121,8 @@ def run_adaptive(name: str, flow: str, sc: Mapping[str, Any]) -> pd.DataFrame:
     duration = float(sc["duration"])
     n = max(1, int(duration * float(sc["workload.rate"])))
     keys = keys_for(str(sc["workload.name"]), n, int(sc["workload.seed"]))
-    ctx.env.process(_load(ctx, io, manager, keys, float(sc["workload.rate"])))
+    demand = ("Data access request", "Optimized response")
+    ctx.env.process(ch.lookups(ctx, io, manager, keys, float(sc["workload.rate"]), demand, survive=False))
     ctx.env.process(_cycle(ctx, io, layer, float(sc["cycle.seconds"])))
     ctx.env.run(until=duration + 1e-9)
     df = ctx.frame()

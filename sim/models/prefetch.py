@@ -21,14 +21,14 @@ from typing import Any
 import pandas as pd
 
 from sim.models import learning_cycle as lc
-from sim.scenario import make_scenario
+from sim.scenario import load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "run", "summarize"]
 
 NAME = "prefetch"
 FLOW = "prefetch"
 
-DEFAULTS: dict[str, Any] = {**lc.DEFAULTS, "prefetch.enabled": True, "duration": 120.0, "cache.ttl": 5.0}
+DEFAULTS: dict[str, Any] = {**lc.DEFAULTS, **load_defaults(NAME)}
 
 
 def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:

@@ -24,34 +24,16 @@ from typing import Any
 import pandas as pd
 import simpy
 
-from sim.models.api_key_auth import REQUIRED, AuthWorld
-from sim.scenario import make_scenario
+from sim.models._context import count_steps
+from sim.models.api_key_auth import REQUIRED, AuthWorld, simulate
+from sim.scenario import load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "run", "summarize"]
 
 NAME = "session_auth"
 FLOW = "session_auth"
 
-DEFAULTS: dict[str, Any] = {
-    "duration": 300.0,
-    "clients": 3,
-    "clients.unscoped": 0,
-    "load.rate": 0.2,               # bearer requests per second per client
-    "load.pause_every": 20,         # after this many requests a client goes quiet ...
-    "load.pause": 150.0,            # ... for this long (past the refresh window: log in again)
-    "load.tampered": 0.0,
-    "load.replayed": 0.0,
-    "auth.cache_ttl": 5.0,
-    "auth.recv_window_ms": 5000,
-    "net.median": 0.020,
-    "net.p99": 0.080,
-    "db.median": 300e-6,
-    "db.p99": 1.2e-3,
-    "redis.median": 80e-6,
-    "redis.p99": 300e-6,
-    "session.ttl": 30.0,
-    "session.refresh_window": 60.0,
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 
 def _client(w: AuthWorld, i: int) -> Generator[simpy.Event, Any, None]:
@@ -77,45 +59,31 @@ def _client(w: AuthWorld, i: int) -> Generator[simpy.Event, Any, None]:
             try:
                 issued = yield from w.bridge.call(w.auth.login, headers, "GET", "/v1/session", b"", rid)
             except AuthError as exc:
-                yield w.network()
-                ctx.step("Client", "response", "rejected", frm="API_Gateway", request_id=rid, key=name,
-                         latency=ctx.env.now - t0, error=type(exc).__name__)
+                yield from w.respond(rid, name, t0, "rejected", error=type(exc).__name__)
                 continue
             token = issued.token
-            yield w.network()
-            ctx.step("Client", "response", "ok", frm="API_Gateway", request_id=rid, key=name,
-                     latency=ctx.env.now - t0, login=True, expires_at=issued.info.expires_at)
+            yield from w.respond(rid, name, t0, login=True, expires_at=issued.info.expires_at)
             continue
         ctx.step("Client", "request", request_id=rid, key=name)
         yield w.network()
         try:
             principal = yield from w.bridge.call(w.auth.authenticate_session, token, REQUIRED, rid)
         except AuthError as exc:
-            ctx.step("API_Gateway", "refuse", "rejected", request_id=rid, key=name, error=type(exc).__name__)
-            yield w.network()
-            ctx.step("Client", "response", "rejected", frm="API_Gateway", request_id=rid, key=name,
-                     latency=ctx.env.now - t0, error=type(exc).__name__)
+            yield from w.refuse(rid, name, t0, exc)
             token = None  # dead or unknown session: log in again
             continue
-        ctx.step("API_Gateway", "process", request_id=rid, key=name)
-        yield w.network()
         fresh = principal.new_session
-        if fresh is not None:
-            token = fresh.token
-            ctx.step("Client", "response", "ok", frm="API_Gateway", request_id=rid, key=name,
-                     latency=ctx.env.now - t0, new_token=True, expires_at=fresh.info.expires_at)
+        if fresh is None:
+            yield from w.process(rid, name, t0)
         else:
-            ctx.step("Client", "response", "ok", frm="API_Gateway", request_id=rid, key=name,
-                     latency=ctx.env.now - t0)
+            token = fresh.token
+            yield from w.process(rid, name, t0, new_token=True, expires_at=fresh.info.expires_at)
 
 
 def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Clients on bearer sessions that expire and refresh in simulated time; returns the event log."""
     sc = make_scenario(DEFAULTS, scenario)
-    w = AuthWorld(NAME, FLOW, sc)
-    for i in range(len(w.keys)):
-        w.ctx.env.process(_client(w, i))
-    df = w.finish(sc["duration"])
+    df = simulate(NAME, FLOW, sc, _client)
     df.attrs["session_ttl"] = sc["session.ttl"]
     return df
 
@@ -126,10 +94,10 @@ def summarize(log: pd.DataFrame) -> dict[str, Any]:
     resp = log[(comp == "Client") & (op == "response")]
     cache = log[(comp == "Cache_Manager") & (op == "get") & (log["flow"] == "session_auth")]
     return {
-        "requests": int(((comp == "Client") & (op == "request")).sum()),
-        "logins": int(((comp == "Client") & (op == "login")).sum()),
+        "requests": count_steps(log, "Client", "request"),
+        "logins": count_steps(log, "Client", "login"),
         "ok": int((resp["outcome"] == "ok").sum()),
         "rejected": int((resp["outcome"] == "rejected").sum()),
-        "refreshes": int(((comp == "Session_Store") & (op == "refresh") & (log["outcome"] == "ok")).sum()),
+        "refreshes": count_steps(log, "Session_Store", "refresh", "ok"),
         "session_cache_hit_ratio": float((cache["outcome"] == "hit").mean()) if len(cache) else None,
     }

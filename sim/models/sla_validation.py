@@ -21,20 +21,14 @@ from typing import Any
 import pandas as pd
 
 from sim.models import trading_signal as ts
-from sim.scenario import make_scenario
+from sim.scenario import load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "run", "summarize"]
 
 NAME = "sla_validation"
 FLOW = "sla_validation"
 
-DEFAULTS: dict[str, Any] = {
-    **ts.DEFAULTS,
-    "requests": 1000,
-    "sla.p50": 0.0,
-    "sla.p95": 0.050,
-    "sla.p99": 0.100,
-}
+DEFAULTS: dict[str, Any] = {**ts.DEFAULTS, **load_defaults(NAME)}
 
 
 def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
@@ -52,7 +46,7 @@ def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
         "Send test requests",
         detail=json.dumps({"from": "Test_Harness", "n": n}),
     )
-    ctx.env.process(ts._clients(ctx, svc, sc))
+    ctx.env.process(ts.clients(ctx, svc, sc))
     ctx.env.run()
     end = svc.clock.now()
     log.record(

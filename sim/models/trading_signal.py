@@ -37,37 +37,20 @@ import pandas as pd
 import simpy
 
 from sim.models._context import SimContext
-from sim.scenario import make_scenario
+from sim.scenario import load_defaults, make_scenario
 from sim.tiers import SimIO, SimMemoryTier, SimRemoteTier
 
-__all__ = ["DEFAULTS", "ENDPOINT", "FLOW", "NAME", "SignalService", "run", "summarize"]
+__all__ = [
+    "DEFAULTS", "ENDPOINT", "FLOW", "NAME", "SignalService", "build", "clients", "make_context",
+    "record_outcomes", "run", "serve", "summarize",
+]
 
 NAME = "trading_signal"
 FLOW = "trading_signal"
 ENDPOINT = "POST /api/v1/trading/signal"
 PATH = "/api/v1/trading/signal"
 
-DEFAULTS: dict[str, Any] = {
-    "requests": 2000,
-    "load.rate": 200.0,
-    "clients": 8,
-    "symbols": "SPX,IXIC",
-    "timeframe": "1d",
-    "market.start": 1420480800.0,  # 2015-01-05 18:00 UTC, inside the bundled sample
-    "api.workers": 4,
-    "api.overhead_key": "api.overhead",
-    "ratelimit.rate": 50.0,
-    "ratelimit.burst": 20,
-    "auth.cache_ttl": 5.0,
-    "signal.ttl": 30.0,
-    "cache.l1.policy": "lru",
-    "cache.l1.capacity": 256,
-    "l2.backend": "redis",
-    "l3.backend": "postgresql",
-    "redis.servers": 1,
-    "pool.max_size": 10,
-    "exchange.key": "exchange.fetch",
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 _EXTRA_LATENCIES = {"api.overhead": (150e-6, 600e-6)}  # parse/route/serialise in the gateway: median, p99
 
@@ -220,112 +203,126 @@ class SignalService:
         if log.enabled:
             log.record(self.clock.now(), self.flow, component, operation, outcome, **kw)
 
-    def handle(self, rid: str, client: int, symbol: str) -> str:
-        """The synchronous handler: rate limit, auth, signal cache, strategy; returns the outcome."""
+    def receive(self, rid: str, client: int, symbol: str) -> tuple[str, bytes]:
+        """Charge the gateway's own work and record the arrival; the client's key id and secret."""
+        self.io.charge(None, self.io.draw(str(self.sc["api.overhead_key"])))
+        self.rec("API_Gateway", "receive", request_id=rid, key=symbol)
+        return self.keys[client]
+
+    def refuse(self, rid: str, outcome: str, detail: str, key: str | None = None) -> str:
+        """Record the gateway's refusal (``detail`` carries the status) and return ``outcome``."""
+        self.rec("API_Gateway", "respond", outcome, request_id=rid, key=key, detail=detail)
+        return outcome
+
+    def auth_failure(self, rid: str, kid: str, secret: bytes, symbol: str) -> str | None:
+        """Sign the request as the client does and authenticate it; the AuthError's name, or None."""
         from supreme.api.auth.errors import AuthError
         from supreme.api.auth.signing import sign_request
 
-        io, clock = self.io, self.clock
-        io.charge(None, io.draw(str(self.sc["api.overhead_key"])))
-        kid, secret = self.keys[client]
-        self.rec("API_Gateway", "receive", request_id=rid, key=symbol)
-        rl = self.limiter.check(kid)
-        if not rl.allowed:
-            self.rec("API_Gateway", "respond", "rejected", request_id=rid, key=symbol, detail="429")
-            return "rejected"
-        self.rec("API_Gateway", "rate_limit_ok", request_id=rid, key=symbol)
         body = json.dumps({"symbol": symbol, "timeframe": self.timeframe}).encode()
         headers = sign_request(
-            kid, secret, "POST", PATH, body, timestamp_ms=int(clock.now() * 1000), nonce=rid
+            kid, secret, "POST", PATH, body, timestamp_ms=int(self.clock.now() * 1000), nonce=rid
         )
         try:
             self.auth.authenticate(headers, "POST", PATH, body, required=("signal:read",), request_id=rid)
         except AuthError as exc:
-            self.rec(
-                "API_Gateway",
-                "respond",
-                "rejected",
-                request_id=rid,
-                key=symbol,
-                detail=f"401 {type(exc).__name__}",
-            )
-            return "rejected"
-        self.rec("API_Gateway", "auth_ok", request_id=rid, key=symbol)
+            return type(exc).__name__
+        return None
+
+    def cached(self, rid: str, symbol: str, prefix: str, operation: str) -> tuple[str, Any]:
+        """Look the answer for the last closed candle up under ``prefix``; its cache key and value."""
         last = self.feed.last_closed_ms(symbol, self.timeframe)
-        skey = f"signal:{symbol}:{self.timeframe}:{last}"
-        cached = self.cache.get(skey, request_id=rid)
-        self.rec(
-            "API_Gateway",
-            "check_signal_cache",
-            "miss" if cached is None else "hit",
-            request_id=rid,
-            key=symbol,
-        )
+        key = f"{prefix}:{symbol}:{self.timeframe}:{last}"
+        value = self.cache.get(key, request_id=rid)
+        self.rec("API_Gateway", operation, "miss" if value is None else "hit", request_id=rid, key=symbol)
+        return key, value
+
+    def generate(self, rid: str, symbol: str) -> tuple[Any, str]:
+        """Run the strategy; ``(signal, "")``, or ``(None, error name)`` when it fails."""
+        self.connector.rid = rid
+        try:
+            return self.engine.generate(symbol, self.timeframe, request_id=rid), ""
+        except Exception as exc:  # exchange down or too little data: a 503, never a crash
+            return None, type(exc).__name__
+
+    def handle(self, rid: str, client: int, symbol: str) -> str:
+        """The synchronous handler: rate limit, auth, signal cache, strategy; returns the outcome."""
+        kid, secret = self.receive(rid, client, symbol)
+        if not self.limiter.check(kid).allowed:
+            return self.refuse(rid, "rejected", "429", key=symbol)
+        self.rec("API_Gateway", "rate_limit_ok", request_id=rid, key=symbol)
+        failure = self.auth_failure(rid, kid, secret, symbol)
+        if failure:
+            return self.refuse(rid, "rejected", f"401 {failure}", key=symbol)
+        self.rec("API_Gateway", "auth_ok", request_id=rid, key=symbol)
+        skey, cached = self.cached(rid, symbol, "signal", "check_signal_cache")
         if cached is not None:
             self.rec("API_Gateway", "respond", "ok", request_id=rid, key=symbol, detail="cached")
             return "hit"
-        self.connector.rid = rid
-        try:
-            signal = self.engine.generate(symbol, self.timeframe, request_id=rid)
-        except Exception as exc:  # exchange down or too little data: a 503, never a crash
-            self.rec(
-                "API_Gateway",
-                "respond",
-                "error",
-                request_id=rid,
-                key=symbol,
-                detail=f"503 {type(exc).__name__}",
-            )
-            return "error"
+        signal, failure = self.generate(rid, symbol)
+        if signal is None:
+            return self.refuse(rid, "error", f"503 {failure}", key=symbol)
         self.rec("API_Gateway", "cache_signal", request_id=rid, key=symbol)
         self.cache.set(skey, signal.to_dict(), ttl=self.signal_ttl, request_id=rid)
         self.rec("API_Gateway", "respond", "ok", request_id=rid, key=symbol, detail=signal.action.value)
         return "miss"
 
 
-def _request(
-    ctx: SimContext, svc: SignalService, workers: simpy.Resource, client: int, symbol: str
+def serve(
+    ctx: SimContext, svc: SignalService, gateway: simpy.Resource, client: int, symbol: str,
+    route: str | None = None,
 ) -> Generator[simpy.Event, Any, None]:
-    env, io = ctx.env, svc.io
-    rid = ctx.log.next_request_id()
+    """One request: wait for a worker of ``gateway``, run the handler, pay its I/O, record the totals."""
+    env, io, log, flow = ctx.env, svc.io, ctx.log, svc.flow
+    rid = log.next_request_id()
     t0 = env.now
-    if ctx.log.enabled:
-        ctx.log.record(svc.clock.now(), FLOW, "Client", "request", request_id=rid, key=ENDPOINT)
-    with workers.request() as slot:
+    if log.enabled:
+        log.record(svc.clock.now(), flow, "Client", "request", request_id=rid, key=ENDPOINT)
+        if route is not None:
+            log.record(svc.clock.now(), flow, "Load_Balancer", "route", request_id=rid, detail=route)
+    with gateway.request() as slot:
         yield slot
         io.begin()
         outcome = svc.handle(rid, client, symbol)
         yield from io.settle(request_id=rid)
     total = env.now - t0
     status = "error" if outcome in ("error", "rejected") else "ok"
-    if ctx.log.enabled:
+    if log.enabled:
         now = svc.clock.now()
-        ctx.log.record(
-            now,
-            FLOW,
-            "API_Gateway",
-            "request",
-            status,
-            request_id=rid,
-            key=ENDPOINT,
-            latency=total,
-            detail=outcome,
+        log.record(
+            now, flow, "API_Gateway", "request", status,
+            request_id=rid, key=ENDPOINT, latency=total, detail=outcome,
         )
-        ctx.log.record(now, FLOW, "Client", "response", status, request_id=rid, key=symbol, latency=total)
+        log.record(now, flow, "Client", "response", status, request_id=rid, key=symbol, latency=total)
     svc.outcomes[outcome] = svc.outcomes.get(outcome, 0) + 1
     svc.latencies.append(total)
 
 
-def _clients(ctx: SimContext, svc: SignalService, sc: Mapping[str, Any]) -> Generator[simpy.Event, Any, None]:
+def clients(
+    ctx: SimContext, svc: SignalService, sc: Mapping[str, Any], backends: int | None = None
+) -> Generator[simpy.Event, Any, None]:
+    """Open-loop Poisson arrivals of ``requests`` requests at one gateway, or round-robin over
+    ``backends`` gateways behind a load balancer that records each route."""
     env, rng = ctx.env, ctx.rng
-    workers = simpy.Resource(env, capacity=int(sc["api.workers"]))
+    gateways = [simpy.Resource(env, capacity=int(sc["api.workers"])) for _ in range(backends or 1)]
     n = int(sc["requests"])
     gaps = rng.exponential(1.0 / float(sc["load.rate"]), size=n)
     who = rng.integers(int(sc["clients"]), size=n)
     what = rng.integers(len(svc.symbols), size=n)
     for i in range(n):
         yield env.timeout(float(gaps[i]))
-        env.process(_request(ctx, svc, workers, int(who[i]), svc.symbols[int(what[i])]))
+        gw = i % len(gateways)
+        route = None if backends is None else f"gateway-{gw}"
+        env.process(serve(ctx, svc, gateways[gw], int(who[i]), svc.symbols[int(what[i])], route))
+
+
+def record_outcomes(df: pd.DataFrame, svc: SignalService) -> None:
+    """Outcome counts and end-to-end latency percentiles into ``df.attrs``."""
+    lat = np.asarray(svc.latencies)
+    df.attrs["outcomes"] = dict(sorted(svc.outcomes.items()))
+    df.attrs["latency"] = {
+        f"p{p}": float(np.percentile(lat, p)) if lat.size else float("nan") for p in (50, 95, 99)
+    }
 
 
 def build(sc: Mapping[str, Any]) -> tuple[SimContext, SignalService]:
@@ -352,14 +349,10 @@ def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Simulate ``requests`` signal requests; returns the event log (aggregates in ``attrs``)."""
     sc = make_scenario(DEFAULTS, scenario)
     ctx, svc = build(sc)
-    ctx.env.process(_clients(ctx, svc, sc))
+    ctx.env.process(clients(ctx, svc, sc))
     ctx.env.run()
     df = ctx.frame()
-    lat = np.asarray(svc.latencies)
-    df.attrs["outcomes"] = dict(sorted(svc.outcomes.items()))
-    df.attrs["latency"] = {
-        f"p{p}": float(np.percentile(lat, p)) if lat.size else float("nan") for p in (50, 95, 99)
-    }
+    record_outcomes(df, svc)
     df.attrs["sim_seconds"] = float(ctx.env.now)
     return df
 

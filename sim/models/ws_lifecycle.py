@@ -29,31 +29,16 @@ from typing import Any
 import pandas as pd
 import simpy
 
+from sim.models._context import count_steps
 from sim.models.ws_streaming import WsWorld
-from sim.scenario import make_scenario
+from sim.scenario import load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "run", "summarize"]
 
 NAME = "ws_lifecycle"
 FLOW = "ws_lifecycle"
 
-DEFAULTS: dict[str, Any] = {
-    "duration": 200.0,
-    "clients": 4,
-    "clients.drop": 1,             # the last ones vanish without a close frame
-    "drop.at": 60.0,
-    "close.at": 150.0,             # the others close gracefully at about this time
-    "ping.interval": 15.0,         # client's protocol-level ping frames
-    "health.interval": 20.0,
-    "health.timeout": 10.0,
-    "net.median": 0.015,
-    "net.p99": 0.120,
-    "ws.queue_size": 256,
-    "symbols": "SPX",
-    "replay.timeframe": "1s",
-    "feed.poll_interval": 1.0,
-    "client.unsubscribe_at": 0.0,
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 
 def _client(w: WsWorld, i: int, drops: bool) -> Generator[simpy.Event, Any, None]:
@@ -132,11 +117,10 @@ def summarize(log: pd.DataFrame) -> dict[str, Any]:
     detected = log[(comp == "Health_Monitor") & (op == "detect_timeout")].set_index("key")["time"]
     delays = [float(detected[k] - vanished[k]) for k in vanished.index if k in detected.index]
     return {
-        "opened": int(((comp == "Connection_Manager") & (op == "register")).sum()),
-        "unregistered": int(((comp == "Connection_Manager") & (op == "unregister")).sum()),
-        "dropped": int(((comp == "Metrics_Collector") & (op == "record_dropped")).sum()),
-        "health_pings": int(((comp == "Health_Monitor") & (op == "health_check")).sum()),
-        "confirmed": int(((comp == "Connection_Manager") & (op == "health_confirmed")
-                          & (log["outcome"] == "ok")).sum()),
+        "opened": count_steps(log, "Connection_Manager", "register"),
+        "unregistered": count_steps(log, "Connection_Manager", "unregister"),
+        "dropped": count_steps(log, "Metrics_Collector", "record_dropped"),
+        "health_pings": count_steps(log, "Health_Monitor", "health_check"),
+        "confirmed": count_steps(log, "Connection_Manager", "health_confirmed", "ok"),
         "detect_delay_max": max(delays) if delays else None,
     }

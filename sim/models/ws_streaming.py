@@ -32,27 +32,15 @@ import pandas as pd
 import simpy
 
 from sim.latency import latency_model
-from sim.models._context import SimContext
-from sim.scenario import make_scenario
+from sim.models._context import SimContext, count_steps
+from sim.scenario import load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "WsWorld", "run", "summarize"]
 
 NAME = "ws_streaming"
 FLOW = "ws_streaming"
 
-DEFAULTS: dict[str, Any] = {
-    "duration": 120.0,
-    "clients": 3,
-    "symbols": "SPX,IXIC",
-    "replay.timeframe": "1s",
-    "feed.poll_interval": 1.0,
-    "net.median": 0.015,
-    "net.p99": 0.120,
-    "client.unsubscribe_at": 90.0,    # each client unsubscribes at about this time (+ a draw)
-    "ws.queue_size": 256,
-    "health.interval": 20.0,
-    "health.timeout": 10.0,
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 
 class WsWorld:
@@ -241,9 +229,9 @@ def summarize(log: pd.DataFrame) -> dict[str, Any]:
     comp, op = log["component"], log["operation"]
     upd = log[(comp == "Client") & (op == "update")]
     return {
-        "connections": int(((comp == "Connection_Manager") & (op == "register")).sum()),
-        "polls": int(((comp == "Market_Data_Feed") & (op == "poll")).sum()),
-        "broadcasts": int(((comp == "Subscription_Manager") & (op == "broadcast")).sum()),
+        "connections": count_steps(log, "Connection_Manager", "register"),
+        "polls": count_steps(log, "Market_Data_Feed", "poll"),
+        "broadcasts": count_steps(log, "Subscription_Manager", "broadcast"),
         "updates_received": len(upd),
-        "unsubscribed": int(((comp == "Subscription_Manager") & (op == "remove")).sum()),
+        "unsubscribed": count_steps(log, "Subscription_Manager", "remove"),
     }

@@ -114,6 +114,7 @@ def test_sampled_warmup_carry_over_equals_rehashing_the_warmup() -> None:
         fresh.reset_window()
 
 
+@pytest.mark.slow
 def test_a_small_initial_prefetch_area_does_not_starve_prefetching() -> None:
     # with 1 slot of 40 the first prefetches are evicted before use; the guesses are right, so the
     # predictor is not muted and the budget rule grows the area (it used to stay muted at 0: 0.86)

@@ -21,7 +21,7 @@ from supreme.clock import ManualClock
 from supreme.events import EventLog
 
 
-@pytest.fixture(params=["memory", "fakeredis", "redis"])
+@pytest.fixture(params=["memory", "fakeredis", pytest.param("redis", marks=pytest.mark.real_redis)])
 def make_limiter(request: pytest.FixtureRequest, clock: ManualClock, namespace: str):
     if request.param == "memory":
         client = None

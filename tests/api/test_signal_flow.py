@@ -121,6 +121,7 @@ def test_dead_l2_degrades_not_fails(tmp_path: Path, clock: ManualClock) -> None:
         svc.close()
 
 
+@pytest.mark.slow
 def test_dead_l3_degrades_not_fails(tmp_path: Path, clock: ManualClock) -> None:
     """L3 on a PostgreSQL port nobody listens on; the key store stays on SQLite."""
     svc = build_services(tmp_path, clock)
@@ -139,6 +140,7 @@ def test_dead_l3_degrades_not_fails(tmp_path: Path, clock: ManualClock) -> None:
         svc.close()
 
 
+@pytest.mark.slow
 def test_dead_auth_redis_is_503_not_500(tmp_path: Path, clock: ManualClock) -> None:
     """Nonces and sessions live in Redis: without it signatures cannot be checked for replay -> 503."""
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2)

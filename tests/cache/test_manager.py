@@ -24,6 +24,7 @@ from supreme.cache.codec import encode_entry
 from supreme.cache.policies import LRU
 from supreme.clock import ManualClock
 from supreme.events import EventLog
+from supreme.resilience import CallNotPermitted, CircuitBreaker
 
 L1, L2, L3 = "Memory_Cache_L1", "Redis_Cache_L2", "PostgreSQL_L3"
 SRC, MGR = "External_Source", "Cache_Manager"
@@ -328,6 +329,7 @@ def test_redis_down_get_still_answers_and_set_is_journaled(
         l3.close()
 
 
+@pytest.mark.slow
 def test_postgres_down_get_answers_from_redis_and_source(redis_client: Any, namespace: str,
                                                          clock: ManualClock) -> None:
     l3 = SqlTier("postgresql://postgres@127.0.0.1:1/test", clock=clock, db_options={"timeout": 1.0})
@@ -410,11 +412,10 @@ def test_guard_wraps_remote_calls_and_its_errors_mean_unavailable(clock: ManualC
 
 
 def test_breaker_from_resilience_plugs_in_as_guard(clock: ManualClock) -> None:
-    breaker_mod = pytest.importorskip("supreme.resilience.breaker")
-    breaker = breaker_mod.CircuitBreaker("l2", clock=clock)
+    breaker = CircuitBreaker("l2", clock=clock)
     l2 = LocalTier(clock)
     m = CacheManager(LRU(10), l2, clock=clock, guards={"L2": breaker.call},
-                     unavailable_errors=(breaker_mod.CallNotPermitted,))
+                     unavailable_errors=(CallNotPermitted,))
     l2.available = False
     for i in range(200):
         m.set(f"k{i % 5}", i)

@@ -304,6 +304,7 @@ def test_redis_from_url_uses_a_bounded_blocking_pool() -> None:
     assert RedisTier.from_url(None).get("k") is None  # fakeredis in process
 
 
+@pytest.mark.slow
 def test_sql_unreachable_raises_tier_unavailable(clock: ManualClock) -> None:
     tier = SqlTier("postgresql://postgres@127.0.0.1:1/test", clock=clock, db_options={"timeout": 1.0})
     with pytest.raises(TierUnavailable, match="L3"):

@@ -15,6 +15,7 @@ from supreme.market.sample import load_sample
 from tests.conftest import shared_or_skip
 
 
+@pytest.mark.slow
 def test_demo_writes_figure_and_prints_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
@@ -24,6 +25,7 @@ def test_demo_writes_figure_and_prints_summary(tmp_path: Path, capsys: pytest.Ca
     assert "rows               5031" in out and str(figure) in out
 
 
+@pytest.mark.slow
 def test_run_demo_summary_matches_sample(tmp_path: Path) -> None:
     result = run_demo(tmp_path, "SPX")
     sample = load_sample("SPX")

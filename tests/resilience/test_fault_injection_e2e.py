@@ -51,7 +51,10 @@ class Backends:
     bind: Any  # bind(schedule): attach the disconnect switch to the schedule
 
 
-@pytest.fixture(params=["real", "fake"])
+_REAL = pytest.param("real", marks=[pytest.mark.real_redis, pytest.mark.real_postgres])
+
+
+@pytest.fixture(params=[_REAL, "fake"])
 def backends(request: pytest.FixtureRequest, namespace: str, tmp_path: Path) -> Iterator[Backends]:
     if request.param == "real":
         from tests.conftest import REAL_REDIS_URL

@@ -9,6 +9,7 @@ import simpy
 
 from sim.clock import SimClock, SimClockError
 from supreme.clock import Clock
+from supreme.resilience import CircuitBreaker
 
 
 def test_now_follows_env_and_is_a_clock() -> None:
@@ -36,11 +37,10 @@ def test_sleep_and_asleep_raise_with_advice() -> None:
 
 
 def test_real_breaker_times_out_in_simulated_time() -> None:
-    breaker_mod = pytest.importorskip("supreme.resilience.breaker")
     env = simpy.Environment()
     clock = SimClock(env)
-    br = breaker_mod.CircuitBreaker("dep", clock=clock, sliding_window_size=2, minimum_number_of_calls=2,
-                                    wait_duration_in_open=30.0)
+    br = CircuitBreaker("dep", clock=clock, sliding_window_size=2, minimum_number_of_calls=2,
+                        wait_duration_in_open=30.0)
     for _ in range(2):
         assert br.try_acquire_permission()
         br.on_error(0.01, ConnectionError("down"))

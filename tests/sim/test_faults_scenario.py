@@ -7,7 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from sim.scenario import ScenarioError, flatten, load_scenario_file, make_scenario, parse_assignment
+from sim import scenario
+from sim.scenario import (
+    ScenarioError,
+    flatten,
+    load_defaults,
+    load_scenario_file,
+    make_scenario,
+    parse_assignment,
+)
 from supreme.resilience.fault_schedule import FaultError, FaultSchedule, FaultWindow
 
 
@@ -75,3 +83,27 @@ def test_assignments_and_files(tmp_path) -> None:
     f.write_text("[1, 2]")
     with pytest.raises(ScenarioError, match=r"JSON object"):
         load_scenario_file(f)
+
+
+def test_model_defaults_files_load_as_typed_scalars() -> None:
+    names = sorted(p.name.removesuffix(".yaml") for p in scenario._DEFAULTS_DIR.iterdir())
+    assert "trading_signal" in names
+    for name in names:
+        defaults = load_defaults(name)
+        assert defaults and all("." in key or key.isidentifier() for key in defaults)
+    signal = load_defaults("api_key_auth")
+    assert signal["db.median"] == 300e-6 and isinstance(signal["db.median"], float)
+    assert isinstance(signal["auth.recv_window_ms"], int)
+
+
+def test_model_defaults_reject_what_yaml_misreads(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(scenario, "_DEFAULTS_DIR", tmp_path)
+    (tmp_path / "exp.yaml").write_text("db.p99: 1e-3\n")
+    with pytest.raises(ScenarioError, match=r"'db.p99' is the string '1e-3'"):
+        load_defaults("exp")
+    (tmp_path / "nested.yaml").write_text("pool:\n  max_size: 4\n")
+    with pytest.raises(ScenarioError, match=r"'pool' must be a string mapped to a scalar"):
+        load_defaults("nested")
+    (tmp_path / "list.yaml").write_text("- 1\n")
+    with pytest.raises(ScenarioError, match=r"must map dotted keys"):
+        load_defaults("list")

@@ -89,6 +89,10 @@ class SubscriptionManager:
                 self.clock.now(), FLOW, component, op, outcome, key=key, detail=detail, request_id=request_id
             )
 
+    def _ev_keys(self, op: str, conn: Connection, keys: list[Key], request_id: str | None) -> None:
+        self._ev(op, key=",".join(f"{s}:{c}" for s, c in keys), detail=f"connection={conn.id}",
+                 request_id=request_id)
+
     def known_symbols(self) -> Collection[str] | None:
         """Symbols a client may subscribe to (``None``: anything)."""
         return self._symbols() if callable(self._symbols) else self._symbols
@@ -137,12 +141,7 @@ class SubscriptionManager:
                 self._feed_subs[key] = self.feed.subscribe(
                     key[0], key[1], self._from_feed, timeframe=self.timeframe
                 )
-        self._ev(
-            "register",
-            key=",".join(f"{s}:{c}" for s, c in wanted),
-            detail=f"connection={conn.id}",
-            request_id=request_id,
-        )
+        self._ev_keys("register", conn, wanted, request_id)
         return wanted
 
     def unsubscribe(
@@ -155,12 +154,7 @@ class SubscriptionManager:
         """Remove ``conn``'s subscriptions of symbols x channels; returns the keys removed."""
         keys = [(s, c) for s in symbols for c in channels]
         removed = [k for k in keys if self._remove(conn, k)]
-        self._ev(
-            "remove",
-            key=",".join(f"{s}:{c}" for s, c in removed),
-            detail=f"connection={conn.id}",
-            request_id=request_id,
-        )
+        self._ev_keys("remove", conn, removed, request_id)
         return removed
 
     def drop(self, conn: Connection) -> int:

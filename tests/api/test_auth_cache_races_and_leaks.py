@@ -1,5 +1,5 @@
-"""Review fixes of the auth service: cache races with logout/refresh/revoke, a bounded per-key session
-index, no raw X-API-Key in the event log, no connection detail in 503 bodies.
+"""The auth service under races and failures: cache races with logout/refresh/revoke, a bounded
+per-key session index, no raw X-API-Key in the event log, no connection detail in 503 bodies.
 
 Races are replayed deterministically: a store subclass runs the "concurrent" operation right after its
 read, i.e. in the window between the read and the cache insert of the request being served."""
