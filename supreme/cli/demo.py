@@ -27,8 +27,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run both parts and print where their files are."""
+    from lab.quickstart import run_quickstart
     from supreme.config import load_settings
-    from supreme.experiments.quickstart import run_quickstart
     from supreme.market.demo import run_demo
     from supreme.market.runner import format_summary
 

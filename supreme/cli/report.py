@@ -21,7 +21,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the quickstart; print the tier table and where the files are."""
-    from supreme.experiments.quickstart import run_quickstart
+    from lab.quickstart import run_quickstart
 
     symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
     try:

@@ -20,9 +20,9 @@ from typing import Any
 
 import pandas as pd
 
+from lab.embedded import backend_names, shared_tiers
 from supreme.clock import ManualClock, SystemClock
 from supreme.events import NULL_LOG, EventLog
-from supreme.experiments.embedded import backend_names, shared_tiers
 from supreme.market import MarketDataFeed, ReplayConnector, load_sample
 from supreme.market.feed import Update
 from supreme.strategy import RuleConfig, StrategyEngine
