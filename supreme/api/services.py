@@ -51,6 +51,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,9 @@ from supreme.db import Database
 from supreme.events import EventLog
 from supreme.market.connector import UnknownSymbol
 from supreme.market.feed import MarketDataFeed
+from supreme.market.recording import open_recording, open_sample
 from supreme.market.replay import ReplayConnector
-from supreme.market.sample import SAMPLE_TIMEFRAME, load_sample, sample_symbols
+from supreme.market.sample import SAMPLE_TIMEFRAME, sample_symbols
 from supreme.market.timeframes import timeframe_ms
 from supreme.monitoring.metrics import Metrics
 from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker
@@ -224,19 +226,12 @@ class Services:
         # -- market data: the sample plus recordings, one replay connector per symbol ------------
         frames: dict[str, tuple[pd.DataFrame, str, str]] = {}
         wanted = list(symbols) if symbols is not None else sample_symbols()
-        for sym in wanted:
-            frame = load_sample(sym)
-            frames[str(frame.attrs.get("symbol", sym))] = (frame, SAMPLE_TIMEFRAME, "bundled arch sample")
-        for path in recorded:
-            from supreme.market.loaders import load_ohlcv, symbol_from_filename
-            from supreme.market.validation import report_of
-
-            frame = load_ohlcv(path)
-            report = report_of(frame)
-            tf = report.timeframe if report is not None and report.timeframe else None
-            if tf is None:
-                raise ConfigError(f"cannot infer the timeframe of recording {path}")
-            frames[symbol_from_filename(path)] = (frame, tf, str(path))
+        recordings = chain((open_sample(sym, timeframe=SAMPLE_TIMEFRAME) for sym in wanted),
+                           (open_recording(path) for path in recorded))
+        for rec in recordings:  # one by one: the first bad recording is the one reported
+            if rec.timeframe is None:
+                raise ConfigError(f"cannot infer the timeframe of recording {rec.source}")
+            frames[rec.symbol] = (rec.frame, rec.timeframe, rec.source)
         if not frames:
             raise ConfigError("no market data: give the sample symbols or at least one recorded file")
         markets: dict[str, MarketInfo] = {}

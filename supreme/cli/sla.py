@@ -20,6 +20,7 @@ import argparse
 from typing import Any
 
 from supreme.api.harness import ENDPOINTS
+from supreme.cli._args import comma_list
 
 __all__ = ["register", "run"]
 
@@ -50,7 +51,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--concurrency", type=int, default=32, help="requests in flight at most (default 32)")
     p.add_argument("--endpoint", action="append", choices=ENDPOINTS,
                    help="endpoint(s) to exercise, cycled (default: signal)")
-    p.add_argument("--symbols", default="SPX,IXIC", help="symbols for signal requests (default SPX,IXIC)")
+    p.add_argument("--symbols", type=comma_list, default="SPX,IXIC",
+                   help="symbols for signal requests (default SPX,IXIC)")
     p.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout in seconds (with --url)")
     p.add_argument("--use-settings", action="store_true",
                    help="in process: use SUPREME_REDIS_URL / SUPREME_DATABASE_URL instead of temporary ones")
@@ -76,8 +78,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = SlaConfig(SlaThresholds.from_ms(args.p50_ms, args.p95_ms, args.p99_ms))
     load = LoadSpec(requests=args.requests, rate=args.rate, warmup=args.warmup, concurrency=args.concurrency,
-                    endpoints=tuple(args.endpoint or ["signal"]),
-                    symbols=tuple(s.strip() for s in args.symbols.split(",") if s.strip()))
+                    endpoints=tuple(args.endpoint or ["signal"]), symbols=args.symbols)
     target = None if not args.url else RemoteTarget(args.url, args.key_id, args.key_file, args.secret,
                                                      args.timeout)
     outcome = check_sla(config, load, events=args.events or None, target=target,
