@@ -209,10 +209,10 @@ class RemoteTarget:
     """A running API and the key that signs the load: ``key_file`` (Ed25519 PEM) or ``secret`` (HMAC)."""
 
     url: str
-    key_id: str | None = None
-    key_file: str | None = None
-    secret: str | None = None
-    timeout: float = 10.0
+    key_id: str | None
+    key_file: str | None
+    secret: str | None
+    timeout: float
 
     def credential(self) -> Any:
         """The signing credential (the PEM text or the secret); ValueError when none was given."""
@@ -245,14 +245,16 @@ def remote_run(target: RemoteTarget, plan: Sequence[LoadRequest], *, rate: float
 # -- the verdict -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LoadSpec:
-    """What to send: measured requests after ``warmup`` unmeasured ones, at ``rate`` per second."""
+    """What to send: ``requests`` measured after ``warmup`` unmeasured ones, open-loop at ``rate`` per
+    second with at most ``concurrency`` in flight, cycling over ``endpoints`` (and ``symbols`` for
+    signals).  No defaults here: the command line states them, once."""
 
-    requests: int = 1000
-    rate: float = 200.0
-    warmup: int = 10
-    concurrency: int = 32
-    endpoints: tuple[str, ...] = ("signal",)
-    symbols: tuple[str, ...] = ("SPX", "IXIC")
+    requests: int
+    rate: float
+    warmup: int
+    concurrency: int
+    endpoints: tuple[str, ...]
+    symbols: tuple[str, ...]
 
 
 @dataclass(frozen=True)
