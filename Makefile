@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(BIN)/supreme demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check supreme sim tests benchmarks
+	$(BIN)/ruff check supreme sim lab tests benchmarks
 	$(BIN)/mypy
 
 NBVAL := $(BIN)/python -m pytest --nbval --nbval-current-env notebooks \

@@ -97,28 +97,27 @@ def open_tiers(
 def run_real(
     keys: Sequence[str],
     *,
-    redis_url: str | None = None,
-    redis_client: Any = None,
-    database_url: str | None = None,
     policy: str = "lru",
     capacity: int = 100,
     value_bytes: int = 256,
     ttl: float | None = None,
     rate: float | None = None,
     seed: int = 0,
-    namespace: str | None = None,
     run_id: str | None = None,
+    **backend: Any,
 ) -> pd.DataFrame:
-    """Run ``keys`` through the real manager and real tiers; the event log (world ``"real"``)."""
+    """Run ``keys`` through the real manager and real tiers; the event log (world ``"real"``).
+
+    ``backend`` names the tiers as :func:`open_tiers` takes them (``redis_url`` or ``redis_client``,
+    ``database_url``, ``namespace``).
+    """
     from supreme.cache.manager import CacheManager
     from supreme.cache.policies import make_policy
     from supreme.cache.tiers import MemoryTier
 
     clock = SystemClock()
     log = EventLog(run_id=run_id or f"real-{uuid.uuid4().hex[:8]}", world="real")
-    tiers = open_tiers(
-        clock, redis_url=redis_url, redis_client=redis_client, database_url=database_url, namespace=namespace
-    )
+    tiers = open_tiers(clock, **backend)
     try:
         manager = CacheManager(
             MemoryTier(make_policy(policy, capacity), clock=clock),
@@ -129,54 +128,9 @@ def run_real(
             source=lambda key: payload(key, value_bytes),
             default_ttl=ttl,
         )
-        start = clock.now()
-        due = None
-        if rate is not None:
-            from sim.workload import arrivals
-
-            due = start + arrivals(len(keys), rate, np.random.default_rng(seed))
+        due = _due_times(len(keys), rate, seed, clock.now())
         for i, key in enumerate(keys):
-            rid = log.next_request_id()
-            if due is not None:
-                wait = due[i] - clock.now()
-                if wait > 0:
-                    clock.sleep(wait)
-            t0 = clock.now() if due is None else float(due[i])
-            log.record(
-                clock.now(),
-                "cache_hierarchy",
-                "Cache_Manager",
-                "request",
-                request_id=rid,
-                key=key,
-                detail='{"from": "Application"}',
-            )
-            outcome = "ok"
-            try:
-                manager.get(key, request_id=rid)
-            except Exception as exc:  # keep measuring; the row says what failed
-                outcome = "error"
-                log.record(
-                    clock.now(),
-                    "cache_hierarchy",
-                    "Application",
-                    "error",
-                    "error",
-                    request_id=rid,
-                    key=key,
-                    detail=type(exc).__name__,
-                )
-            t1 = clock.now()
-            log.record(
-                t1,
-                "cache_hierarchy",
-                "Application",
-                "response",
-                outcome,
-                request_id=rid,
-                key=key,
-                latency=t1 - t0,
-            )
+            _request(manager, log, clock, key, None if due is None else float(due[i]))
         frame = log.to_frame()
         frame.attrs["stats"] = manager.stats().reset_index().to_dict("records")
         return frame
@@ -184,27 +138,77 @@ def run_real(
         tiers.close()
 
 
+def _due_times(n: int, rate: float | None, seed: int, start: float) -> np.ndarray | None:
+    """Open-loop due times from ``start`` at ``rate`` per second (Poisson), or None: back to back."""
+    if rate is None:
+        return None
+    from sim.workload import arrivals
+
+    return start + arrivals(n, rate, np.random.default_rng(seed))
+
+
+def _request(manager: Any, log: EventLog, clock: Clock, key: str, due: float | None) -> None:
+    """One Application request: wait until it is due, get ``key``, record the response.
+
+    The response latency runs from the due time, so a late start counts (coordinated omission).
+    """
+    rid = log.next_request_id()
+    if due is not None:
+        wait = due - clock.now()
+        if wait > 0:
+            clock.sleep(wait)
+    t0 = clock.now() if due is None else due
+    log.record(
+        clock.now(),
+        "cache_hierarchy",
+        "Cache_Manager",
+        "request",
+        request_id=rid,
+        key=key,
+        detail='{"from": "Application"}',
+    )
+    outcome = "ok"
+    try:
+        manager.get(key, request_id=rid)
+    except Exception as exc:  # keep measuring; the row says what failed
+        outcome = "error"
+        log.record(
+            clock.now(),
+            "cache_hierarchy",
+            "Application",
+            "error",
+            "error",
+            request_id=rid,
+            key=key,
+            detail=type(exc).__name__,
+        )
+    t1 = clock.now()
+    log.record(
+        t1,
+        "cache_hierarchy",
+        "Application",
+        "response",
+        outcome,
+        request_id=rid,
+        key=key,
+        latency=t1 - t0,
+    )
+
+
 def calibrate_tiers(
-    out: str | Path | None = None,
-    *,
-    redis_url: str | None = None,
-    redis_client: Any = None,
-    database_url: str | None = None,
-    value_bytes: int = 256,
-    n: int = 300,
-    warmup: int = 20,
-    namespace: str | None = None,
+    out: str | Path | None = None, *, value_bytes: int = 256, n: int = 300, warmup: int = 20, **backend: Any
 ) -> LatencyBook:
-    """Time the real tiers' hit/miss/set paths (as the manager calls them) into a LatencyBook."""
+    """Time the real tiers' hit/miss/set paths (as the manager calls them) into a LatencyBook.
+
+    ``backend`` names the tiers as :func:`open_tiers` takes them.
+    """
     from sim.calibrate import calibrate
     from supreme.cache.codec import decode_entry, encode_entry
     from supreme.cache.policies import make_policy
     from supreme.cache.tiers import MemoryTier
 
     clock = SystemClock()
-    tiers = open_tiers(
-        clock, redis_url=redis_url, redis_client=redis_client, database_url=database_url, namespace=namespace
-    )
+    tiers = open_tiers(clock, **backend)
     try:
         l1 = MemoryTier(make_policy("lru", 1000), clock=clock)
         value = payload("calib", value_bytes)

@@ -34,8 +34,8 @@ REQUESTS_PER_CANDLE = 2
 # %%
 from IPython.display import Image
 
-from supreme.experiments.quickstart import run_quickstart
-from supreme.experiments.style import use_style
+from lab.quickstart import run_quickstart
+from lab.style import use_style
 
 use_style()
 result = run_quickstart(OUT_DIR, symbols=SYMBOLS, candles=CANDLES, replicas=REPLICAS,

@@ -31,9 +31,9 @@ L1_CAPACITY = 100
 SEED = 0
 
 # %%
-from supreme.experiments import hierarchy
-from supreme.experiments.embedded import backend_names
-from supreme.experiments.style import use_style
+from lab import hierarchy
+from lab.embedded import backend_names
+from lab.style import use_style
 
 use_style()
 backends = backend_names()

@@ -28,8 +28,8 @@ FRACTIONS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.4]   # cache sizes as fractions of th
 MAX_TRACE_REQUESTS = None    # cut the standard trace (None: all of it)
 
 # %%
-from supreme.experiments import eviction
-from supreme.experiments.style import use_style
+from lab import eviction
+from lab.style import use_style
 from supreme.market import load_sample
 
 use_style()

@@ -31,8 +31,8 @@ THRESHOLD = 0.4           # initial prefetch threshold
 TIMELINE_WORKLOAD = "dashboard_replay"
 
 # %%
-from supreme.experiments import adaptive
-from supreme.experiments.style import use_style
+from lab import adaptive
+from lab.style import use_style
 
 use_style()
 workloads = adaptive.make_workloads(N_REQUESTS, seed=SEED)

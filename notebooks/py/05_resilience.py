@@ -30,8 +30,8 @@ DOWN_FOR = 40.0      # s
 RECOVERY_INTERVAL = 10.0
 
 # %%
-from supreme.experiments import resilience
-from supreme.experiments.style import use_style
+from lab import resilience
+from lab.style import use_style
 
 use_style()
 scenario = {"seed": SEED, "faults.redis.down_at": DOWN_AT, "faults.redis.down_for": DOWN_FOR,

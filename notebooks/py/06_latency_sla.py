@@ -31,8 +31,8 @@ N_SIM = 1000
 SEED = 0
 
 # %%
-from supreme.experiments import latency
-from supreme.experiments.style import use_style
+from lab import latency
+from lab.style import use_style
 
 use_style()
 real = latency.measure_real(N_REAL, RATE, CONCURRENCY)

@@ -31,8 +31,8 @@ REAL_CLIENTS = 4
 REAL_UPDATES = 200
 
 # %%
-from supreme.experiments import streaming
-from supreme.experiments.style import use_style
+from lab import streaming
+from lab.style import use_style
 
 use_style()
 table, delays = streaming.fanout(CLIENTS, SEED, DURATION)

@@ -26,8 +26,8 @@ SEED = 0
 BAD_ERROR_RATE = 0.2   # share of failing requests in the bad green build
 
 # %%
-from supreme.experiments import deployment
-from supreme.experiments.style import use_style
+from lab import deployment
+from lab.style import use_style
 
 use_style()
 logs = deployment.rollouts(SEED, bad={"green.error_rate": BAD_ERROR_RATE})

@@ -31,8 +31,8 @@ GRID = {
 BASE = {"workload.name": "dashboard_replay", "workload.n": 8000, "seed": 0}
 
 # %%
-from supreme.experiments import sweeps
-from supreme.experiments.style import use_style
+from lab import sweeps
+from lab.style import use_style
 
 use_style()
 df = sweeps.run_grid(GRID, BASE, executor=EXECUTOR, n_workers=N_WORKERS)

@@ -37,8 +37,8 @@ from supreme.api.ratelimit import RateLimiter, RateLimitResult, rate_limit_heade
 from supreme.events import new_request_id
 
 __all__ = [
-    "SESSION_HEADER", "ApiHTTPException", "AuthGateway", "auth_http_exception", "auth_router", "get_gateway",
-    "install", "path_with_query", "rate_limit", "require_auth", "session_body",
+    "SESSION_HEADER", "ApiHTTPException", "AuthGateway", "admit", "auth_http_exception", "auth_router",
+    "authenticate", "get_gateway", "install", "path_with_query", "rate_limit", "require_auth", "session_body",
 ]
 
 SESSION_HEADER = "X-Session-Token"
@@ -142,21 +142,35 @@ def require_auth(scopes: str | Iterable[str] = ()) -> Callable[[Request, Respons
         rid = _request_id(request)
         body = await request.body()
         try:
-            principal = await run_in_threadpool(
-                gateway.service.authenticate, request.headers, request.method, path_with_query(request.scope),
-                body, required, rid)
+            principal = await authenticate(gateway.service, request, body, required, rid)
         except AuthError as exc:
             raise auth_http_exception(exc) from exc
-        if principal.new_session is not None:
-            response.headers[SESSION_HEADER] = principal.new_session.token
-        if gateway.key_limiter is not None:
-            result = gateway.key_limiter.check(f"key:{principal.key_id}", request_id=rid)
-            if not result.allowed:
-                raise _rate_limited(result, f"API key {principal.key_id}")
-            response.headers.update(rate_limit_headers(result))
-        return principal
+        return admit(principal, response, gateway.key_limiter, rid, _rate_limited)
 
     return dependency
+
+
+async def authenticate(service: AuthService, request: Request, body: bytes, scopes: Iterable[str],
+                       rid: str) -> Principal:
+    """``service.authenticate`` on the request as signed, in a worker thread (the stores block)."""
+    return await run_in_threadpool(service.authenticate, request.headers, request.method,
+                                   path_with_query(request.scope), body, tuple(scopes), rid)
+
+
+def admit(principal: Principal, response: Response, key_limiter: RateLimiter | None, rid: str,
+          refuse: Callable[[RateLimitResult, str], Exception]) -> Principal:
+    """After authentication: hand back a refreshed session's token, then apply the per-key limit.
+
+    ``refuse(result, what)`` is the 429 the caller raises (each app renders its own error body).
+    """
+    if principal.new_session is not None:
+        response.headers[SESSION_HEADER] = principal.new_session.token
+    if key_limiter is not None:
+        result = key_limiter.check(f"key:{principal.key_id}", request_id=rid)
+        if not result.allowed:
+            raise refuse(result, f"API key {principal.key_id}")
+        response.headers.update(rate_limit_headers(result))
+    return principal
 
 
 def session_body(issued: Any) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from supreme.api.auth import AuthError, MissingCredentials, Principal
-from supreme.api.deps import SESSION_HEADER, path_with_query, session_body
+from supreme.api.deps import admit, authenticate, path_with_query, session_body
 from supreme.api.formatter import ResponseFormatter
 from supreme.api.ratelimit import RateLimitResult, rate_limit_headers
 from supreme.api.schemas import (
@@ -114,23 +114,14 @@ def authenticated(*scopes: str) -> Any:
         body = await request.body()
         t0 = svc.clock.now()
         try:
-            principal = await run_in_threadpool(
-                svc.auth.authenticate, request.headers, request.method, path_with_query(request.scope), body,
-                scopes, rid)
+            principal = await authenticate(svc.auth, request, body, scopes, rid)
         except AuthError as exc:
             _record(svc.event_log, t0, svc.clock.now(), FLOW, "Auth_Service", "validate", "rejected", rid,
                     None, exc.code)
             raise
         _record(svc.event_log, t0, svc.clock.now(), FLOW, "Auth_Service", "validate", "ok", rid,
                 principal.key_id, principal.method)
-        if principal.new_session is not None:
-            response.headers[SESSION_HEADER] = principal.new_session.token
-        if svc.key_limiter is not None:
-            result = svc.key_limiter.check(f"key:{principal.key_id}", request_id=rid)
-            if not result.allowed:
-                raise _limited(result, f"API key {principal.key_id}")
-            response.headers.update(rate_limit_headers(result))
-        return principal
+        return admit(principal, response, svc.key_limiter, rid, _limited)
 
     return dependency
 
@@ -216,6 +207,13 @@ def probe(svc: Services) -> ReadyResponse:
 def build_router(svc: Services) -> APIRouter:
     """Every route of the API, bound to ``svc``."""
     router = APIRouter()
+    for add in (_signal_route, _session_routes, _operation_routes, _symbols_route):
+        add(router, svc)
+    return router
+
+
+def _signal_route(router: APIRouter, svc: Services) -> None:
+    """``POST /api/v1/trading/signal``: the signal flow behind the rate limit and authentication."""
     formatter = ResponseFormatter(svc.clock, svc.event_log)
     digest = rules_digest(svc)
 
@@ -235,6 +233,10 @@ def build_router(svc: Services) -> APIRouter:
                            f"{req.symbol} is served at timeframe {market.timeframe!r}, not {req.timeframe!r}")
         return await run_in_threadpool(signal_flow, svc, formatter, digest, request_id_of(request),
                                        req.symbol, req.timeframe)
+
+
+def _session_routes(router: APIRouter, svc: Services) -> None:
+    """Log in with a signed request, refresh a session token, log out."""
 
     @router.post(
         "/api/v1/auth/session", response_model=SessionResponse, tags=["auth"],
@@ -264,6 +266,10 @@ def build_router(svc: Services) -> APIRouter:
         ended = await run_in_threadpool(svc.auth.logout, _bearer(request))
         return {"ended": ended}
 
+
+def _operation_routes(router: APIRouter, svc: Services) -> None:
+    """Liveness, readiness and the Prometheus exposition."""
+
     @router.get("/health", response_model=HealthResponse, tags=["operations"], summary="Liveness")
     async def health() -> dict[str, Any]:
         return {"status": "ok"}
@@ -288,6 +294,10 @@ def build_router(svc: Services) -> APIRouter:
     async def metrics() -> Response:
         return Response(svc.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
+
+def _symbols_route(router: APIRouter, svc: Services) -> None:
+    """``GET /api/v1/symbols``: the markets served and where the market clock stands."""
+
     @router.get(
         "/api/v1/symbols", response_model=SymbolsResponse, tags=["signals"],
         summary="Markets served, with their timeframe and recorded span",
@@ -301,8 +311,6 @@ def build_router(svc: Services) -> APIRouter:
                                       last_close=m.last_close_ms, last_closed=None if last < 0 else last,
                                       source=m.source))
         return {"market_time": math.floor(svc.market_clock.now() * 1000.0), "symbols": out}
-
-    return router
 
 
 def _bearer(request: Request) -> str:

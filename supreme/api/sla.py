@@ -12,21 +12,15 @@ a real run and a SimPy run:
 * a violation is analysed by joining the slowest requests with every step of the same request id,
   showing where they spent their time.
 
-The load generator (Test_Harness) is **open-loop**: request *i* is scheduled at ``start + i / rate``
-whatever happened before, and its latency runs from the *scheduled* time, so a stall delays the
-requests queued behind it and shows in the tail instead of being hidden (coordinated omission,
-Tene's wrk2).  ``concurrency`` bounds requests in flight; waiting for a slot counts as latency.
-Real latency is measured on :class:`~supreme.clock.SystemClock` (or any injected clock).
+The load that produces a real log comes from :mod:`supreme.api.harness` (the Test_Harness).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import math
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,13 +28,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from supreme.clock import Clock, SystemClock
 from supreme.config import ConfigError
-from supreme.events import COLUMNS, EventLog
+from supreme.events import COLUMNS
 
 __all__ = [
-    "LoadRequest", "SlaConfig", "SlaReport", "SlaThresholds", "analyse", "format_report", "load_event_log",
-    "load_sla_config", "percentile", "request_latencies", "run_load", "validate",
+    "SlaConfig", "SlaReport", "SlaThresholds", "analyse", "format_report", "load_event_log",
+    "load_sla_config", "percentile", "request_latencies", "validate",
 ]
 
 
@@ -57,6 +50,14 @@ class SlaThresholds:
             v = getattr(self, name)
             if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ConfigError(f"SLA threshold {name} must be a positive number of seconds, got {v!r}")
+
+    @classmethod
+    def from_ms(cls, p50: float | None, p95: float | None, p99: float | None) -> SlaThresholds:
+        """Thresholds given in milliseconds (None: not checked)."""
+        def seconds(ms: float | None) -> float | None:
+            return None if ms is None else ms / 1e3
+
+        return cls(p50=seconds(p50), p95=seconds(p95), p99=seconds(p99))
 
 
 @dataclass(frozen=True)
@@ -252,82 +253,3 @@ def format_report(report: SlaReport, analysis: pd.DataFrame | None = None) -> st
             lines.append(f"  {a['endpoint']} {a['request_id']} {a['latency'] * 1e3:.3f} ms "
                          f"({a['outcome']}): {a['steps']}")
     return "\n".join(lines)
-
-
-# -- the open-loop load generator (Test_Harness) -----------------------------------------------------------
-@dataclass(frozen=True)
-class LoadRequest:
-    """One request to send: method, path (with query, as signed), JSON body, endpoint label."""
-
-    method: str
-    path: str
-    body: bytes = b""
-    endpoint: str = ""
-
-    @property
-    def label(self) -> str:
-        """``"METHOD /path"`` unless given."""
-        return self.endpoint or f"{self.method} {self.path.split('?')[0]}"
-
-
-#: ``signer(request, index, now) -> headers`` (e.g. signature headers with a fresh nonce).
-Signer = Callable[[LoadRequest, int, float], Mapping[str, str]]
-
-
-async def run_load(client: Any, plan: Sequence[LoadRequest], *, rate: float, concurrency: int = 32,
-                   clock: Clock | None = None, signer: Signer | None = None,
-                   event_log: EventLog | None = None, warmup: int = 0) -> EventLog:
-    """Send ``plan`` open-loop at ``rate`` per second through an ``httpx.AsyncClient``; log each request.
-
-    The first ``warmup`` requests of ``plan`` are sent one after another before the measured phase
-    and are not recorded: they open connections and fill caches, which is start-up, not steady state.
-
-    Each request leaves a ``Test_Harness``/``request`` row (flow ``sla_validation``) whose latency runs
-    from the scheduled send time to the last byte, whose ``request_id`` is the server's
-    ``X-Request-ID`` when given (to join with the server's event log) and whose ``key`` is the endpoint.
-    """
-    if not rate > 0:
-        raise ValueError(f"rate must be > 0 requests per second, got {rate}")
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-    if not 0 <= warmup < max(1, len(plan)):
-        raise ValueError(f"warmup must be >= 0 and leave requests to measure, got {warmup} of {len(plan)}")
-    clock = clock if clock is not None else SystemClock()
-    log = event_log if event_log is not None else EventLog(world="real")
-    slots = asyncio.Semaphore(concurrency)
-
-    async def one(i: int, req: LoadRequest, scheduled: float) -> None:
-        async with slots:
-            headers = {"content-type": "application/json"} if req.body else {}
-            if signer is not None:
-                headers.update(signer(req, i, clock.now()))
-            status, rid, detail = 0, f"h{i}", ""
-            try:
-                resp = await client.request(req.method, req.path, content=req.body or None, headers=headers)
-                status = resp.status_code
-                rid = resp.headers.get("x-request-id", rid)
-            except Exception as exc:  # a refused connection is a result, not a crash of the harness
-                detail = f"{type(exc).__name__}: {exc}"
-            done = clock.now()
-        outcome = "error" if status == 0 or status >= 500 else ("rejected" if status >= 400 else "ok")
-        log.record(done, "sla_validation", "Test_Harness", "request", outcome, request_id=rid,
-                   key=req.label, latency=done - scheduled, detail=detail or f"status={status}")
-
-    for i, req in enumerate(plan[:warmup]):
-        headers = {"content-type": "application/json"} if req.body else {}
-        if signer is not None:
-            headers.update(signer(req, i, clock.now()))
-        with contextlib.suppress(Exception):  # a failing warm-up request shows up again when measured
-            await client.request(req.method, req.path, content=req.body or None, headers=headers)
-
-    tasks: list[asyncio.Task[None]] = []
-    start = clock.now()
-    for j, req in enumerate(plan[warmup:]):
-        i = warmup + j
-        scheduled = start + j / rate
-        delay = scheduled - clock.now()
-        if delay > 0:
-            await clock.asleep(delay)
-        tasks.append(asyncio.create_task(one(i, req, scheduled)))
-    await asyncio.gather(*tasks)
-    return log

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from supreme.cli._args import symbols
+
 
 def register(subparsers: Any) -> None:
     """Add the ``demo`` parser."""
@@ -20,15 +22,16 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--out", default="out", help="folder for figures, summary and report (default: ./out)")
     p.add_argument("--symbol", default="SPX", help="sample replayed through the feed: SPX or IXIC")
-    p.add_argument("--symbols", default="SPX,IXIC", help="samples of the quickstart, comma-separated")
+    p.add_argument("--symbols", type=symbols, default="SPX,IXIC",
+                   help="samples of the quickstart, comma-separated")
     p.add_argument("--progress", action="store_true", help="show a progress bar during the replay")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run both parts and print where their files are."""
+    from lab.quickstart import format_result, run_quickstart
     from supreme.config import load_settings
-    from supreme.experiments.quickstart import run_quickstart
     from supreme.market.demo import run_demo
     from supreme.market.runner import format_summary
 
@@ -38,15 +41,7 @@ def run(args: argparse.Namespace) -> int:
                          title=f"demo: {result['summary']['symbol']} replayed through the feed"))
     print(f"figure:  {result['figure']}")
     print(f"summary: {result['summary_path']}")
-
-    symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
-    quick = run_quickstart(args.out, symbols=symbols)
-    s = quick["summary"]
+    quick = run_quickstart(args.out, symbols=args.symbols)
     print()
-    print(f"quickstart: {s['signals']} signals for {', '.join(s['symbols'])} ({s['first']} to {s['last']}) "
-          f"through feed -> cache (L2 {s['backends']['L2']}, L3 {s['backends']['L3']}) -> strategy")
-    print(quick["tiers"].to_string())
-    print(f"report:  {quick['report']}")
-    for name, path in quick["figures"].items():
-        print(f"{name + ':':8s} {path}")
+    print(format_result(quick, route=True))
     return 0

@@ -5,17 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from supreme.cli._args import positive
+
 
 def _speed(text: str) -> float | None:
     if text == "max":
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--speed must be a number > 0 or 'max', got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"--speed must be > 0, got {text!r}")
-    return value
+    return positive(text, "--speed must be a number > 0 or 'max'", "--speed must be > 0")
 
 
 def register(subparsers: Any) -> None:
@@ -44,34 +40,22 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load, replay, print the summary."""
-    from supreme.market.loaders import load_ohlcv, symbol_from_filename
+    from supreme.market.recording import open_recording, open_sample
     from supreme.market.runner import format_summary, replay_frame
-    from supreme.market.sample import SAMPLE_TIMEFRAME, load_sample
-    from supreme.market.validation import report_of
 
     if args.sample:
-        frame = load_sample(args.sample)
-        symbol = args.symbol or str(frame.attrs.get("symbol", args.sample))
-        timeframe = args.timeframe or SAMPLE_TIMEFRAME
+        rec = open_sample(args.sample, timeframe=args.timeframe, symbol=args.symbol)
     else:
-        frame = load_ohlcv(args.path, args.format, on_error=args.on_error, timeframe=args.timeframe)
-        symbol = args.symbol or symbol_from_filename(args.path)
-    report = report_of(frame)
-    timeframe = args.timeframe or (report.timeframe if report else None)
-    if timeframe is None:
+        rec = open_recording(args.path, args.format, on_error=args.on_error, timeframe=args.timeframe,
+                             symbol=args.symbol)
+    if rec.timeframe is None:
         raise ValueError("cannot infer the timeframe from fewer than two candles; pass --timeframe")
+    report = rec.report
     if report is not None:
         print(report.summary())
         for issue in report.issues:
             print(f"  dropped {issue.where()}: {issue.problem}")
-    result = replay_frame(
-        frame,
-        symbol,
-        timeframe,
-        speed=args.speed,
-        step_candles=args.step,
-        limit=args.limit,
-        progress=not args.no_progress,
-    )
-    print(format_summary(result.summary, title=f"replay: {symbol} {timeframe}"))
+    result = replay_frame(rec.frame, rec.symbol, rec.timeframe, speed=args.speed, step_candles=args.step,
+                          limit=args.limit, progress=not args.no_progress)
+    print(format_summary(result.summary, title=f"replay: {rec.symbol} {rec.timeframe}"))
     return 0

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from supreme.cli._args import symbols
+
 
 def register(subparsers: Any) -> None:
     """Add the ``report`` parser."""
@@ -13,7 +15,8 @@ def register(subparsers: Any) -> None:
         "report", help="run the quickstart and write a Markdown report with figures", description=__doc__
     )
     p.add_argument("--out", default="out", help="folder for report.md and the figures (default: ./out)")
-    p.add_argument("--symbols", default="SPX,IXIC", help="bundled sample symbols, comma-separated")
+    p.add_argument("--symbols", type=symbols, default="SPX,IXIC",
+                   help="bundled sample symbols, comma-separated")
     p.add_argument("--candles", type=int, default=500, help="daily candles replayed per symbol (default 500)")
     p.add_argument("--replicas", type=int, default=2, help="service replicas sharing L2/L3 (default 2)")
     p.set_defaults(func=run)
@@ -21,19 +24,12 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the quickstart; print the tier table and where the files are."""
-    from supreme.experiments.quickstart import run_quickstart
+    from lab.quickstart import format_result, run_quickstart
 
-    symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip())
     try:
-        result = run_quickstart(args.out, symbols=symbols, candles=args.candles, replicas=args.replicas)
+        result = run_quickstart(args.out, symbols=args.symbols, candles=args.candles, replicas=args.replicas)
     except (KeyError, ValueError) as exc:
         print(f"supreme report: {exc}")
         return 2
-    s = result["summary"]
-    print(f"quickstart: {s['signals']} signals for {', '.join(s['symbols'])} ({s['first']} to {s['last']}), "
-          f"L2 {s['backends']['L2']}, L3 {s['backends']['L3']}")
-    print(result["tiers"].to_string())
-    print(f"report:  {result['report']}")
-    for name, path in result["figures"].items():
-        print(f"{name + ':':8s} {path}")
+    print(format_result(result))
     return 0

@@ -13,17 +13,9 @@ import argparse
 import logging
 from typing import Any
 
+from supreme.cli._args import positive
+
 __all__ = ["register", "run"]
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
 
 
 def register(subparsers: Any) -> None:
@@ -33,13 +25,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--replay-start", help="market clock start: ISO date/time (UTC) or epoch seconds")
-    p.add_argument("--replay-speed", type=_positive, default=1.0,
+    p.add_argument("--replay-speed", type=positive, default=1.0,
                    help="market seconds per real second (default 1)")
     p.add_argument("--data", action="append", default=[], metavar="FILE",
                    help="also serve this OHLCV recording (symbol from the file name); repeatable")
-    p.add_argument("--rate", type=_positive, default=500.0, help="per-key requests per second (default 500)")
+    p.add_argument("--rate", type=positive, default=500.0, help="per-key requests per second (default 500)")
     p.add_argument("--burst", type=int, default=1000, help="per-key burst (default 1000)")
-    p.add_argument("--ip-rate", type=_positive, default=1000.0, help="per-address requests/s (default 1000)")
+    p.add_argument("--ip-rate", type=positive, default=1000.0, help="per-address requests/s (default 1000)")
     p.add_argument("--ip-burst", type=int, default=2000, help="per-address burst (default 2000)")
     p.add_argument("--event-log", metavar="PATH",
                    help="keep the event log and write it here (Parquet) at shutdown; off otherwise")
@@ -49,34 +41,11 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the services, serve until interrupted, close them."""
-    import uvicorn
-
-    from supreme.api.app import create_app
-    from supreme.api.services import Services
-    from supreme.config import load_settings
-    from supreme.events import EventLog
+    from supreme.api.server import serve
 
     logging.basicConfig(level=args.log_level.upper())
-    settings = load_settings()
-    # A long-running server must not grow an unbounded log unless asked to keep it.
-    event_log = EventLog(world="real", enabled=bool(args.event_log))
-    services = Services.from_settings(
-        settings, replay_start=args.replay_start, replay_speed=args.replay_speed, recorded=args.data,
-        event_log=event_log, key_rate=args.rate, key_burst=args.burst, ip_rate=args.ip_rate,
-        ip_burst=args.ip_burst)
-
-    def save_events() -> None:
-        # in the lifespan's shutdown: uvicorn re-raises SIGTERM after shutting down, so later is too late
-        if args.event_log:
-            frame = event_log.to_frame()
-            frame.to_parquet(args.event_log)
-            print(f"supreme serve: wrote {len(frame)} event rows to {args.event_log}", flush=True)
-
-    from supreme.api.streaming import StreamServer, uvicorn_ws_options
-
-    app = create_app(services, close_on_shutdown=True, on_shutdown=save_events)
-    # StreamServer closes WebSocket clients with 1001 before uvicorn's own shutdown (which sends 1012)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
-                            lifespan="on", **uvicorn_ws_options())
-    StreamServer(config, app.state.stream_gateway).run()
+    serve(args.host, args.port, log_level=args.log_level, event_log_path=args.event_log,
+          echo=lambda message: print(f"supreme serve: {message}", flush=True),
+          replay_start=args.replay_start, replay_speed=args.replay_speed, recorded=args.data,
+          key_rate=args.rate, key_burst=args.burst, ip_rate=args.ip_rate, ip_burst=args.ip_burst)
     return 0

@@ -2,12 +2,12 @@
 
 ``supreme trace simulate TRACE --size N|--sizes LIST [--policy P]`` replays the trace through the
 static policy with the compiled kernels.  With ``--adaptive`` and/or ``--prefetch`` it also runs
-the trace, request by request in Python, through :func:`supreme.adaptive.simulate.simulate_adaptive`
-(the real adaptive layer over a key-only cache starting on ``--policy``; a prefetch is charged as a
-source fetch) and prints, per size, its demand misses, prefetch fetches, total source fetches,
-request miss ratio and prefetch accuracy/coverage beside the static policy's.  The learning cycle
-runs on the trace's own clock (its ``time`` column, seconds) or, with ``--rate R``, on request
-``i`` at ``i / R`` seconds.
+the trace, request by request in Python, through the adaptive layer
+(:func:`supreme.adaptive.trace_compare.adaptive_rows`, starting on ``--policy``; a prefetch is
+charged as a source fetch) and prints, per size, its demand misses, prefetch fetches, total source
+fetches, request miss ratio and prefetch accuracy/coverage beside the static policy's.  The
+learning cycle runs on the trace's own clock (its ``time`` column, seconds) or, with ``--rate R``,
+on request ``i`` at ``i / R`` seconds.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 from supreme.cache.policies import POLICIES, PolicyError, normalize_name
-from supreme.cache.trace import FORMATS, Trace, TraceError, load_trace, save_trace
+from supreme.cache.trace import FORMATS, Trace, load_trace, save_trace
 from supreme.errors import SupremeError
 
-__all__ = ["adaptive_rows", "register"]
+__all__ = ["register"]
 
 #: Figures printed for each mode, as (label, row key, format).
 FIGURES: tuple[tuple[str, str, str], ...] = (
@@ -55,8 +55,6 @@ def _limit(trace: Trace, limit: int | None) -> Trace:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from supreme.cache.traces import auto_sizes, miss_ratio_curve, simulate
-
     names = list(POLICIES) if args.policy.lower() == "all" else [normalize_name(args.policy)]
     if args.size is not None and args.size <= 0:
         raise PolicyError(f"--size must be a positive integer, got {args.size}")
@@ -71,23 +69,36 @@ def _simulate(args: argparse.Namespace) -> int:
         raise PolicyError("--threshold, --rate and --cycle apply to --adaptive/--prefetch runs only")
     spec = None if args.sizes is None else _sizes(args.sizes)  # a bad list fails before the load
     trace = _limit(load_trace(args.trace, args.format), args.limit)
-    ignore = not args.bytes
     if learning:
+        from supreme.cache.traces import auto_sizes
+
         sizes = [args.size] if spec is None else (auto_sizes(trace) if isinstance(spec, str) else spec)
         return _print_adaptive(args, trace, names[0], sizes)
-    if args.sizes is None:
-        rows = [simulate(trace, n, args.size, warmup=args.warmup, ignore_size=ignore) for n in names]
-        print(f"trace {args.trace}: {len(trace)} requests, size {args.size} "
-              f"({'bytes' if args.bytes else 'objects'}), warmup {args.warmup}")
-        print(f"{'policy':<10}{'hits':>10}{'misses':>10}{'miss_ratio':>12}{'byte_miss_ratio':>17}")
-        for r in rows:
-            print(f"{r.policy:<10}{r.hits:>10}{r.misses:>10}{r.miss_ratio:>12.4f}{r.byte_miss_ratio:>17.4f}")
-        return 0
-    assert spec is not None
-    sizes = auto_sizes(trace, ignore_size=ignore) if isinstance(spec, str) else spec
-    frames = [miss_ratio_curve(trace, n, sizes, warmup=args.warmup, ignore_size=ignore) for n in names]
+    if spec is None:
+        return _print_one_size(args, trace, names)
+    return _print_curve(args, trace, names, spec)
+
+
+def _print_one_size(args: argparse.Namespace, trace: Trace, names: list[str]) -> int:
+    from supreme.cache.traces import simulate
+
+    rows = [simulate(trace, n, args.size, warmup=args.warmup, ignore_size=not args.bytes) for n in names]
+    print(f"trace {args.trace}: {len(trace)} requests, size {args.size} "
+          f"({'bytes' if args.bytes else 'objects'}), warmup {args.warmup}")
+    print(f"{'policy':<10}{'hits':>10}{'misses':>10}{'miss_ratio':>12}{'byte_miss_ratio':>17}")
+    for r in rows:
+        print(f"{r.policy:<10}{r.hits:>10}{r.misses:>10}{r.miss_ratio:>12.4f}{r.byte_miss_ratio:>17.4f}")
+    return 0
+
+
+def _print_curve(args: argparse.Namespace, trace: Trace, names: list[str], spec: list[int] | str) -> int:
     import pandas as pd
 
+    from supreme.cache.traces import auto_sizes, miss_ratio_curve
+
+    ignore = not args.bytes
+    sizes = auto_sizes(trace, ignore_size=ignore) if isinstance(spec, str) else spec
+    frames = [miss_ratio_curve(trace, n, sizes, warmup=args.warmup, ignore_size=ignore) for n in names]
     mrc = pd.concat(frames, ignore_index=True)
     table = mrc.pivot(index="size", columns="policy", values="miss_ratio")[names]
     print(f"miss ratio, trace {args.trace} ({len(trace)} requests)")
@@ -98,19 +109,11 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.plot:
         import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        matplotlib.use("Agg")  # a command writes files; it never opens a window
+        from lab.eviction import plot_curve
 
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for n in names:
-            ax.plot(table.index, table[n], marker="o", label=n)
-        ax.set_xscale("log")
-        ax.set_xlabel("cache size (bytes)" if args.bytes else "cache size (objects)")
-        ax.set_ylabel("miss ratio")
-        ax.set_title(f"Miss-ratio curve: {args.trace}")
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
+        fig = plot_curve(table, title=f"Miss-ratio curve: {args.trace}",
+                         xlabel="cache size (bytes)" if args.bytes else "cache size (objects)")
         fig.savefig(args.plot, dpi=120)
         print(f"wrote {args.plot}")
     return 0
@@ -139,69 +142,6 @@ def _check_adaptive_args(args: argparse.Namespace, names: list[str]) -> None:
         raise PolicyError(f"--cycle must be a positive number of seconds, got {args.cycle}")
 
 
-def _clock(trace: Trace, rate: float | None) -> Any:
-    """Request times in seconds: ``i / rate``, or the trace's own times from 0."""
-    import numpy as np
-
-    if rate is not None:
-        return np.arange(len(trace), dtype=float) / rate
-    t = trace.time.astype(float)
-    if len(t) > 1:
-        back = np.flatnonzero(np.diff(t) < 0)
-        if len(back):
-            raise TraceError(f"trace times go backwards at record {int(back[0]) + 2}; "
-                             "pass --rate R to space requests 1/R seconds apart instead")
-    return t - t[0] if len(t) else t
-
-
-def adaptive_rows(
-    trace: Trace,
-    policy: str,
-    sizes: list[int],
-    *,
-    adaptive: bool = True,
-    prefetch: bool = False,
-    threshold: float = 0.4,
-    rate: float | None = None,
-    cycle_seconds: float = 60.0,
-    progress: Callable[[str], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Static and adaptive figures per size, two rows each (``mode`` "static" and e.g. "adaptive")."""
-    from supreme.adaptive.simulate import simulate_adaptive
-    from supreme.adaptive.workloads import trace_keys
-    from supreme.cache.traces import simulate
-
-    name = normalize_name(policy)
-    keys = trace_keys(trace)
-    times = _clock(trace, rate)
-    mode = "+".join(m for m, on in (("adaptive", adaptive), ("prefetch", prefetch)) if on)
-    rows: list[dict[str, Any]] = []
-    for size in sizes:
-        if not isinstance(size, int) or size <= 0:
-            raise PolicyError(f"cache size must be a positive integer, got {size!r}")
-        static = simulate(trace, name, size)
-        rows.append({
-            "size": size, "mode": "static", "policy": name, "requests": static.requests,
-            "demand_misses": static.misses, "prefetch_fetches": 0, "source_fetches": static.misses,
-            "miss_ratio": static.miss_ratio, "fetch_ratio": static.miss_ratio,
-            "prefetch_accuracy": math.nan, "prefetch_coverage": math.nan, "final_policy": name,
-            "policy_switches": 0, "adaptations": 0,
-        })
-        if progress is not None:
-            progress(f"size {size}: {mode} run over {len(keys)} requests")
-        r = simulate_adaptive(keys, size, base_policy=name, adaptive=adaptive, prefetch=prefetch,
-                              threshold=threshold, times=times, cycle_seconds=cycle_seconds)
-        rows.append({
-            "size": size, "mode": mode, "policy": name, "requests": r["requests"],
-            "demand_misses": r["demand_misses"], "prefetch_fetches": r["prefetch_fetches"],
-            "source_fetches": r["source_fetches"], "miss_ratio": r["miss_ratio"],
-            "fetch_ratio": r["fetch_ratio"], "prefetch_accuracy": r.get("prefetch_accuracy", math.nan),
-            "prefetch_coverage": r.get("prefetch_coverage", math.nan), "final_policy": r["final_policy"],
-            "policy_switches": r["policy_switches"], "adaptations": r["adaptations"],
-        })
-    return rows
-
-
 def _cell(value: Any, fmt: str) -> str:
     if isinstance(value, float) and math.isnan(value):
         return "-"
@@ -209,6 +149,8 @@ def _cell(value: Any, fmt: str) -> str:
 
 
 def _print_adaptive(args: argparse.Namespace, trace: Trace, policy: str, sizes: list[int]) -> int:
+    from supreme.adaptive.trace_compare import adaptive_rows
+
     threshold = 0.4 if args.threshold is None else args.threshold
     cycle = 60.0 if args.cycle is None else args.cycle
     rows = adaptive_rows(trace, policy, sizes, adaptive=args.adaptive, prefetch=args.prefetch,

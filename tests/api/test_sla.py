@@ -112,7 +112,7 @@ def test_cli_judges_a_simulated_log(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_in_process_run_joins_server_steps() -> None:
-    from supreme.cli.sla import in_process_run
+    from supreme.api.harness import in_process_run
 
     harness, server = in_process_run(40, rate=400.0, concurrency=8, endpoints=("signal", "health"))
     report = validate(harness, component="Test_Harness")
@@ -131,7 +131,7 @@ def test_in_process_run_joins_server_steps() -> None:
 
 
 def test_warmup_requests_are_sent_but_not_measured() -> None:
-    from supreme.cli.sla import in_process_run
+    from supreme.api.harness import in_process_run
 
     harness, server = in_process_run(20, rate=400.0, concurrency=4, endpoints=("health",), warmup=5)
     assert len(harness) == 20  # only the measured requests are in the harness log
@@ -143,7 +143,7 @@ def test_warmup_requests_are_sent_but_not_measured() -> None:
 def test_warmup_must_leave_requests_to_measure() -> None:
     import asyncio
 
-    from supreme.api.sla import LoadRequest, run_load
+    from supreme.api.harness import LoadRequest, run_load
 
     with pytest.raises(ValueError, match="warmup"):
         asyncio.run(run_load(None, [LoadRequest("GET", "/health")] * 3, rate=10.0, warmup=3))

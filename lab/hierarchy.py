@@ -16,6 +16,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from lab.embedded import backend_names, shared_tiers
 from sim.compare import hit_ratios, latency_errors
 from sim.realrun import calibrate_tiers, run_real
 from sim.runner import run_model
@@ -23,7 +24,6 @@ from sim.workload import keys_for
 from supreme.clock import ManualClock
 from supreme.config import load_settings
 from supreme.events import EventLog
-from supreme.experiments.embedded import backend_names, shared_tiers
 
 __all__ = [
     "measure_sim_vs_real",

@@ -20,9 +20,9 @@ from tqdm import TqdmWarning
 with warnings.catch_warnings():  # tqdm.auto warns about ipywidgets in a kernel; progress is off anyway
     warnings.simplefilter("ignore", TqdmWarning)
     from sim.sweep import expand_grid, run_sweep
+from lab.adaptive import WORKLOADS
 from supreme.adaptive import simulate_adaptive
 from supreme.adaptive.workloads import Workload
-from supreme.experiments.adaptive import WORKLOADS
 
 __all__ = ["BASE", "GRID", "conclusion", "plot_heatmaps", "run_grid", "run_one"]
 

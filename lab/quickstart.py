@@ -20,9 +20,9 @@ from typing import Any
 
 import pandas as pd
 
+from lab.embedded import backend_names, shared_tiers
 from supreme.clock import ManualClock, SystemClock
 from supreme.events import NULL_LOG, EventLog
-from supreme.experiments.embedded import backend_names, shared_tiers
 from supreme.market import MarketDataFeed, ReplayConnector, load_sample
 from supreme.market.feed import Update
 from supreme.strategy import RuleConfig, StrategyEngine
@@ -30,6 +30,7 @@ from supreme.strategy import RuleConfig, StrategyEngine
 __all__ = [
     "DAY_MS",
     "QuickstartResult",
+    "format_result",
     "plot_signals",
     "plot_tiers",
     "run_quickstart",
@@ -240,3 +241,18 @@ def run_quickstart(
     }
     report = write_report(out / "report.md", summary, tiers, counts, figures)
     return {"report": report, "figures": figures, "signals": signals, "tiers": tiers, "summary": summary}
+
+
+def format_result(result: QuickstartResult, *, route: bool = False) -> str:
+    """What ran, the tier table and where the report and figures are, as the commands print it.
+
+    ``route`` names the path (feed -> cache -> strategy), for ``supreme demo`` where the quickstart
+    follows the plain replay.
+    """
+    s = result["summary"]
+    head = f"quickstart: {s['signals']} signals for {', '.join(s['symbols'])} ({s['first']} to {s['last']})"
+    tiers = f"L2 {s['backends']['L2']}, L3 {s['backends']['L3']}"
+    head += f" through feed -> cache ({tiers}) -> strategy" if route else f", {tiers}"
+    lines = [head, result["tiers"].to_string(), f"report:  {result['report']}"]
+    lines += [f"{name + ':':8s} {path}" for name, path in result["figures"].items()]
+    return "\n".join(lines)

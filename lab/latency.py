@@ -1,6 +1,6 @@
 """Notebook 06: P50/P95/P99 of the signal flow — the real app in process vs the simulation — and the verdict.
 
-Real: :func:`supreme.cli.sla.in_process_run` sends an open-loop load of signed ``POST
+Real: :func:`supreme.api.harness.in_process_run` sends an open-loop load of signed ``POST
 /api/v1/trading/signal`` requests through ``httpx.ASGITransport`` into the real FastAPI app over fresh
 embedded back-ends; the server's event log (``API_Gateway``/``request`` rows) is judged by the real
 :func:`supreme.api.sla.validate`.  Simulated: :mod:`sim.models.sla_validation` (the trading-signal model,
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from sim.runner import get_model, run_model
+from supreme.api.harness import harness_services, in_process_run
 from supreme.api.sla import SlaConfig, SlaThresholds, request_latencies, validate
 
 __all__ = ["conclusion", "measure_real", "plot_latency", "run_sim", "sla_config"]
@@ -41,27 +42,11 @@ def measure_real(
 
 
 def _measure_real(n: int, rate: float, concurrency: int, warmup: int) -> dict[str, Any]:
-    import tempfile
-    from pathlib import Path
-
-    from supreme.api.services import Services
-    from supreme.cli.sla import in_process_run
-    from supreme.config import Settings
-
-    with tempfile.TemporaryDirectory(prefix="supreme-sla-") as tmp:
-        settings = Settings(
-            redis_url=None, database_url=f"sqlite:///{Path(tmp) / 'sla.db'}", data_dir=Path(tmp)
-        )
-        services = Services.from_settings(
-            settings, ip_rate=1e5, ip_burst=100_000, key_rate=1e5, key_burst=100_000
-        )
-        try:
-            if warmup:
-                in_process_run(warmup, rate=rate, concurrency=concurrency, services=services)
-                services.event_log.clear()
-            harness, server = in_process_run(n, rate=rate, concurrency=concurrency, services=services)
-        finally:
-            services.close()
+    with harness_services() as services:
+        if warmup:
+            in_process_run(warmup, rate=rate, concurrency=concurrency, services=services)
+            services.event_log.clear()
+        harness, server = in_process_run(n, rate=rate, concurrency=concurrency, services=services)
     report = validate(server, sla_config())
     return {
         "harness": harness,

@@ -1,11 +1,11 @@
-"""Fast tests of supreme.experiments: deterministic results, reports written, bad input refused."""
+"""Fast tests of the lab package: deterministic results, reports written, bad input refused."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from supreme.experiments import adaptive, deployment, eviction, hierarchy, quickstart, sweeps
+from lab import adaptive, deployment, eviction, hierarchy, quickstart, sweeps
 
 
 def test_mrc_table_is_deterministic_and_opt_is_a_bound() -> None:
@@ -83,7 +83,7 @@ def test_promotion_paths_follow_the_diagram() -> None:
 
 
 def test_real_outage_loses_nothing_and_matches_the_breaker_story() -> None:
-    from supreme.experiments import resilience
+    from lab import resilience
 
     sc = {"duration": 60.0, "faults.redis.down_at": 15.0, "faults.redis.down_for": 20.0, "seed": 4}
     real = resilience.run_real_outage(sc)
@@ -97,7 +97,7 @@ def test_real_outage_loses_nothing_and_matches_the_breaker_story() -> None:
 
 
 def test_streaming_fanout_counts_and_delays() -> None:
-    from supreme.experiments import streaming
+    from lab import streaming
 
     table, delays = streaming.fanout([1, 3], seed=0, duration=20.0)
     assert table["connections"].tolist() == [1, 3]
@@ -106,7 +106,7 @@ def test_streaming_fanout_counts_and_delays() -> None:
 
 
 def test_sla_conclusion_marks_real_figures_live() -> None:
-    from supreme.experiments import latency
+    from lab import latency
 
     sim = latency.run_sim(200, seed=1)
     assert sim.attrs["sla"]["passed"] in (True, False)

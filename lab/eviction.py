@@ -23,6 +23,7 @@ __all__ = [
     "keys_to_trace",
     "market_workloads",
     "mrc_table",
+    "plot_curve",
     "plot_mrcs",
     "plot_regret",
     "standard_trace",
@@ -119,6 +120,23 @@ def winner_grid(mrc: pd.DataFrame) -> pd.DataFrame:
     win = winners(mrc)
     win["size_pct"] = (win["size_frac"] * 100).round(1)
     return win.pivot_table(index="workload", columns="size_pct", values="best", aggfunc="first")
+
+
+def plot_curve(table: pd.DataFrame, *, title: str, xlabel: str) -> Any:
+    """One trace's miss-ratio curves: a column per policy over the size index, log-scaled sizes."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name in table.columns:
+        ax.plot(table.index, table[name], marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("miss ratio")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
 
 
 def plot_mrcs(mrc: pd.DataFrame) -> Any:

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lab.eviction import keys_to_trace
 from supreme.adaptive import simulate_adaptive
 from supreme.adaptive import workloads as wl
 from supreme.adaptive.workloads import Workload
 from supreme.cache.traces.simulate import simulate
 from supreme.events import EventLog
-from supreme.experiments.eviction import keys_to_trace
 
 __all__ = [
     "STATIC",

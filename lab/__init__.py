@@ -17,6 +17,8 @@ module              notebook
 ==================  ==========================================================
 
 Notebooks call these functions and show what they return; they hold no logic of their own.
+The package sits beside ``supreme`` and ``sim``: it uses both, and the product never imports it
+(only the ``supreme`` command line does, for ``demo``, ``report`` and ``trace --plot``).
 Every function is seeded and returns the same numbers on every run, except the ones named
 ``measure_*`` (wall-clock figures), whose callers print only derived, stable facts.
 """

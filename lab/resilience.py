@@ -17,6 +17,7 @@ Simulated run: :mod:`sim.models.fault_injection` with the same schedule and load
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,43 +33,24 @@ from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker
 from supreme.resilience.breaker_state import State
 from supreme.resilience.fault_schedule import FaultSchedule
 
-__all__ = ["SCENARIO", "breaker_timeline", "conclusion", "plot_outage", "run_real_outage", "run_sim_outage"]
+__all__ = [
+    "SCENARIO", "SHARED_KEYS", "breaker_timeline", "conclusion", "plot_outage", "run_real_outage",
+    "run_sim_outage",
+]
 
-#: Shared by both worlds (keys of :mod:`sim.models.fault_injection`).
-SCENARIO: dict[str, Any] = {
-    "duration": 120.0,
-    "load.interval": 0.2,
-    "load.write_fraction": 0.2,
-    "load.keys": 40,
-    "l1.capacity": 16,
-    "faults.redis.down_at": 30.0,
-    "faults.redis.down_for": 40.0,
-    "breaker.failure_rate_threshold": 50.0,
-    "breaker.window": 10,
-    "breaker.min_calls": 10,
-    "breaker.wait_open": 600.0,
-    "breaker.half_open_calls": 1,
-    "recovery.interval": 10.0,
-    "seed": 0,
-}
+#: The keys of :mod:`sim.models.fault_injection` the real run reads too (the rest model the sim's I/O).
+SHARED_KEYS = (
+    "duration", "load.interval", "load.write_fraction", "load.keys", "l1.capacity",
+    "faults.redis.down_at", "faults.redis.down_for",
+    "breaker.failure_rate_threshold", "breaker.window", "breaker.min_calls", "breaker.wait_open",
+    "breaker.half_open_calls", "recovery.interval",
+)
+#: Shared by both worlds: the simulation model's defaults for those keys, and the seed.
+SCENARIO: dict[str, Any] = {**{k: get_model("fault_injection").defaults[k] for k in SHARED_KEYS}, "seed": 0}
 
 
-def run_real_outage(scenario: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The real components through a Redis disconnect; the event log and the integrity checks."""
-    import fakeredis
-
-    sc = {**SCENARIO, **(scenario or {})}
-    rng = np.random.default_rng(int(sc["seed"]))
-    clock = ManualClock(0.0)
-    log = EventLog(run_id=f"real-outage-s{sc['seed']}", world="real")
-    server = fakeredis.FakeServer()
-    l2 = RedisTier(fakeredis.FakeRedis(server=server), owns_client=True)
-    chaos = FaultSchedule(clock=clock, event_log=log)
-    chaos.add("redis", float(sc["faults.redis.down_at"]), float(sc["faults.redis.down_for"]))
-    chaos.bind(
-        "redis", lambda w: setattr(server, "connected", False), lambda w: setattr(server, "connected", True)
-    )
-    breaker = CircuitBreaker(
+def _breaker(sc: dict[str, Any], clock: ManualClock, log: EventLog) -> CircuitBreaker:
+    return CircuitBreaker(
         "redis",
         clock=clock,
         event_log=log,
@@ -78,8 +60,49 @@ def run_real_outage(scenario: dict[str, Any] | None = None) -> dict[str, Any]:
         wait_duration_in_open=float(sc["breaker.wait_open"]),
         permitted_calls_in_half_open=int(sc["breaker.half_open_calls"]),
     )
-    truth: dict[str, dict[str, int]] = {}
-    wrong = answered = 0
+
+
+class _Reconnect:
+    """The seed's recovery loop: while the breaker is OPEN, PING every ``interval`` s; on an answer,
+    move the breaker to HALF_OPEN (the next request is its test request)."""
+
+    def __init__(self, l2: RedisTier, breaker: CircuitBreaker, log: EventLog, interval: float) -> None:
+        self.l2, self.breaker, self.log, self.interval = l2, breaker, log, interval
+        self.next_try: float | None = None
+
+    def step(self, now: float) -> None:
+        """Try to reconnect if the breaker is open and a try is due."""
+        if self.breaker.state is not State.OPEN:
+            self.next_try = None
+            return
+        self.next_try = now if self.next_try is None else self.next_try
+        if now < self.next_try:
+            return
+        self.next_try = now + self.interval
+        try:
+            self.l2.ping()
+            self.log.record(now, "fault_injection", "Recovery_System", "reconnect", "ok", key="redis")
+            self.breaker.transition_to_half_open()
+        except ConnectionError as exc:
+            self.log.record(now, "fault_injection", "Recovery_System", "reconnect", "error", key="redis",
+                            detail=type(exc).__name__)
+
+
+def run_real_outage(scenario: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The real components through a Redis disconnect; the event log and the integrity checks."""
+    import fakeredis
+
+    sc = {**SCENARIO, **(scenario or {})}
+    clock = ManualClock(0.0)
+    log = EventLog(run_id=f"real-outage-s{sc['seed']}", world="real")
+    server = fakeredis.FakeServer()
+    l2 = RedisTier(fakeredis.FakeRedis(server=server), owns_client=True)
+    chaos = FaultSchedule(clock=clock, event_log=log)
+    chaos.add("redis", float(sc["faults.redis.down_at"]), float(sc["faults.redis.down_for"]))
+    chaos.bind(
+        "redis", lambda w: setattr(server, "connected", False), lambda w: setattr(server, "connected", True)
+    )
+    breaker = _breaker(sc, clock, log)
     with tempfile.TemporaryDirectory(prefix="supreme-outage-") as tmp:
         l3 = SqlTier(f"sqlite:///{Path(tmp) / 'l3.db'}", clock=clock)
         manager = CacheManager(
@@ -92,48 +115,13 @@ def run_real_outage(scenario: dict[str, Any] | None = None) -> dict[str, Any]:
             unavailable_errors=(CallNotPermitted,),
             flow="fault_injection",
         )
-        n = int(float(sc["duration"]) / float(sc["load.interval"]))
-        keys = rng.integers(int(sc["load.keys"]), size=n)
-        writes = rng.random(n) < float(sc["load.write_fraction"])
-        gaps = rng.exponential(float(sc["load.interval"]), size=n)
-        next_recovery = None
-        for i in range(n):
-            clock.advance(float(gaps[i]))
+        reconnect = _Reconnect(l2, breaker, log, float(sc["recovery.interval"]))
+
+        def faults_then_recovery() -> None:
             chaos.apply()
-            now = clock.now()
-            if breaker.state is State.OPEN:
-                next_recovery = now if next_recovery is None else next_recovery
-                if now >= next_recovery:
-                    next_recovery = now + float(sc["recovery.interval"])
-                    try:
-                        l2.ping()
-                        log.record(now, "fault_injection", "Recovery_System", "reconnect", "ok", key="redis")
-                        breaker.transition_to_half_open()
-                    except ConnectionError as exc:
-                        log.record(
-                            now,
-                            "fault_injection",
-                            "Recovery_System",
-                            "reconnect",
-                            "error",
-                            key="redis",
-                            detail=type(exc).__name__,
-                        )
-            else:
-                next_recovery = None
-            key = f"sig:{int(keys[i])}"
-            if writes[i]:
-                value = {"v": i}
-                manager.set(key, value)
-                truth[key] = value
-            else:
+            reconnect.step(clock.now())
 
-                def load(k: str = key) -> dict[str, int]:
-                    return truth.get(k, {"v": -1})
-
-                got = manager.get(key, loader=load)
-                answered += 1
-                wrong += int(got != truth.get(key, {"v": -1}))
+        truth, answered, wrong = _load(sc, manager, clock, faults_then_recovery)
         manager.flush_pending()
         pending = sum(manager.pending().values())
         lost = sum(1 for k, v in truth.items() if (b := l2.get(k)) is None or decode_entry(b)[0] != v)
@@ -149,6 +137,40 @@ def run_real_outage(scenario: dict[str, Any] | None = None) -> dict[str, Any]:
         "pending": pending,
         "journaled": journaled,
     }
+
+
+def _load(
+    sc: dict[str, Any], manager: CacheManager, clock: ManualClock, before_each: Callable[[], None]
+) -> tuple[dict[str, dict[str, int]], int, int]:
+    """The seeded load: Poisson gaps, a write fraction, uniform keys; reads checked against the truth.
+
+    ``before_each()`` runs once the clock reaches each request (faults, then recovery).
+    Returns the truth (every key's last written value), the reads answered and the wrong answers.
+    """
+    rng = np.random.default_rng(int(sc["seed"]))
+    n = int(float(sc["duration"]) / float(sc["load.interval"]))
+    keys = rng.integers(int(sc["load.keys"]), size=n)
+    writes = rng.random(n) < float(sc["load.write_fraction"])
+    gaps = rng.exponential(float(sc["load.interval"]), size=n)
+    truth: dict[str, dict[str, int]] = {}
+    wrong = answered = 0
+    for i in range(n):
+        clock.advance(float(gaps[i]))
+        before_each()
+        key = f"sig:{int(keys[i])}"
+        if writes[i]:
+            value = {"v": i}
+            manager.set(key, value)
+            truth[key] = value
+        else:
+
+            def load(k: str = key) -> dict[str, int]:
+                return truth.get(k, {"v": -1})
+
+            got = manager.get(key, loader=load)
+            answered += 1
+            wrong += int(got != truth.get(key, {"v": -1}))
+    return truth, answered, wrong
 
 
 def run_sim_outage(scenario: dict[str, Any] | None = None) -> pd.DataFrame:

@@ -1,0 +1,46 @@
+"""Serving the API: uvicorn over :class:`~supreme.api.services.Services` built from the settings.
+
+WebSocket clients are closed with 1001 by :class:`~supreme.api.streaming.StreamServer` before
+uvicorn's own shutdown (which would send 1012), and the event log, when kept, is written in the
+app's shutdown: uvicorn re-raises SIGTERM after shutting down, so later is too late.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from supreme.config import load_settings
+from supreme.events import EventLog
+
+__all__ = ["serve"]
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, *, log_level: str = "info",
+          event_log_path: str | None = None, echo: Callable[[str], None] = print,
+          **options: Any) -> None:
+    """Serve until interrupted, then close the services; ``options`` go to ``Services.from_settings``.
+
+    The event log is kept only with ``event_log_path`` (a long-running server must not grow an
+    unbounded log unless asked to) and written there as Parquet at shutdown; ``echo`` says so.
+    """
+    import uvicorn
+
+    from supreme.api.app import create_app
+    from supreme.api.services import Services
+    from supreme.api.streaming import StreamServer, uvicorn_ws_options
+
+    settings = load_settings()
+    event_log = EventLog(world="real", enabled=bool(event_log_path))
+    services = Services.from_settings(settings, event_log=event_log, **options)
+
+    def save_events() -> None:
+        if event_log_path:
+            frame = event_log.to_frame()
+            frame.to_parquet(event_log_path)
+            echo(f"wrote {len(frame)} event rows to {event_log_path}")
+
+    app = create_app(services, close_on_shutdown=True, on_shutdown=save_events)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
+                            **uvicorn_ws_options())
+    StreamServer(config, app.state.stream_gateway).run()
