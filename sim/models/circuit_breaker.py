@@ -40,7 +40,7 @@ from sim.bridge import BridgeClock, BridgeError, IoBridge
 from sim.clock import SimClock
 from sim.latency import latency_model
 from sim.models._context import SimContext
-from sim.scenario import make_scenario
+from sim.scenario import load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "BridgeClock", "BridgeError", "IoBridge", "ServiceDown",
            "latency_model", "run", "summarize"]
@@ -48,29 +48,7 @@ __all__ = ["DEFAULTS", "FLOW", "NAME", "BridgeClock", "BridgeError", "IoBridge",
 NAME = "circuit_breaker"
 FLOW = "circuit_breaker"
 
-DEFAULTS: dict[str, Any] = {
-    "duration": 240.0,
-    "load.rate": 5.0,
-    "service.median": 0.004,
-    "service.p99": 0.040,
-    "faults.service.error_at": 20.0,
-    "faults.service.error_for": 20.0,
-    "faults.service.error_rate": 0.15,
-    "faults.service.down_at": 80.0,
-    "faults.service.down_for": 60.0,
-    "breaker.failure_rate_threshold": 50.0,
-    "breaker.window": 20,
-    "breaker.min_calls": 10,
-    "breaker.wait_open": 120.0,
-    "breaker.half_open_calls": 3,
-    "retry.max_attempts": 3,
-    "retry.base": 0.05,
-    "retry.cap": 1.0,
-    "recovery.reconnect_cost": 0.5,
-    "recovery.restart_cost": 8.0,
-    "recovery.restart_fixes": False,
-    "recovery.interval": 15.0,
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 
 class ServiceDown(ConnectionError):

@@ -38,36 +38,14 @@ import simpy
 from sim.bridge import BridgeClock, IoBridge
 from sim.latency import latency_model
 from sim.models._context import SimContext
-from sim.scenario import make_scenario
+from sim.scenario import load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "expected_transitions", "run", "summarize"]
 
 NAME = "fault_injection"
 FLOW = "fault_injection"
 
-DEFAULTS: dict[str, Any] = {
-    "duration": 120.0,
-    "load.interval": 0.2,
-    "load.poisson": True,
-    "load.pattern": "random",   # or "cycle": keys in turn (deterministic, for timing predictions)
-    "load.write_fraction": 0.2,
-    "load.keys": 40,
-    "l1.capacity": 16,
-    "io.l2": 80e-6,
-    "io.l3": 300e-6,
-    "io.source": 0.05,
-    "io.refused": 100e-6,
-    "io.spread": 4.0,           # p99 / median of every I/O latency; 1.0 makes them constant
-    "faults.redis.down_at": 30.0,
-    "faults.redis.down_for": 40.0,
-    "breaker.failure_rate_threshold": 50.0,
-    "breaker.window": 10,
-    "breaker.min_calls": 10,
-    "breaker.wait_open": 600.0,
-    "breaker.half_open_calls": 1,
-    "recovery.reconnect_cost": 0.5,
-    "recovery.interval": 10.0,
-}
+DEFAULTS: dict[str, Any] = load_defaults(NAME)
 
 
 def _tier_class() -> type:
