@@ -38,7 +38,7 @@ class CandleArrays(NamedTuple):
     close: np.ndarray[Any, np.dtype[np.float64]]
     volume: np.ndarray[Any, np.dtype[np.float64]]
 
-    def __len__(self) -> int:  # type: ignore[override]
+    def __len__(self) -> int:
         return int(self.timestamp.size)
 
     @classmethod
@@ -50,7 +50,8 @@ class CandleArrays(NamedTuple):
 
     def slice(self, start: int, stop: int) -> CandleArrays:
         """Rows ``start:stop`` as views."""
-        return CandleArrays(*(a[start:stop] for a in self))
+        return CandleArrays(self.timestamp[start:stop], self.open[start:stop], self.high[start:stop],
+                            self.low[start:stop], self.close[start:stop], self.volume[start:stop])
 
     def frame(self) -> pd.DataFrame:
         """A unified OHLCV DataFrame (copies)."""

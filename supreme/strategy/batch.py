@@ -47,11 +47,11 @@ def _snapshot_windows(h: FloatArray, lo: FloatArray, c: FloatArray, v: FloatArra
 def snapshot_windows(rules: TradingRules, high: FloatArray, low: FloatArray, close: FloatArray,
                      volume: FloatArray, ends: np.ndarray[Any, Any]) -> FloatArray:
     """Snapshot (columns ``SNAPSHOT_FIELDS``) of the ``history`` candles before each end index."""
-    arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in (high, low, close, volume)]
+    h, lo, c, v = (np.ascontiguousarray(a, dtype=np.float64) for a in (high, low, close, volume))
     ends = np.ascontiguousarray(ends, dtype=np.int64)
-    if ends.size and (int(ends.min()) < 0 or int(ends.max()) > arrays[2].size):
-        raise IndexError(f"window ends must lie in [0, {arrays[2].size}]")
-    return _snapshot_windows(*arrays, ends, rules.config.history, rules._periods, rules._nbdev)
+    if ends.size and (int(ends.min()) < 0 or int(ends.max()) > c.size):
+        raise IndexError(f"window ends must lie in [0, {c.size}]")
+    return _snapshot_windows(h, lo, c, v, ends, rules.config.history, rules._periods, rules._nbdev)
 
 
 @njit(cache=True)
