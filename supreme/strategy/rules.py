@@ -28,6 +28,7 @@ import numpy as np
 from supreme.config import ConfigError
 from supreme.strategy import indicators as ind
 from supreme.strategy.signal import Action
+from supreme.strategy.vote import ACTION_CODES, vote, vote_params
 
 __all__ = ["Decision", "RuleConfig", "RuleConfigError", "TradingRules"]
 
@@ -135,16 +136,13 @@ class Decision(NamedTuple):
     reasons: list[str]
 
 
-def _sign(x: float) -> int:
-    return (x > 0) - (x < 0)
-
-
 class TradingRules:
     """Computes the indicator snapshot of a candle window and turns it into a :class:`Decision`."""
 
     def __init__(self, config: RuleConfig | None = None) -> None:
         self.config = config if config is not None else RuleConfig()
         self._kernel_args(self.config)
+        self._params, self._params_of = vote_params(self.config), self.config
 
     def _kernel_args(self, c: RuleConfig) -> None:
         # RuleConfig is frozen: the snapshot kernel's parameters are built once per config object
@@ -182,58 +180,37 @@ class TradingRules:
     def decide(self, values: dict[str, float]) -> Decision:
         """Weighted vote of the rules plus the volatility veto ("Apply trading logic")."""
         c = self.config
-        reasons: list[str] = []
-        total_w = c.trend_weight + c.macd_weight + c.rsi_weight
-        score = 0.0
-
+        if self._params_of is not c:  # the config was replaced
+            self._params, self._params_of = vote_params(c), c
         fast, slow = values.get("ema_fast", math.nan), values.get("ema_slow", math.nan)
-        vote = _sign(fast - slow) if math.isfinite(fast - slow) else 0
-        score += c.trend_weight * vote
-        word = {1: ("up", "above"), -1: ("down", "below"), 0: ("flat", "at")}[vote]
-        reasons.append(f"trend {word[0]}: EMA({c.ema_fast})={fast:.6g} {word[1]} EMA({c.ema_slow})={slow:.6g}"
-                       f" -> {_vote_word(vote)} (weight {c.trend_weight:g})")
-
-        hist = values.get("macd_hist", math.nan)
-        vote = _sign(hist) if math.isfinite(hist) else 0
-        score += c.macd_weight * vote
-        reasons.append(f"MACD histogram {hist:+.6g} -> {_vote_word(vote)} (weight {c.macd_weight:g})")
-
-        r = values.get("rsi", math.nan)
-        vote = 1 if r < c.rsi_oversold else -1 if r > c.rsi_overbought else 0
-        state = "oversold" if vote > 0 else "overbought" if vote < 0 else "neutral"
-        score += c.rsi_weight * vote
-        reasons.append(f"momentum: RSI({c.rsi_period})={r:.4g} {state} "
-                       f"[{c.rsi_oversold:g}, {c.rsi_overbought:g}] -> {_vote_word(vote)}"
-                       f" (weight {c.rsi_weight:g})")
-
-        score /= total_w
-        score = min(1.0, max(-1.0, score))
-        veto = self._volatility_veto(values)
-        if veto:
-            reasons.append(veto)
-            action = Action.HOLD
-        elif score >= c.threshold:
-            action = Action.BUY
-        elif score <= -c.threshold:
-            action = Action.SELL
-        else:
-            action = Action.HOLD
+        hist, r = values.get("macd_hist", math.nan), values.get("rsi", math.nan)
+        atr_pct, bw = values.get("atr_pct", math.nan), values.get("bb_bandwidth", math.nan)
+        code, v_trend, v_macd, v_rsi, veto, score, confidence = vote(
+            fast, slow, hist, r, atr_pct, bw, self._params)
+        action = _ACTIONS[code]
+        word = {1: ("up", "above"), -1: ("down", "below"), 0: ("flat", "at")}[v_trend]
+        state = "oversold" if v_rsi > 0 else "overbought" if v_rsi < 0 else "neutral"
+        reasons = [
+            f"trend {word[0]}: EMA({c.ema_fast})={fast:.6g} {word[1]} EMA({c.ema_slow})={slow:.6g}"
+            f" -> {_vote_word(v_trend)} (weight {c.trend_weight:g})",
+            f"MACD histogram {hist:+.6g} -> {_vote_word(v_macd)} (weight {c.macd_weight:g})",
+            f"momentum: RSI({c.rsi_period})={r:.4g} {state} "
+            f"[{c.rsi_oversold:g}, {c.rsi_overbought:g}] -> {_vote_word(v_rsi)}"
+            f" (weight {c.rsi_weight:g})",
+        ]
+        if veto == 1:
+            reasons.append(f"volatility filter: ATR% {atr_pct:.4%} outside "
+                           f"[{c.atr_pct_min:.4%}, {c.atr_pct_max:.4%}] -> HOLD")
+        elif veto == 2:
+            reasons.append(f"volatility filter: Bollinger bandwidth {bw:.4g} outside "
+                           f"[{c.bandwidth_min:g}, {c.bandwidth_max:g}] -> HOLD")
+        elif action is Action.HOLD:
             reasons.append(f"net score {score:+.3f} inside +/-{c.threshold:g}: no clear direction")
-        confidence = abs(score) if action is not Action.HOLD else 1.0 - abs(score)
         reasons.append(f"decision {action.value}: net score {score:+.3f}, confidence {confidence:.3f}")
-        return Decision(action, min(1.0, max(0.0, confidence)), score, reasons)
+        return Decision(action, confidence, score, reasons)
 
-    def _volatility_veto(self, values: dict[str, float]) -> str | None:
-        c = self.config
-        atr_pct = values.get("atr_pct", math.nan)
-        if not (c.atr_pct_min <= atr_pct <= c.atr_pct_max):
-            return (f"volatility filter: ATR% {atr_pct:.4%} outside "
-                    f"[{c.atr_pct_min:.4%}, {c.atr_pct_max:.4%}] -> HOLD")
-        bw = values.get("bb_bandwidth", math.nan)
-        if not (c.bandwidth_min <= bw <= c.bandwidth_max):
-            return (f"volatility filter: Bollinger bandwidth {bw:.4g} outside "
-                    f"[{c.bandwidth_min:g}, {c.bandwidth_max:g}] -> HOLD")
-        return None
+
+_ACTIONS = tuple(Action(name) for name in ACTION_CODES)
 
 
 def _vote_word(vote: int) -> str:
