@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from supreme.cache.kernels.driver import hook, make_replay, new_state, run
-from supreme.cache.kernels.lists import HEAD, OSIZE, QBYTES, TAIL, WHERE, push_head, unlink
+from supreme.cache.kernels.lists import HEAD, OSIZE, QBYTES, TAIL, WHERE, push_head, remove, unlink
 
 __all__ = ["arc"]
 
@@ -18,10 +18,7 @@ P = 0  # fr: target size of T1
 @hook
 def _drop(q, ob, qs):
     """Forget the tail of queue ``q``."""
-    v = qs[TAIL, q]
-    unlink(ob, qs, q, v)
-    ob[WHERE, v] = -1
-    qs[QBYTES, q] -= ob[OSIZE, v]
+    qs[QBYTES, q] -= remove(ob, qs, q, qs[TAIL, q])
 
 
 @hook

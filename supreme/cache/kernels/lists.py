@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from numba import njit
 
-__all__ = ["HEAD", "NEXT", "OSIZE", "PREV", "QBYTES", "QCOUNT", "TAIL", "WHERE", "push_head", "unlink"]
+__all__ = ["HEAD", "NEXT", "OSIZE", "PREV", "QBYTES", "QCOUNT", "TAIL", "WHERE", "push_head", "remove",
+           "unlink"]
 
 #: rows of ``ob`` (int64, one column per dense id) every kernel has; a policy's own rows follow
 PREV, NEXT, WHERE, OSIZE = 0, 1, 2, 3
@@ -45,3 +46,11 @@ def unlink(ob, qs, q, x):
         qs[TAIL, q] = p
     ob[PREV, x] = -1
     ob[NEXT, x] = -1
+
+
+@njit(inline="always")
+def remove(ob, qs, q, x):
+    """Take ``x`` out of queue ``q`` and out of the cache (``WHERE`` -1); its size."""
+    unlink(ob, qs, q, x)
+    ob[WHERE, x] = -1
+    return ob[OSIZE, x]

@@ -33,7 +33,15 @@ def _before(a, b, ob, fo):
 
 
 @hook
+def _seat(heap, j, x, ob):
+    """Put ``x`` in heap slot ``j``."""
+    heap[0, j] = x
+    ob[HPOS, x] = j
+
+
+@hook
 def _heap_down(heap, hn, j, ob, fo):
+    """Sift the id in slot ``j`` down to its place among the ``hn`` entries."""
     x = heap[0, j]
     while True:
         c = 2 * j + 1
@@ -43,25 +51,22 @@ def _heap_down(heap, hn, j, ob, fo):
             c += 1
         if not _before(heap[0, c], x, ob, fo):
             break
-        heap[0, j] = heap[0, c]
-        ob[HPOS, heap[0, j]] = j
+        _seat(heap, j, heap[0, c], ob)
         j = c
-    heap[0, j] = x
-    ob[HPOS, x] = j
+    _seat(heap, j, x, ob)
 
 
 @hook
 def _heap_up(heap, j, ob, fo):
+    """Sift the id in slot ``j`` up to its place."""
     x = heap[0, j]
     while j > 0:
         p = (j - 1) // 2
         if not _before(x, heap[0, p], ob, fo):
             break
-        heap[0, j] = heap[0, p]
-        ob[HPOS, heap[0, j]] = j
+        _seat(heap, j, heap[0, p], ob)
         j = p
-    heap[0, j] = x
-    ob[HPOS, x] = j
+    _seat(heap, j, x, ob)
 
 
 @hook
@@ -89,6 +94,14 @@ def _next_weight(ob, qs, reg, fo, fr, heap):
 
 
 @hook
+def _leave_history(ob, qs, reg, g):
+    """Take ``g`` out of the ghost history (``WHERE`` 0: known, neither cached nor a ghost)."""
+    unlink(ob, qs, 0, g)
+    ob[WHERE, g] = 0
+    reg[GHOSTS] -= 1
+
+
+@hook
 def lookup(x, s, i, ob, qs, reg, fo, fr, aux):
     if ob[HPOS, x] < 0:
         return False
@@ -110,8 +123,7 @@ def evict(x, s, i, ob, qs, reg, fo, fr, aux):
     hn = reg[HN] - 1
     reg[HN] = hn
     if hn > 0:
-        aux[0, 0] = aux[0, hn]
-        ob[HPOS, aux[0, 0]] = 0
+        _seat(aux, 0, aux[0, hn], ob)
         _heap_down(aux, hn, 0, ob, fo)
     ob[HPOS, v] = -1
     if reg[HISTORY] > 0:
@@ -119,10 +131,7 @@ def evict(x, s, i, ob, qs, reg, fo, fr, aux):
         ob[WHERE, v] = 1
         reg[GHOSTS] += 1
         if reg[GHOSTS] > reg[HISTORY]:
-            g = qs[TAIL, 0]
-            unlink(ob, qs, 0, g)
-            ob[WHERE, g] = 0
-            reg[GHOSTS] -= 1
+            _leave_history(ob, qs, reg, qs[TAIL, 0])
     return ob[OSIZE, v]
 
 
@@ -130,9 +139,7 @@ def evict(x, s, i, ob, qs, reg, fo, fr, aux):
 def insert(x, s, i, ob, qs, reg, fo, fr, aux):
     w = _next_weight(ob, qs, reg, fo, fr, aux)
     if ob[WHERE, x] == 1:  # back from the ghost history with its count
-        unlink(ob, qs, 0, x)
-        ob[WHERE, x] = 0
-        reg[GHOSTS] -= 1
+        _leave_history(ob, qs, reg, x)
         fo[SCORE, x] += w
     else:
         fo[SCORE, x] = w
@@ -141,8 +148,7 @@ def insert(x, s, i, ob, qs, reg, fo, fr, aux):
     fo[PSCORE, x] = fo[SCORE, x]
     ob[PSEQ, x] = ob[SEQ, x]
     hn = reg[HN]
-    aux[0, hn] = x
-    ob[HPOS, x] = hn
+    _seat(aux, hn, x, ob)
     reg[HN] = hn + 1
     _heap_up(aux, hn, ob, fo)
     ob[OSIZE, x] = s

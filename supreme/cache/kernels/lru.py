@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from supreme.cache.kernels.driver import hook, make_replay, new_state, run
-from supreme.cache.kernels.lists import OSIZE, TAIL, WHERE, push_head, unlink
+from supreme.cache.kernels.lists import OSIZE, TAIL, WHERE, push_head, remove, unlink
 
 __all__ = ["evict_tail", "insert_head", "lru"]
 
@@ -22,10 +22,7 @@ def lookup(x, s, i, ob, qs, reg, fo, fr, aux):
 @hook
 def evict_tail(x, s, i, ob, qs, reg, fo, fr, aux):
     """Drop the tail of queue 0; the bytes freed."""
-    v = qs[TAIL, 0]
-    unlink(ob, qs, 0, v)
-    ob[WHERE, v] = -1
-    return ob[OSIZE, v]
+    return remove(ob, qs, 0, qs[TAIL, 0])
 
 
 @hook

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from supreme.cache.kernels.driver import hook, make_replay, new_state, run
-from supreme.cache.kernels.lists import HEAD, OSIZE, QBYTES, TAIL, WHERE, push_head, unlink
+from supreme.cache.kernels.lists import HEAD, OSIZE, QBYTES, TAIL, WHERE, push_head, remove, unlink
 
 __all__ = ["s3fifo"]
 
@@ -31,9 +31,7 @@ def lookup(x, s, i, ob, qs, reg, fo, fr, aux):
 def on_miss(x, s, i, ob, qs, reg, fo, fr, aux):
     reg[GHOST_HIT] = ob[WHERE, x] == GHOST
     if reg[GHOST_HIT]:
-        unlink(ob, qs, GHOST, x)
-        ob[WHERE, x] = -1
-        qs[QBYTES, GHOST] -= ob[OSIZE, x]
+        qs[QBYTES, GHOST] -= remove(ob, qs, GHOST, x)
 
 
 @hook
@@ -42,10 +40,7 @@ def _remember(v, ob, qs, reg):
     if ob[OSIZE, v] > reg[GHOST_SIZE]:
         return
     while qs[QBYTES, GHOST] + ob[OSIZE, v] > reg[GHOST_SIZE]:
-        g = qs[TAIL, GHOST]
-        unlink(ob, qs, GHOST, g)
-        ob[WHERE, g] = -1
-        qs[QBYTES, GHOST] -= ob[OSIZE, g]
+        qs[QBYTES, GHOST] -= remove(ob, qs, GHOST, qs[TAIL, GHOST])
     push_head(ob, qs, GHOST, v)
     ob[WHERE, v] = GHOST
     qs[QBYTES, GHOST] += ob[OSIZE, v]

@@ -1,50 +1,33 @@
-"""SIEVE kernel: a hit sets the visited bit; the hand moves from the tail to the head, clearing bits."""
+"""SIEVE kernel: CLOCK's bit ("visited") and queue, but a hand that moves from the tail towards the
+head, clearing bits, and evicts in place (survivors are not moved)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from supreme.cache.kernels.clock_eviction import REF, insert_unmarked, lookup_mark
 from supreme.cache.kernels.driver import hook, make_replay, new_state, run
-from supreme.cache.kernels.lists import OSIZE, PREV, TAIL, WHERE, push_head, unlink
+from supreme.cache.kernels.lists import PREV, TAIL, remove
 
 __all__ = ["sieve"]
 
-VISITED = OSIZE + 1  # row of ob
 HAND = 0  # reg: the id the hand points at (-1: the tail)
-
-
-@hook
-def lookup(x, s, i, ob, qs, reg, fo, fr, aux):
-    if ob[WHERE, x] != 0:
-        return False
-    ob[VISITED, x] = 1
-    return True
 
 
 @hook
 def evict(x, s, i, ob, qs, reg, fo, fr, aux):
     hand = reg[HAND]
     o = hand if hand >= 0 else qs[TAIL, 0]
-    while ob[VISITED, o]:
-        ob[VISITED, o] = 0
+    while ob[REF, o]:
+        ob[REF, o] = 0
         o = ob[PREV, o]  # towards the head (newer)
         if o < 0:
             o = qs[TAIL, 0]
     reg[HAND] = ob[PREV, o]
-    unlink(ob, qs, 0, o)
-    ob[WHERE, o] = -1
-    return ob[OSIZE, o]
+    return remove(ob, qs, 0, o)
 
 
-@hook
-def insert(x, s, i, ob, qs, reg, fo, fr, aux):
-    push_head(ob, qs, 0, x)
-    ob[WHERE, x] = 0
-    ob[VISITED, x] = 0
-    ob[OSIZE, x] = s
-
-
-_REPLAY = make_replay("sieve", lookup, evict, insert)
+_REPLAY = make_replay("sieve", lookup_mark, evict, insert_unmarked)
 
 
 def sieve(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, **_: object) -> np.ndarray:
