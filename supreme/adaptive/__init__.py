@@ -8,7 +8,8 @@ module              job (seed participant)
 ``analyzer``        per-cycle analysis of the recent window (Pattern_Analyzer)
 ``adapter``         budget split, policy switching, thresholds (Cache_Adapter)
 ``shadow``          candidate policies replayed in batch over the sampled stream, their statistics
-``prefetch``        predictive prefetching and its metrics (Prefetch_Engine)
+``prefetch``        predictive prefetching (Prefetch_Engine)
+``prefetch_stats``  what became of the prefetches: counters, accuracy, coverage
 ``layer``           the manager's access observer and the 60-s learning cycle
 ``simulate``        trace simulation of all of the above
 ``workloads``       seeded market-data and classic workloads
@@ -19,7 +20,8 @@ module              job (seed participant)
 from supreme.adaptive.adapter import Adaptation, AdapterSettings, CacheAdapter
 from supreme.adaptive.analyzer import AnalysisReport, PatternAnalyzer, stack_distances
 from supreme.adaptive.layer import AdaptiveLayer
-from supreme.adaptive.prefetch import PrefetchEngine, PrefetchStats
+from supreme.adaptive.prefetch import PrefetchEngine
+from supreme.adaptive.prefetch_stats import PrefetchStats
 from supreme.adaptive.protocols import AccessObserver, AdaptationTarget, Loader, PrefetchTarget, SwitchResult
 from supreme.adaptive.shadow import ShadowBank
 from supreme.adaptive.simulate import SimCache, simulate_adaptive

@@ -89,7 +89,8 @@ import numpy as np
 
 from supreme.adaptive import _policies
 from supreme.adaptive.analyzer import AnalysisReport
-from supreme.adaptive.prefetch import PrefetchEngine, PrefetchStats
+from supreme.adaptive.prefetch import PrefetchEngine
+from supreme.adaptive.prefetch_stats import PrefetchStats
 from supreme.adaptive.protocols import AdaptationTarget
 from supreme.adaptive.shadow import ShadowBank, paired_gain
 from supreme.adaptive.synapses import AdaptiveConfigError
