@@ -1,4 +1,4 @@
-"""Compiled inner loops of the adaptive layer (numba, cached), each with a pure-Python fallback.
+"""Compiled inner loops of the adaptive layer (numba, cached).
 
 Only loops that numpy cannot express live here: the Fenwick-tree LRU stack distance (Mattson,
 Gecsei, Slutz & Traiger, "Evaluation techniques for storage hierarchies", IBM Systems Journal 1970;
@@ -8,15 +8,16 @@ and link pruning over integer node ids (:mod:`supreme.adaptive.synapses`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 __all__ = ["drop_links", "learn", "stack_distances_codes"]
 
 
-def _stack_distances_py(codes: np.ndarray, n_keys: int) -> np.ndarray:
+@njit(cache=True, nogil=True)
+def _stack_distances(codes: np.ndarray, n_keys: int) -> np.ndarray:
     """Distinct keys since each access's previous use (-1 for a first use), O(n log n)."""
     n = len(codes)
     tree = np.zeros(n + 1, dtype=np.int64)  # Fenwick tree over positions: 1 where a key's latest use sits
@@ -48,21 +49,13 @@ def _stack_distances_py(codes: np.ndarray, n_keys: int) -> np.ndarray:
     return out
 
 
-_stack_distances: Callable[[np.ndarray, int], np.ndarray]
-try:
-    from numba import njit
-
-    _stack_distances = njit(cache=True, nogil=True)(_stack_distances_py)
-except Exception:  # pragma: no cover - numba missing: the same loop, interpreted
-    _stack_distances = _stack_distances_py
-
-
 def stack_distances_codes(codes: np.ndarray, n_keys: int) -> np.ndarray:
     """LRU stack distances of integer key codes in ``[0, n_keys)``."""
     return np.asarray(_stack_distances(np.ascontiguousarray(codes, dtype=np.int64), int(n_keys)))
 
 
 # -- synaptic network (see supreme.adaptive.synapses for the mechanism) -------------------------
+@njit(cache=True, nogil=True)
 def _sort_row(i: int, dst: np.ndarray, wt: np.ndarray, c: int) -> None:
     """Stable insertion sort of node ``i``'s first ``c`` link slots, strongest first."""
     for a in range(1, c):
@@ -77,7 +70,8 @@ def _sort_row(i: int, dst: np.ndarray, wt: np.ndarray, c: int) -> None:
         wt[i, b + 1] = w
 
 
-def _learn_py(bids: np.ndarray, btimes: np.ndarray, recent: np.ndarray, istate: np.ndarray,
+@njit(cache=True, nogil=True)
+def _learn(bids: np.ndarray, btimes: np.ndarray, recent: np.ndarray, istate: np.ndarray,
               fstate: np.ndarray, gains: np.ndarray, act: np.ndarray, dst: np.ndarray, wt: np.ndarray,
               cnt: np.ndarray, stamp: np.ndarray, mark: np.ndarray, top_k: int, rk: int,
               t_ids: np.ndarray, o_dst: np.ndarray, o_conf: np.ndarray, o_n: np.ndarray,
@@ -209,7 +203,8 @@ def _learn_py(bids: np.ndarray, btimes: np.ndarray, recent: np.ndarray, istate: 
     return out
 
 
-def _drop_links_py(dead: np.ndarray, cut: float, act: np.ndarray, dst: np.ndarray, wt: np.ndarray,
+@njit(cache=True, nogil=True)
+def _drop_links(dead: np.ndarray, cut: float, act: np.ndarray, dst: np.ndarray, wt: np.ndarray,
                    cnt: np.ndarray, recent: np.ndarray, n_recent: int, n_ids: int) -> int:
     """Clear dead nodes, drop links to dead nodes or below ``cut``; return links dropped (order kept)."""
     dropped = 0
@@ -236,24 +231,11 @@ def _drop_links_py(dead: np.ndarray, cut: float, act: np.ndarray, dst: np.ndarra
     return dropped
 
 
-_learn: Callable[..., int]
-_drop_links: Callable[..., int]
-try:
-    from numba import njit as _njit
-
-    _sort_row = _njit(cache=True, nogil=True)(_sort_row)
-    _learn = _njit(cache=True, nogil=True)(_learn_py)
-    _drop_links = _njit(cache=True, nogil=True)(_drop_links_py)
-except Exception:  # pragma: no cover - numba missing: the same loops, interpreted
-    _learn = _learn_py
-    _drop_links = _drop_links_py
-
-
 def learn(*args: Any) -> int:
-    """Compiled :func:`_learn_py` (see there for the arguments)."""
+    """Run :func:`_learn` (see there for the arguments)."""
     return int(_learn(*args))
 
 
 def drop_links(*args: Any) -> int:
-    """Compiled :func:`_drop_links_py` (see there for the arguments)."""
+    """Run :func:`_drop_links` (see there for the arguments)."""
     return int(_drop_links(*args))

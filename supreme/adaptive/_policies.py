@@ -1,8 +1,9 @@
-"""Late-bound access to the policy registry (other policies land in supreme.cache.policies over time)."""
+"""The policy registry as the adaptive layer uses it: live candidates, spec base names, construction."""
 
 from __future__ import annotations
 
-from supreme.cache.policies.base import EvictionPolicy, PolicyError
+from supreme.cache.policies import POLICIES, make_policy
+from supreme.cache.policies.base import EvictionPolicy
 
 __all__ = ["available_policies", "base_name", "make"]
 
@@ -11,14 +12,8 @@ ORACLES = frozenset({"opt", "belady"})
 
 
 def available_policies(include_oracles: bool = False) -> list[str]:
-    """Names of the eviction policies present in the registry right now."""
-    try:
-        from supreme.cache.policies import POLICIES
-    except ImportError:
-        names = ["lru"]
-    else:
-        names = sorted(POLICIES)
-    return [n for n in names if include_oracles or n not in ORACLES]
+    """Names of the registry's eviction policies (without the offline oracles unless asked)."""
+    return [n for n in sorted(POLICIES) if include_oracles or n not in ORACLES]
 
 
 def base_name(spec: str) -> str:
@@ -27,14 +22,6 @@ def base_name(spec: str) -> str:
 
 
 def make(name: str, capacity: int) -> EvictionPolicy:
-    """``make_policy(name, capacity)`` from the registry, or LRU while the registry is not there yet."""
-    try:
-        from supreme.cache.policies import make_policy
-    except ImportError:
-        if name != "lru":
-            raise PolicyError(f"eviction policy {name!r} is not available (no registry yet)") from None
-        from supreme.cache.policies.lru import LRU
-
-        return LRU(capacity)
+    """``make_policy(name, capacity)`` from the registry."""
     policy: EvictionPolicy = make_policy(name, capacity)
     return policy

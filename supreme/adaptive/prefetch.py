@@ -17,13 +17,8 @@ Mechanism (the seed's "Predictive Prefetching" diagram)::
         K outstanding, ready, but a miss  -> wasted        (evicted before use, unnoticed)
         not hit                            -> demand miss
 
-Metrics (Srinivasan et al.'s taxonomy, "A Prefetch Taxonomy", IEEE ToC 2004, simplified):
-
-* accuracy   = used / issued           (prefetched entries demanded before eviction)
-* coverage   = timely / (demand misses + timely)   (fraction of would-be misses avoided)
-* timeliness = timely / used           (in trace simulation prefetches are instantaneous unless a
-  latency model is given, so this is 1.0 there)
-* wasted, wasted_bytes                 (evicted, or found gone, before any use)
+What became of the prefetches is counted in :class:`~supreme.adaptive.prefetch_stats.PrefetchStats`
+(accuracy, coverage, timeliness, waste).
 
 Adaptive admission (beyond the diagram)
 --------------------------------------
@@ -52,72 +47,21 @@ import heapq
 import json
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
+from supreme.adaptive.prefetch_stats import PrefetchStats
 from supreme.adaptive.protocols import Loader, PrefetchTarget
 from supreme.adaptive.stride import StridePredictor
 from supreme.adaptive.synapses import AdaptiveConfigError, SynapticNetwork
 from supreme.events import NULL_LOG, EventLog
 
-__all__ = ["PrefetchEngine", "PrefetchStats"]
+__all__ = ["PrefetchEngine"]
 
 
 def _default_size(value: Any) -> int:
     if isinstance(value, (bytes, bytearray, str)):
         return len(value)
     return 0
-
-
-@dataclass
-class PrefetchStats:
-    """Counters of the prefetch engine (cumulative, or for one learning-cycle window)."""
-
-    issued: int = 0
-    timely: int = 0
-    late: int = 0
-    wasted: int = 0
-    early: int = 0  # of ``wasted``: evicted before a demand for it did come (right guess, area too small)
-    wasted_bytes: int = 0
-    fetched_bytes: int = 0
-    demand_misses: int = 0
-    demand_accesses: int = 0
-    skipped_cached: int = 0
-    skipped_budget: int = 0
-    errors: int = 0
-
-    @property
-    def used(self) -> int:
-        """Prefetched entries that a demand access asked for (timely or late)."""
-        return self.timely + self.late
-
-    @property
-    def accuracy(self) -> float:
-        """used / issued (NaN before any prefetch)."""
-        return self.used / self.issued if self.issued else float("nan")
-
-    @property
-    def prediction_accuracy(self) -> float:
-        """(used + early) / issued: how often the guess was right, whether or not the entry lasted."""
-        return (self.used + self.early) / self.issued if self.issued else float("nan")
-
-    @property
-    def coverage(self) -> float:
-        """Demand misses avoided / (demand misses + avoided)."""
-        total = self.demand_misses + self.timely
-        return self.timely / total if total else float("nan")
-
-    @property
-    def timeliness(self) -> float:
-        """timely / used."""
-        return self.timely / self.used if self.used else float("nan")
-
-    def as_dict(self) -> dict[str, float]:
-        """All counters plus the derived ratios."""
-        out: dict[str, float] = dict(asdict(self))
-        out.update(used=self.used, accuracy=self.accuracy, prediction_accuracy=self.prediction_accuracy,
-                   coverage=self.coverage, timeliness=self.timeliness)
-        return out
 
 
 class PrefetchEngine:

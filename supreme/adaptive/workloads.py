@@ -63,6 +63,12 @@ def _check(n: int, **positive: float) -> None:
             raise AdaptiveConfigError(f"workload parameter {name} must be > 0, got {value}")
 
 
+def _zipf_pmf(k: int, alpha: float) -> np.ndarray:
+    """Zipf(``alpha``) probabilities of ranks 1..k."""
+    p = np.arange(1, k + 1, dtype=float) ** -alpha
+    return p / p.sum()
+
+
 def _times(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
     """Poisson arrivals at ``rate`` requests per second, starting at 0."""
     gaps = rng.exponential(1.0 / rate, size=n)
@@ -227,11 +233,8 @@ def zipf_shifting(
     """Zipf(``alpha``) over ``n_keys``; every ``shift_every`` requests a fraction of ranks is reshuffled."""
     _check(n, n_keys=n_keys, alpha=alpha, shift_every=shift_every, rate=rate)
     rng = np.random.default_rng(seed)
-    ranks = np.arange(1, n_keys + 1, dtype=float)
-    p = ranks**-alpha
-    p /= p.sum()
     perm = rng.permutation(n_keys)
-    draws = rng.choice(n_keys, size=n, p=p)
+    draws = rng.choice(n_keys, size=n, p=_zipf_pmf(n_keys, alpha))
     keys: list[str] = []
     for i in range(n):
         if i and i % shift_every == 0:
@@ -256,9 +259,7 @@ def scan_with_hot_set(
     """A Zipf hot set; now and then a sequential scan of never-seen-again keys is interleaved."""
     _check(n, hot=hot, scan_length=scan_length, rate=rate)
     rng = np.random.default_rng(seed)
-    p = np.arange(1, hot + 1, dtype=float) ** -hot_alpha
-    p /= p.sum()
-    hot_draws = rng.choice(hot, size=n, p=p)
+    hot_draws = rng.choice(hot, size=n, p=_zipf_pmf(hot, hot_alpha))
     keys: list[str] = []
     scan_pos, scan_left, scan_id = 0, 0, 0
     for i in range(n):

@@ -17,6 +17,7 @@ from supreme.adaptive import (
     StridePredictor,
     SynapticNetwork,
     _policies,
+    shadow,
     simulate_adaptive,
 )
 from supreme.adaptive import workloads as wl
@@ -84,6 +85,18 @@ def test_kernel_replay_equals_class_replay() -> None:
     a = ShadowBank(names, 60, "lru", use_kernels=True)
     b = ShadowBank(names, 60, "lru", use_kernels=False)
     assert _feed(a, keys, 2000) == _feed(b, keys, 2000)
+
+
+def test_a_failing_kernel_raises_instead_of_replaying_the_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_: object, **__: object) -> np.ndarray:
+        raise RuntimeError("kernel bug")
+
+    monkeypatch.setattr(shadow, "run_kernel", broken)
+    bank = ShadowBank(["lru", "arc"], 60, "lru")
+    for k in wl.zipf_shifting(500, n_keys=100, seed=5).keys:
+        bank.access(k)
+    with pytest.raises(RuntimeError, match="kernel bug"):
+        bank.hit_ratios()
 
 
 def test_unsampled_replay_matches_a_live_policy_on_the_first_window() -> None:

@@ -1,0 +1,24 @@
+"""FIFO kernel: LRU's queue without the move on a hit."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from supreme.cache.kernels.driver import hook, make_replay, new_state, run
+from supreme.cache.kernels.lists import WHERE
+from supreme.cache.kernels.lru import evict_tail, insert_head
+
+__all__ = ["fifo"]
+
+
+@hook
+def lookup(x, s, i, ob, qs, reg, fo, fr, aux):
+    return ob[WHERE, x] == 0
+
+
+_REPLAY = make_replay("fifo", lookup, evict_tail, insert_head)
+
+
+def fifo(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, **_: object) -> np.ndarray:
+    """FIFO hit flags."""
+    return run(_REPLAY, ids, sizes, cap, new_state(n_obj))
