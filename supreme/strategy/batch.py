@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from supreme.strategy import indicators as ind
+from supreme.strategy import indicator_kernels as kern
 from supreme.strategy.rules import TradingRules
 from supreme.strategy.vote import VOTE_FIELDS, vote, vote_params
 
@@ -28,18 +28,18 @@ __all__ = ["snapshot_windows", "vote_codes"]
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
-_VOTE_INDEX = np.array([ind.SNAPSHOT_FIELDS.index(f) for f in VOTE_FIELDS], dtype=np.int64)
+_VOTE_INDEX = np.array([kern.SNAPSHOT_FIELDS.index(f) for f in VOTE_FIELDS], dtype=np.int64)
 
 
 @njit(cache=True)
 def _snapshot_windows(h: FloatArray, lo: FloatArray, c: FloatArray, v: FloatArray, ends: Any,
                       history: int, p: Any, nbdev: float) -> FloatArray:
-    out = np.empty((ends.size, len(ind.SNAPSHOT_FIELDS)))
+    out = np.empty((ends.size, len(kern.SNAPSHOT_FIELDS)))
     for i in range(ends.size):
         e = ends[i]
         s = max(0, e - history)
         # copies, so each window is a fresh contiguous array exactly as the engine hands in
-        out[i] = ind._snapshot_kernel(h[s:e].copy(), lo[s:e].copy(), c[s:e].copy(), v[s:e].copy(),
+        out[i] = kern._snapshot_kernel(h[s:e].copy(), lo[s:e].copy(), c[s:e].copy(), v[s:e].copy(),
                                       p, nbdev)
     return out
 

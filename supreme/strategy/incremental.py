@@ -15,13 +15,8 @@ import math
 from collections import deque
 from typing import NamedTuple, Protocol
 
-from supreme.strategy.indicators import (
-    BB_CANCEL_LIMIT,
-    IndicatorInputError,
-    _check_macd,
-    _period,
-    _wilder_weights,
-)
+from supreme.strategy.indicator_kernels import BB_CANCEL_LIMIT, _wilder_weights
+from supreme.strategy.indicators import IndicatorInputError, _check_macd, _period
 
 __all__ = [
     "ATR",

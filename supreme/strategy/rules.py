@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from supreme.config import ConfigError
+from supreme.strategy import indicator_kernels as kern
 from supreme.strategy import indicators as ind
 from supreme.strategy.signal import Action
 from supreme.strategy.vote import ACTION_CODES, vote, vote_params
@@ -173,9 +174,9 @@ class TradingRules:
             ind._same_length(high=high, low=low, close=close, volume=volume)  # raises, naming the fault
         # one compiled call for every latest value (bit-identical to the public functions' last values)
         h, lo, c, v = arrays
-        values = ind._snapshot_kernel(h, lo, c, v, self._periods, self._nbdev).tolist()
+        values = kern._snapshot_kernel(h, lo, c, v, self._periods, self._nbdev).tolist()
         # a zero-volume window has no VWAP; drop what is undefined rather than carry NaN
-        return {name: v for name, v in zip(ind.SNAPSHOT_FIELDS, values, strict=True) if math.isfinite(v)}
+        return {name: v for name, v in zip(kern.SNAPSHOT_FIELDS, values, strict=True) if math.isfinite(v)}
 
     def decide(self, values: dict[str, float]) -> Decision:
         """Weighted vote of the rules plus the volatility veto ("Apply trading logic")."""

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from supreme.market.window import CandleArrays, CandleWindow, WindowOrderError
-from supreme.strategy import indicators as ind
 from supreme.strategy.batch import snapshot_windows, vote_codes
+from supreme.strategy.indicator_kernels import SNAPSHOT_FIELDS
 from supreme.strategy.rules import RuleConfig, TradingRules
 from supreme.strategy.vote import ACTION_CODES
 
@@ -34,7 +34,7 @@ def test_batch_equals_per_request_engine(config: RuleConfig) -> None:
         s = max(0, e - config.history)
         values = rules.indicators(c.high[s:e], c.low[s:e], c.close[s:e], c.volume[s:e])
         d = rules.decide(values)
-        row = {k: v for k, v in zip(ind.SNAPSHOT_FIELDS, snap[j], strict=True) if np.isfinite(v)}
+        row = {k: v for k, v in zip(SNAPSHOT_FIELDS, snap[j], strict=True) if np.isfinite(v)}
         assert row == values  # bit-identical, not approximately
         assert (ACTION_CODES[action[j]], score[j], conf[j]) == (d.action.value, d.score, d.confidence)
         seen.add(d.action.value)

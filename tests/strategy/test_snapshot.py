@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from supreme.clock import ManualClock
 from supreme.strategy import InvalidMarketData, RuleConfig, StrategyEngine, TradingRules
 from supreme.strategy import indicators as ind
+from supreme.strategy.indicator_kernels import SNAPSHOT_FIELDS
 from tests.strategy.test_incremental import ohlcv
 
 
@@ -48,7 +49,7 @@ def test_snapshot_equals_public_functions_on_recorded_data(sp500: pd.DataFrame) 
         w = slice(end - 200, end)
         got = rules.indicators(h[w], lo[w], c[w], v[w])
         assert got == reference_snapshot(rules.config, h[w], lo[w], c[w], v[w])
-        assert list(got) == list(ind.SNAPSHOT_FIELDS)
+        assert list(got) == list(SNAPSHOT_FIELDS)
 
 
 @settings(max_examples=40, deadline=None)
