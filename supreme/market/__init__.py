@@ -19,7 +19,8 @@ module                 job
 from supreme.market.connector import ExchangeConnector, ExchangeError, ExchangeUnavailable, UnknownSymbol
 from supreme.market.faulty_connector import FaultyConnector, InjectedFault
 from supreme.market.feed import MarketDataFeed, Subscription
-from supreme.market.loaders import detect_format, load_ohlcv, load_trades
+from supreme.market.formats import detect_format
+from supreme.market.loaders import load_ohlcv, load_trades
 from supreme.market.replay import ReplayConnector
 from supreme.market.sample import load_sample
 from supreme.market.validation import DataValidationError, ValidationReport, find_gaps, report_of

@@ -30,204 +30,38 @@ The returned frame carries its :class:`~supreme.market.validation.ValidationRepo
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from supreme.market.coerce import coerce_numeric, coerce_timestamp_ms
+from supreme.market.formats import (
+    OHLCV_FORMATS,
+    TRADE_FORMATS,
+    detect_format,
+    first_record,
+    has_header,
+    read_json,
+    read_table,
+    stage_csv,
+    symbol_from_filename,
+)
 from supreme.market.validation import (
     OHLCV_COLUMNS,
     DataValidationError,
     OnError,
-    coerce_numeric,
-    coerce_timestamp_ms,
     validate_ohlcv,
     validate_trades,
 )
 
-__all__ = [
-    "OHLCV_FORMATS",
-    "TRADE_FORMATS",
-    "detect_format",
-    "load_ohlcv",
-    "load_trades",
-    "symbol_from_filename",
-]
+__all__ = ["load_ohlcv", "load_trades"]
 
-OHLCV_FORMATS = ("csv", "csv-noheader", "binance-kline", "ccxt-json", "parquet", "feather")
-TRADE_FORMATS = ("csv", "parquet", "feather", "freqtrade-json", "kraken-csv", "tardis-csv", "binance-csv")
 _TIME_ALIASES = ("timestamp", "date", "time", "datetime", "open_time")
 _TARDIS_TRADES = ["exchange", "symbol", "timestamp", "local_timestamp", "id", "side", "price", "amount"]
 _FREQTRADE_TRADES = ["timestamp", "id", "type", "side", "price", "amount", "cost"]
 _BINANCE_TRADES = ["timestamp", "trade_id", "price", "quantity", "buyer_maker"]
-
-
-# --------------------------------------------------------------------------- file access
-
-
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
-
-
-def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """``(line, fields)`` for each non-blank CSV record."""
-    with _open_text(path) as fh:
-        reader = csv.reader(fh)
-        for fields in reader:
-            if not fields or all(not f.strip() for f in fields):
-                continue
-            yield reader.line_num, fields
-
-
-def _first_record(path: Path) -> list[str]:
-    for _, fields in _csv_rows(path):
-        return fields
-    return []
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _has_header(fields: list[str]) -> bool:
-    return bool(fields) and not _is_number(fields[0])
-
-
-def _stage_csv(
-    path: Path, columns: list[str], *, header: bool, source: str, keep: list[int] | None = None
-) -> tuple[pd.DataFrame, np.ndarray, dict[int, str]]:
-    """Raw string columns, the source line of each data row, and field-count problems."""
-    lines: list[int] = []
-    rows: list[list[str]] = []
-    problems: dict[int, str] = {}
-    width = len(columns) if keep is None else None
-    expected_fields: int | None = width
-    records = _csv_rows(path)
-    if header:
-        next(records, None)
-    for line, fields in records:
-        if expected_fields is None:
-            expected_fields = len(fields)
-        if len(fields) != expected_fields:
-            problems[len(rows)] = f"has {len(fields)} fields, expected {expected_fields}"
-            fields = [""] * expected_fields
-        rows.append(fields if keep is None else [fields[i] for i in keep])
-        lines.append(line)
-    frame = (
-        pd.DataFrame(rows, columns=columns, dtype="object")
-        if rows
-        else pd.DataFrame({c: pd.Series([], dtype="object") for c in columns})
-    )
-    return frame, np.asarray(lines, dtype=np.int64), problems
-
-
-def _read_json(path: Path) -> Any:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        try:
-            return json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise DataValidationError(
-                f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})", source=str(path), line=exc.lineno
-            ) from exc
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    name = path.name.lower()
-    if name.endswith((".feather", ".arrow", ".ipc")):
-        frame = pd.read_feather(path)
-    else:
-        frame = pd.read_parquet(path)
-    if isinstance(frame.index, pd.DatetimeIndex):
-        frame = frame.reset_index(names="timestamp")
-    return frame
-
-
-# --------------------------------------------------------------------------- detection
-
-
-def _suffixes(path: Path) -> str:
-    name = path.name.lower()
-    return name[:-3] if name.endswith(".gz") else name
-
-
-def detect_format(path: str | Path, kind: str = "ohlcv") -> str:
-    """The format of ``path`` for ``kind`` ``"ohlcv"``/``"trades"``, from its extension and first record."""
-    p = Path(path)
-    name = _suffixes(p)
-    if name.endswith((".parquet", ".pq")):
-        return "parquet"
-    if name.endswith((".feather", ".arrow", ".ipc")):
-        return "feather"
-    if name.endswith(".json"):
-        return "freqtrade-json" if kind == "trades" else "ccxt-json"
-    if name.endswith((".csv", ".txt")):
-        first = _first_record(p)
-        if not first:
-            raise DataValidationError(f"{p}: the file holds no records", source=str(p))
-        header = _has_header(first)
-        lowered = [f.strip().lower() for f in first]
-        if kind == "trades":
-            if header and lowered[:3] == ["exchange", "symbol", "timestamp"]:
-                return "tardis-csv"
-            if header:
-                return "binance-csv" if "is_buyer_maker" in lowered else "csv"
-            if len(first) == 3:
-                return "kraken-csv"
-            if len(first) in (6, 7):
-                return "binance-csv"
-            raise DataValidationError(
-                f"{p}: line 1: cannot tell the trades format from {len(first)} unnamed columns; "
-                f"pass format= one of {TRADE_FORMATS}",
-                source=str(p),
-                line=1,
-            )
-        if header:
-            if lowered[:3] == ["exchange", "symbol", "timestamp"]:
-                raise DataValidationError(
-                    f"{p}: a Tardis.dev file is tick data (trades, quotes or book snapshots), not OHLCV; "
-                    "load Tardis trades with load_trades",
-                    source=str(p),
-                    line=1,
-                )
-            return "binance-kline" if "close_time" in lowered else "csv"
-        if len(first) == 12:
-            return "binance-kline"
-        if len(first) == 6:
-            return "csv-noheader"
-        raise DataValidationError(
-            f"{p}: line 1: cannot tell the OHLCV format from {len(first)} unnamed columns; "
-            f"pass format= one of {OHLCV_FORMATS}",
-            source=str(p),
-            line=1,
-        )
-    raise DataValidationError(
-        f"{p}: unknown file type {p.suffix!r}; expected .csv, .parquet, .feather or .json(.gz)", source=str(p)
-    )
-
-
-def symbol_from_filename(path: str | Path) -> str:
-    """Symbol from a file name: freqtrade's ``XRP_ETH-trades`` is ``XRP/ETH``; else the stem, upper-cased."""
-    stem = Path(path).name.split(".")[0]
-    head = stem.split("-")[0]
-    parts = head.split("_")
-    if len(parts) == 2:
-        return f"{parts[0]}/{parts[1]}".upper()
-    if len(parts) == 3:
-        return f"{parts[0]}/{parts[1]}:{parts[2]}".upper()
-    return head.upper()
 
 
 # --------------------------------------------------------------------------- OHLCV
@@ -273,20 +107,20 @@ def _load_ohlcv_csv(path: Path, source: str, header: bool, on_error: OnError, tf
     from supreme.market.validation import check_columns
 
     if header:
-        columns = _header_columns(_first_record(path), source)
+        columns = _header_columns(first_record(path), source)
         check_columns(columns, OHLCV_COLUMNS, source)
     else:
         columns = list(OHLCV_COLUMNS)
-    raw, lines, problems = _stage_csv(path, columns, header=header, source=source)
+    raw, lines, problems = stage_csv(path, columns, header=header, source=source)
     raw = raw[list(OHLCV_COLUMNS)]
     return _finish_ohlcv(raw, source, lines=lines, problems=problems, on_error=on_error, timeframe=tf)
 
 
 def _load_binance_kline(path: Path, source: str, on_error: OnError, tf: str | None) -> pd.DataFrame:
-    first = _first_record(path)
-    header = _has_header(first)
+    first = first_record(path)
+    header = has_header(first)
     names = [*OHLCV_COLUMNS, *(f"extra{i}" for i in range(6))]
-    raw, lines, problems = _stage_csv(path, names, header=header, source=source)
+    raw, lines, problems = stage_csv(path, names, header=header, source=source)
     for pos in list(problems):
         problems[pos] = problems[pos].replace("expected", "expected 12 (Binance kline),")
     raw = raw[list(OHLCV_COLUMNS)]
@@ -294,7 +128,7 @@ def _load_binance_kline(path: Path, source: str, on_error: OnError, tf: str | No
 
 
 def _load_ccxt_json(path: Path, source: str, on_error: OnError, tf: str | None) -> pd.DataFrame:
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, list):
         raise DataValidationError(
             f"{source}: expected a JSON list of [timestamp, open, high, low, close, volume] rows, "
@@ -317,7 +151,7 @@ def _load_ccxt_json(path: Path, source: str, on_error: OnError, tf: str | None) 
 def _load_ohlcv_table(path: Path, source: str, on_error: OnError, tf: str | None) -> pd.DataFrame:
     from supreme.market.validation import check_columns
 
-    raw = _read_table(path)
+    raw = read_table(path)
     columns = _header_columns([str(c) for c in raw.columns], source)
     raw.columns = pd.Index(columns)
     check_columns(columns, OHLCV_COLUMNS, source)
@@ -407,7 +241,7 @@ def _with_symbol(raw: pd.DataFrame, symbol: str) -> pd.DataFrame:
 def _load_trades_table(path: Path, source: str, symbol: str, on_error: OnError) -> pd.DataFrame:
     from supreme.market.validation import check_columns
 
-    raw = _read_table(path)
+    raw = read_table(path)
     cols = [str(c) for c in raw.columns]
     problems: dict[int, str] = {}
     if "buyer_maker" in cols:
@@ -435,7 +269,7 @@ def _load_trades_table(path: Path, source: str, symbol: str, on_error: OnError) 
 
 
 def _load_freqtrade_json(path: Path, source: str, symbol: str, on_error: OnError) -> pd.DataFrame:
-    data = _read_json(path)
+    data = read_json(path)
     if not isinstance(data, list):
         raise DataValidationError(f"{source}: expected a JSON list of trades", source=source)
     problems: dict[int, str] = {}
@@ -461,26 +295,26 @@ def _load_trades_csv(path: Path, fmt: str, source: str, symbol: str, on_error: O
 
     problems: dict[int, str]
     if fmt == "kraken-csv":
-        raw, lines, problems = _stage_csv(path, ["timestamp", "price", "amount"], header=False, source=source)
+        raw, lines, problems = stage_csv(path, ["timestamp", "price", "amount"], header=False, source=source)
         staged = _with_symbol(raw, symbol)
         staged["side"] = None  # Kraken's CSV does not say who was the taker
         staged["id"] = None
         return _finish_trades(staged, source, lines=lines, problems=problems, on_error=on_error, ts_unit="s")
     if fmt == "tardis-csv":
-        check_columns([f.strip() for f in _first_record(path)], _TARDIS_TRADES, source)
-        raw, lines, problems = _stage_csv(path, _TARDIS_TRADES, header=True, source=source)
+        check_columns([f.strip() for f in first_record(path)], _TARDIS_TRADES, source)
+        raw, lines, problems = stage_csv(path, _TARDIS_TRADES, header=True, source=source)
         return _finish_trades(raw, source, lines=lines, problems=problems, on_error=on_error, ts_unit="us")
     if fmt == "binance-csv":
-        first = _first_record(path)
-        header = _has_header(first)
+        first = first_record(path)
+        header = has_header(first)
         names = ["id", "price", "amount", "quote", "timestamp", "buyer_maker", "best_match"][: len(first)]
-        raw, lines, problems = _stage_csv(path, names, header=header, source=source)
+        raw, lines, problems = stage_csv(path, names, header=header, source=source)
         raw = _with_symbol(raw, symbol)
         raw["side"] = _maker_to_side(raw["buyer_maker"], source, problems)
         return _finish_trades(raw, source, lines=lines, problems=problems, on_error=on_error)
-    columns = [f.strip().lower() for f in _first_record(path)]
+    columns = [f.strip().lower() for f in first_record(path)]
     check_columns(columns, ["timestamp", "side", "price", "amount"], source, optional=["symbol", "id"])
-    raw, lines, problems = _stage_csv(path, columns, header=True, source=source)
+    raw, lines, problems = stage_csv(path, columns, header=True, source=source)
     if "symbol" not in columns:
         raw = _with_symbol(raw, symbol)
     raw = raw.reindex(columns=["timestamp", "symbol", "side", "price", "amount", "id"])

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from supreme.market.loaders import load_ohlcv, symbol_from_filename
+from supreme.market.formats import symbol_from_filename
+from supreme.market.loaders import load_ohlcv
 from supreme.market.sample import load_sample
 from supreme.market.validation import OnError, ValidationReport, report_of
 

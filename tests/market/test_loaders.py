@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from supreme.market import DataValidationError, detect_format, load_ohlcv, load_trades, report_of
-from supreme.market.loaders import symbol_from_filename
+from supreme.market.formats import symbol_from_filename
 from tests.conftest import shared_or_skip
 
 OHLCV_DTYPES = {
