@@ -18,7 +18,6 @@ the item became visible -- a candle's close time, a trade's or ticker's own time
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import logging
 import math
@@ -35,7 +34,7 @@ from supreme.market.connector import ExchangeConnector, ExchangeError
 from supreme.market.timeframes import timeframe_ms
 from supreme.market.validation import OHLCV_COLUMNS
 
-__all__ = ["CHANNELS", "CacheLike", "LegacyCacheLike", "MarketDataFeed", "Subscription", "Update"]
+__all__ = ["CHANNELS", "CacheLike", "MarketDataFeed", "Subscription", "Update"]
 
 log = logging.getLogger(__name__)
 
@@ -51,27 +50,6 @@ class CacheLike(Protocol):
         """Value for ``key``, calling ``loader`` (and storing its result) on a miss; the cache's event-log
         steps carry ``request_id`` and ``flow``."""
         ...
-
-
-class LegacyCacheLike(Protocol):
-    """The older cache shape, ``get(key, loader)`` with no request id; still accepted (its steps then
-    carry no request id).  New caches should implement :class:`CacheLike`."""
-
-    def get(self, key: str, loader: Callable[[], Any]) -> Any:
-        """Value for ``key``, calling ``loader`` (and storing its result) on a miss."""
-        ...
-
-
-def _accepted_keywords(get: Callable[..., Any], wanted: tuple[str, ...]) -> frozenset[str]:
-    """Which of ``wanted`` a cache's ``get`` takes as keywords (all of them if it takes ``**kwargs``)."""
-    try:
-        params = inspect.signature(get).parameters.values()
-    except (TypeError, ValueError):  # no introspectable signature: pass only what every cache takes
-        return frozenset()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return frozenset(wanted)
-    ok = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return frozenset(p.name for p in params if p.kind in ok and p.name in wanted)
 
 
 @dataclass(eq=False)
@@ -113,7 +91,7 @@ class MarketDataFeed:
         connector: ExchangeConnector,
         clock: Clock,
         *,
-        cache: CacheLike | LegacyCacheLike | None = None,
+        cache: CacheLike | None = None,
         event_log: EventLog = NULL_LOG,
         exchange: str = "replay",
         poll_limit: int = 1000,
@@ -123,9 +101,6 @@ class MarketDataFeed:
         self.connector = connector
         self.clock = clock
         self.cache = cache
-        # decided once: a legacy get(key, loader) is not handed keywords it would refuse
-        self._cache_keywords = (frozenset() if cache is None
-                                else _accepted_keywords(cache.get, ("request_id", "flow")))
         self.event_log = event_log
         self.exchange = exchange
         self.poll_limit = poll_limit
@@ -244,11 +219,7 @@ class MarketDataFeed:
 
     def _cache_get(self, key: str, load: Callable[[], pd.DataFrame], rid: str, flow: str) -> Any:
         assert self.cache is not None
-        accepted = self._cache_keywords
-        if len(accepted) == 2:
-            return self.cache.get(key, loader=load, request_id=rid, flow=flow)  # type: ignore[call-arg]
-        extra = {k: v for k, v in (("request_id", rid), ("flow", flow)) if k in accepted}
-        return self.cache.get(key, loader=load, **extra)
+        return self.cache.get(key, loader=load, request_id=rid, flow=flow)
 
     # ------------------------------------------------------------------ subscriptions
     def subscribe(

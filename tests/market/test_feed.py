@@ -42,13 +42,14 @@ def make(clock: ManualClock, **kw: Any) -> MarketDataFeed:
 
 
 class DictCache:
-    """A real (tiny) cache with the manager's get(key, loader) contract."""
+    """A real (tiny) cache with the feed's CacheLike contract (labels ignored)."""
 
     def __init__(self) -> None:
         self.data: dict[str, Any] = {}
         self.misses = 0
 
-    def get(self, key: str, loader: Callable[[], Any]) -> Any:
+    def get(self, key: str, loader: Callable[[], Any], *, request_id: str | None = None,
+            flow: str | None = None) -> Any:
         if key not in self.data:
             self.misses += 1
             self.data[key] = loader()
@@ -154,7 +155,7 @@ class KeywordCache(DictCache):
         super().__init__()
         self.labels: list[tuple[str | None, str | None]] = []
 
-    def get(self, key: str, loader: Callable[[], Any], *, request_id: str | None = None,  # type: ignore[override]
+    def get(self, key: str, loader: Callable[[], Any], *, request_id: str | None = None,
             flow: str | None = None) -> Any:
         self.labels.append((request_id, flow))
         return super().get(key, loader)
@@ -169,15 +170,6 @@ def test_request_id_and_flow_reach_the_cache() -> None:
     assert cache.labels == [("req-7", "trading_signal"), ("req-8", "request_pipeline")]
     with pytest.raises(ValueError, match="unknown flow"):
         feed.get_ohlcv("X", flow="no_such_flow")
-
-
-def test_legacy_cache_without_keywords_still_works() -> None:
-    clock = ManualClock(START / 1000 + 3 * 60)
-    cache = DictCache()  # get(key, loader) only
-    feed = make(clock, cache=cache)
-    a = feed.get_ohlcv("X", "1m", 2, request_id="r1")
-    b = feed.get_ohlcv("X", "1m", 2, request_id="r2")
-    assert a is b and cache.misses == 1
 
 
 def test_one_request_followed_through_a_real_cache_manager() -> None:
