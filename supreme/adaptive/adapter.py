@@ -105,8 +105,8 @@ import pandas as pd
 from supreme.adaptive import _policies
 from supreme.adaptive.analyzer import AnalysisReport
 from supreme.adaptive.prefetch import PrefetchEngine, PrefetchStats
-from supreme.adaptive.protocols import AdaptationTarget
 from supreme.adaptive.synapses import AdaptiveConfigError
+from supreme.cache.protocols import AdaptationTarget
 from supreme.events import NULL_LOG, EventLog
 
 __all__ = ["DEFAULT_CANDIDATES", "Adaptation", "AdapterSettings", "CacheAdapter", "ShadowBank"]

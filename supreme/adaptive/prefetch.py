@@ -55,9 +55,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from supreme.adaptive.protocols import Loader, PrefetchTarget
 from supreme.adaptive.stride import StridePredictor
 from supreme.adaptive.synapses import AdaptiveConfigError, SynapticNetwork
+from supreme.cache.protocols import Loader, PrefetchTarget
 from supreme.events import NULL_LOG, EventLog
 
 __all__ = ["PrefetchEngine", "PrefetchStats"]

@@ -32,10 +32,10 @@ from supreme.adaptive import _policies
 from supreme.adaptive.adapter import AdapterSettings, CacheAdapter
 from supreme.adaptive.layer import AdaptiveLayer
 from supreme.adaptive.prefetch import PrefetchEngine
-from supreme.adaptive.protocols import SwitchResult
 from supreme.adaptive.stride import StridePredictor
 from supreme.adaptive.synapses import AdaptiveConfigError, SynapticNetwork
 from supreme.adaptive.workloads import Workload, trace_keys
+from supreme.cache.protocols import SwitchResult
 from supreme.events import NULL_LOG, EventLog
 
 __all__ = ["SimCache", "simulate_adaptive"]

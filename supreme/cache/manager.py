@@ -70,7 +70,7 @@ raised there are counted and logged, never passed to the caller.  With
 
 Adaptation target (the seed's learning cycle: ``Cache_Adapter`` → ``Cache_Manager``: "Apply
 adaptations" / "Adaptations applied"): the manager implements
-:class:`supreme.adaptive.protocols.AdaptationTarget` over its L1 — ``policy_name``, ``budget``,
+:class:`supreme.cache.protocols.AdaptationTarget` over its L1 — ``policy_name``, ``budget``,
 ``switch_policy(name)`` and ``set_prefetch_budget(n)`` (plus ``resize(capacity)``); the mechanics
 (migration least valuable first, prefetch area, abort rather than lose) are
 :class:`~supreme.cache.tiers.memory.MemoryTier`'s, under its lock after draining its read buffer.
@@ -90,10 +90,11 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from supreme.cache.codec import CodecError, decode_entry, encode_entry, entry_expires_at
 from supreme.cache.policies.base import EvictionPolicy
+from supreme.cache.protocols import AccessObserver, SwitchResult
 from supreme.cache.singleflight import SingleFlight
 from supreme.cache.tiers.base import CacheTier, TierError, ValueTooLarge
 from supreme.cache.tiers.memory import MISSING, READ_BUFFER, MemoryTier
@@ -104,10 +105,9 @@ from supreme.events import FLOWS, NULL_LOG, EventLog
 if TYPE_CHECKING:
     import pandas as pd
 
-    from supreme.adaptive.protocols import SwitchResult
     from supreme.cache.tiers.memory import Adjustment
 
-__all__ = ["COMPONENTS", "AccessObserver", "CacheError", "CacheManager", "Guard", "WriteBackOverflow"]
+__all__ = ["COMPONENTS", "CacheError", "CacheManager", "Guard", "WriteBackOverflow"]
 
 #: Seed participant name per tier.
 COMPONENTS: dict[str, str] = {
@@ -118,14 +118,6 @@ L1_COMPONENT = COMPONENTS["L1"]
 
 #: ``guard(fn, *args)`` runs a tier call, e.g. ``CircuitBreaker.call``.
 Guard = Callable[..., Any]
-
-
-class AccessObserver(Protocol):
-    """The adaptive layer's side of the contract."""
-
-    def on_access(self, key: str, hit: bool, tier: str | None, now: float) -> None:
-        """Called after every ``get``."""
-        ...
 
 
 class CacheError(SupremeError, ValueError):
@@ -691,8 +683,6 @@ class CacheManager:
 
     def switch_policy(self, name: str, capacity: int | None = None) -> SwitchResult:
         """Replace L1's policy by ``name``, migrating its residents (aborted rather than lose one)."""
-        from supreme.adaptive.protocols import SwitchResult
-
         adj = self.l1.switch_policy(name, capacity)
         self._record_adaptation("switch_policy", adj, {"to": name})
         return SwitchResult(adj.applied, adj.migrated, adj.lost)

@@ -8,7 +8,6 @@ import random
 import pytest
 
 from supreme.adaptive import (
-    AccessObserver,
     AdapterSettings,
     AdaptiveLayer,
     CacheAdapter,
@@ -21,6 +20,7 @@ from supreme.adaptive import (
     stack_distances,
 )
 from supreme.adaptive import workloads as wl
+from supreme.cache.protocols import AccessObserver
 from supreme.clock import ManualClock
 from supreme.events import EventLog
 

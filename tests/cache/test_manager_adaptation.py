@@ -13,10 +13,10 @@ import pytest
 
 from supreme.adaptive import AdapterSettings, AdaptiveLayer, CacheAdapter, SimCache
 from supreme.adaptive import workloads as wl
-from supreme.adaptive.protocols import AdaptationTarget, SwitchResult
 from supreme.cache import CacheManager, MemoryTier, PolicyError
 from supreme.cache.policies import LRU, POLICIES, make_policy
 from supreme.cache.policies import registry as policy_registry
+from supreme.cache.protocols import AdaptationTarget, SwitchResult
 from supreme.clock import ManualClock
 from supreme.events import EventLog
 
