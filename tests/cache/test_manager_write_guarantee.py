@@ -1,4 +1,4 @@
-"""CacheManager write guarantee: newer writes beat in-flight fills, journaled deletes win, bounded replay, short TTLs."""
+"""CacheManager write guarantee: newer writes beat in-flight fills, deletes win, bounded replay, short TTL."""
 
 from __future__ import annotations
 
