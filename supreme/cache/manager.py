@@ -23,16 +23,12 @@ write lock that ``set``/``delete`` hold while they write.  Otherwise it returns 
 it read without storing it (the caller's get overlapped the write, so either answer
 is correct).  Generations live only while a flight or write uses the key.
 
-Degraded operation and the write guarantee
-------------------------------------------
-A remote tier that fails a read is skipped (outcome ``error`` in the event log, counted
-per tier); ``get`` carries on with the tiers that work and the source.  ``set`` and
-``delete`` never lose a write silently: a failed write goes into that tier's journal
-(see :mod:`supreme.cache.tiers.writeback` for its rules), which each later successful
-operation replays a batch of (``flush_batch``) and :meth:`CacheManager.flush_pending`
-(recovery code) drains.  A full journal makes ``set`` raise :class:`WriteBackOverflow`
-(after the other tiers were written).  Fills from the source are journaled the same way,
-but an overflow there is recorded, not raised (the source still has the value).
+Degraded operation and the write guarantee: a remote tier that fails a read is skipped (outcome
+``error``, counted per tier) and ``get`` carries on with the tiers that work and the source.  A
+failed write goes into that tier's journal (:mod:`supreme.cache.tiers.writeback`), replayed a
+``flush_batch`` at a time by later successful operations and drained by :meth:`flush_pending`;
+a full journal makes ``set`` raise :class:`WriteBackOverflow` (after the other tiers were written),
+while a fill from the source only records it (the source still has the value).
 
 A value larger than a tier's ``max_value_bytes`` (or L1's capacity) skips that tier:
 an event with outcome ``rejected`` is recorded and any older value for the key is
@@ -42,27 +38,16 @@ cannot encode raises :class:`~supreme.cache.codec.CodecError` before anything is
 written.  ``None`` is not cacheable (it means "absent"): ``set(key, None)`` raises
 :class:`CacheError`; a loader returning None is returned and not stored.
 
-Event log
----------
-One row per step (:mod:`supreme.cache.steps`), flow ``cache_hierarchy`` (per call: e.g.
-``trading_signal``), components ``Cache_Manager``, ``Memory_Cache_L1``, ``Redis_Cache_L2``,
-``PostgreSQL_L3``, ``External_Source``; operations ``get``/``set``/``delete``/
-``promote``/``fetch``/``flush``; outcomes ``hit``/``miss``/``ok``/``error``/``rejected``/
-``journaled``; latency on the injected clock.  With the log disabled an L1 hit
+Event log: one row per step (:mod:`supreme.cache.steps`); with the log disabled an L1 hit
 records nothing.
 
-Adaptive contract: with ``adaptive`` given, every ``get`` ends with
-``adaptive.on_access(key, hit, tier, now)`` (``hit`` True when a cache tier answered,
-``tier`` "L1"/"L2"/"L3", or None when the source or nothing answered).  Errors
-raised there are counted and logged, never passed to the caller.  With
-``adaptive=None`` the behaviour is the static policy alone.
-
-Adaptation target: the manager implements :class:`supreme.cache.protocols.AdaptationTarget`
-over its L1 (:mod:`supreme.cache.adaptation`).  Wiring: given ``adaptive=`` an object with
-``offer_target(target, now)`` (the :class:`~supreme.adaptive.layer.AdaptiveLayer`), the manager
-offers itself at construction, so the layer's adapter — now or assigned later — applies its
-decisions here instead of only logging recommendations; ``offer_adaptation=False`` keeps it
-recommendation-only.
+Adaptive contract (:mod:`supreme.cache.protocols`): with ``adaptive`` given, every ``get`` ends with
+``adaptive.on_access(key, hit, tier, now)`` (``tier`` "L1"/"L2"/"L3" on a hit, else None); errors
+raised there are counted and logged, never passed to the caller.  The manager is an
+``AdaptationTarget`` over its L1 (:mod:`supreme.cache.adaptation`): given an ``adaptive`` with
+``offer_target(target, now)`` (the :class:`~supreme.adaptive.layer.AdaptiveLayer`) it offers itself
+at construction, so the layer's adapter applies its decisions here; ``offer_adaptation=False``
+keeps it recommendation-only.
 """
 
 from __future__ import annotations
@@ -78,7 +63,8 @@ from supreme.cache.codec import CodecError, encode_entry
 from supreme.cache.policies.base import EvictionPolicy
 from supreme.cache.protocols import AccessObserver
 from supreme.cache.singleflight import SingleFlight
-from supreme.cache.steps import COMPONENTS, L1_COMPONENT, MANAGER, StepLog
+from supreme.cache.stats import hierarchy_stats
+from supreme.cache.steps import L1_COMPONENT, MANAGER, StepLog
 from supreme.cache.tiers.base import CacheTier, Counters, ValueTooLarge
 from supreme.cache.tiers.memory import MISSING, MemoryTier
 from supreme.cache.tiers.writeback import Guard, WriteBackOverflow, WriteBackTier
@@ -452,34 +438,9 @@ class CacheManager(L1Adaptation):
         return any(rt.holds(key, now) for rt in self._remotes)
 
     def stats(self) -> pd.DataFrame:
-        """Per-tier counters: hits, misses, errors, journal state, evictions…"""
-        import pandas as pd
-
-        s1 = self.l1.stats()
-        rows: list[dict[str, Any]] = [{
-            "tier": "L1", "component": COMPONENTS["L1"], "hits": s1["hits"], "misses": s1["misses"],
-            "sets": s1["sets"], "errors": 0, "rejected": s1["rejections"], "pending": 0,
-            "evictions": s1["evictions"], "expired": s1["expirations"], "entries": s1["entries"],
-        }]
-        for rt in self._remotes:
-            c = rt.stats()
-            rows.append({
-                "tier": rt.name, "component": rt.component, "hits": c["hits"], "misses": c["misses"],
-                "sets": c["sets"] + c["promotions"], "errors": c["errors"], "rejected": c["rejected"],
-                "pending": c["pending"], "evictions": 0, "expired": c["expired"], "entries": None,
-                "journaled": c["journaled"], "flushed": c["flushed"], "dropped": c["dropped"],
-                "corrupt": c["corrupt"],
-            })
-        m = self._counts.snapshot()
-        rows.append({
-            "tier": "source", "component": COMPONENTS["source"], "hits": m["fetches"] - m["fetch_empty"],
-            "misses": m["fetch_empty"], "sets": 0, "errors": m["fetch_errors"], "rejected": m["uncacheable"],
-            "pending": 0, "coalesced": m["coalesced"], "adapt_errors": m["adapt_errors"],
-        })
-        frame = pd.DataFrame.from_records(rows).set_index("tier")
-        lookups = frame["hits"] + frame["misses"]
-        frame["hit_ratio"] = (frame["hits"] / lookups.where(lookups > 0)).astype("float64")
-        return frame
+        """Per-tier counters: hits, misses, errors, journal state, evictions… (:mod:`supreme.cache.stats`)."""
+        return hierarchy_stats(self.l1.stats(), [(rt.component, rt.stats()) for rt in self._remotes],
+                               self._counts.snapshot())
 
     def close(self) -> None:
         """Close every tier."""

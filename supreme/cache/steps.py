@@ -1,8 +1,11 @@
 """The cache hierarchy's event rows: one per step, named after the seed's participants.
 
 The manager and the write-back tiers below it record into the same :class:`StepLog`, so every row of
-a ``get``/``set``/``delete`` (flow ``cache_hierarchy`` or the caller's) has one layout: component per
-tier (:data:`COMPONENTS`, ``Cache_Manager`` for the manager itself), latency on the injected clock.
+a ``get``/``set``/``delete`` has one layout: flow ``cache_hierarchy`` (per call: e.g.
+``trading_signal``), components ``Cache_Manager``, ``Memory_Cache_L1``, ``Redis_Cache_L2``,
+``PostgreSQL_L3``, ``External_Source`` (:data:`COMPONENTS`); operations ``get``/``set``/``delete``/
+``promote``/``fetch``/``flush``; outcomes ``hit``/``miss``/``ok``/``error``/``rejected``/
+``journaled``; latency on the injected clock.
 """
 
 from __future__ import annotations
