@@ -45,7 +45,7 @@ import simpy
 
 from sim.clock import SimClock
 from sim.latency import Constant, LatencyBook, LatencyError
-from supreme.cache.tiers.base import DEFAULT_MAX_VALUE_BYTES, CacheTier, TierUnavailable
+from supreme.cache.tiers.base import DEFAULT_MAX_VALUE_BYTES, CacheTier, TierUnavailable, live_entry
 from supreme.cache.tiers.memory import MemoryTier
 from supreme.events import NULL_LOG, EventLog
 from supreme.resilience.fault_schedule import FaultSchedule
@@ -292,13 +292,7 @@ class SimRemoteTier(CacheTier):
         io.charge(self.resource, io.draw(*self._keys[op, outcome], component=comp))
 
     def _lookup(self, key: str) -> bytes | None:
-        entry = self.data.get(key)
-        if entry is None:
-            return None
-        if entry[1] is not None and entry[1] <= self.io.now():
-            del self.data[key]
-            return None
-        return entry[0]
+        return live_entry(self.data, key, self.io.now())
 
     def _get(self, key: str) -> bytes | None:
         # the outcome is known before the cost is drawn: hits and misses may cost differently
@@ -323,7 +317,7 @@ class SimRemoteTier(CacheTier):
 class SimMemoryTier(MemoryTier):
     """The real L1 :class:`MemoryTier`, charging ``L1.get``/``L1.set`` CPU costs when a book has them.
 
-    (With the event log disabled the manager's L1 hit path reads the dict directly and charges
+    (With the event log disabled the manager's L1 hit path is :meth:`MemoryTier.hit`, which charges
     nothing: sub-microsecond costs are below what the aggregate figures resolve.)
     """
 

@@ -13,8 +13,9 @@ module              job (seed participant)
 ``layer``           the manager's access observer and the 60-s learning cycle
 ``simulate``        trace simulation of all of the above
 ``workloads``       seeded market-data and classic workloads
-``protocols``       what the cache manager and this layer promise each other
 ==================  ==============================================================
+
+What the cache manager and this layer promise each other is :mod:`supreme.cache.protocols`.
 """
 
 from supreme.adaptive.adapter import Adaptation, AdapterSettings, CacheAdapter
@@ -22,16 +23,13 @@ from supreme.adaptive.analyzer import AnalysisReport, PatternAnalyzer, stack_dis
 from supreme.adaptive.layer import AdaptiveLayer
 from supreme.adaptive.prefetch import PrefetchEngine
 from supreme.adaptive.prefetch_stats import PrefetchStats
-from supreme.adaptive.protocols import AccessObserver, AdaptationTarget, Loader, PrefetchTarget, SwitchResult
 from supreme.adaptive.shadow import ShadowBank
 from supreme.adaptive.simulate import SimCache, simulate_adaptive
 from supreme.adaptive.stride import StridePredictor
 from supreme.adaptive.synapses import AdaptiveConfigError, SynapticNetwork
 
 __all__ = [
-    "AccessObserver", "Adaptation", "AdaptationTarget", "AdapterSettings", "AdaptiveConfigError",
-    "AdaptiveLayer", "AnalysisReport", "CacheAdapter", "Loader", "PatternAnalyzer", "PrefetchEngine",
-    "PrefetchStats", "PrefetchTarget", "ShadowBank", "SimCache", "StridePredictor", "SwitchResult",
-    "SynapticNetwork",
-    "simulate_adaptive", "stack_distances",
+    "Adaptation", "AdapterSettings", "AdaptiveConfigError", "AdaptiveLayer", "AnalysisReport", "CacheAdapter",
+    "PatternAnalyzer", "PrefetchEngine", "PrefetchStats", "ShadowBank", "SimCache", "StridePredictor",
+    "SynapticNetwork", "simulate_adaptive", "stack_distances",
 ]

@@ -91,9 +91,9 @@ from supreme.adaptive import _policies
 from supreme.adaptive.analyzer import AnalysisReport
 from supreme.adaptive.prefetch import PrefetchEngine
 from supreme.adaptive.prefetch_stats import PrefetchStats
-from supreme.adaptive.protocols import AdaptationTarget
 from supreme.adaptive.shadow import ShadowBank, paired_gain
 from supreme.adaptive.synapses import AdaptiveConfigError
+from supreme.cache.protocols import AdaptationTarget
 from supreme.events import NULL_LOG, EventLog
 
 __all__ = ["DEFAULT_CANDIDATES", "Adaptation", "AdapterSettings", "CacheAdapter"]

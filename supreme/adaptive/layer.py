@@ -36,8 +36,8 @@ from collections import deque
 from supreme.adaptive.adapter import Adaptation, CacheAdapter
 from supreme.adaptive.analyzer import AnalysisReport, PatternAnalyzer
 from supreme.adaptive.prefetch import PrefetchEngine
-from supreme.adaptive.protocols import AdaptationTarget
 from supreme.adaptive.synapses import AdaptiveConfigError, SynapticNetwork
+from supreme.cache.protocols import AdaptationTarget
 from supreme.clock import Clock
 from supreme.events import NULL_LOG, EventLog
 

@@ -50,9 +50,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from supreme.adaptive.prefetch_stats import PrefetchStats
-from supreme.adaptive.protocols import Loader, PrefetchTarget
 from supreme.adaptive.stride import StridePredictor
 from supreme.adaptive.synapses import AdaptiveConfigError, SynapticNetwork
+from supreme.cache.protocols import Loader, PrefetchTarget
 from supreme.events import NULL_LOG, EventLog
 
 __all__ = ["PrefetchEngine"]

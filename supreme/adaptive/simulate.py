@@ -1,6 +1,7 @@
 """Trace simulation of the adaptive layer: the same objects the manager uses, driven by a key stream.
 
-:class:`SimCache` is a key-only single-tier cache with a total ``budget`` split in two areas:
+:class:`SimCache` is a key-only single-tier cache with a total ``budget`` split in two areas, the
+live L1's layout (:class:`~supreme.cache.tiers.areas.TwoAreaStore`, which both are built on):
 
 * the demand area — an eviction policy from the registry of size ``budget - P``;
 * the prefetch area — a FIFO of at most ``P`` prefetched entries not yet used.  A demand hit on one
@@ -32,16 +33,17 @@ from supreme.adaptive import _policies
 from supreme.adaptive.adapter import AdapterSettings, CacheAdapter
 from supreme.adaptive.layer import AdaptiveLayer
 from supreme.adaptive.prefetch import PrefetchEngine
-from supreme.adaptive.protocols import SwitchResult
 from supreme.adaptive.stride import StridePredictor
 from supreme.adaptive.synapses import AdaptiveConfigError, SynapticNetwork
 from supreme.adaptive.workloads import Workload, trace_keys
+from supreme.cache.protocols import SwitchResult
+from supreme.cache.tiers.areas import TwoAreaStore
 from supreme.events import NULL_LOG, EventLog
 
 __all__ = ["SimCache", "simulate_adaptive"]
 
 
-class SimCache:
+class SimCache(TwoAreaStore):
     """Key-only cache: a demand policy plus a FIFO prefetch area inside one budget."""
 
     def __init__(self, budget: int, policy: str = "lru", prefetch_budget: int = 0,
@@ -50,76 +52,46 @@ class SimCache:
             raise AdaptiveConfigError(f"cache budget must be >= 1, got {budget}")
         if not 0 <= prefetch_budget < budget:
             raise AdaptiveConfigError(f"prefetch budget must be in [0, {budget}), got {prefetch_budget}")
-        self._budget = int(budget)
+        super().__init__(_policies.make(policy, int(budget) - int(prefetch_budget)), int(prefetch_budget))
         self._policy_name = policy
-        self.prefetch_cap = int(prefetch_budget)
-        self.main = _policies.make(policy, self._budget - self.prefetch_cap)
-        self.pbuf: OrderedDict[Hashable, None] = OrderedDict()
         self.on_evict: Callable[[list[Any]], None] | None = None
         self._recency: OrderedDict[Hashable, None] | None = OrderedDict() if track_recency else None
 
     # -- AdaptationTarget -----------------------------------------------------------
     @property
     def policy_name(self) -> str:
-        """Name of the demand policy."""
+        """Name of the demand policy, as asked for."""
         return self._policy_name
-
-    @property
-    def budget(self) -> int:
-        """Total capacity (demand + prefetch areas)."""
-        return self._budget
 
     def switch_policy(self, name: str) -> SwitchResult:
         """Migrate residents into a fresh ``name`` policy, most recent last; abort if one would be lost."""
-        old = self.main
-        if self._recency is not None:
-            order = [k for k in self._recency if k in old]
-        else:
-            order = list(old.keys())
-        new = _policies.make(name, old.capacity)
-        keep = order[-new.capacity:] if len(order) > new.capacity else order
-        for key in keep:  # oldest first, so the most valuable end up most recent
-            new.insert(key, old.size_of(key))
-        lost = sum(1 for k in keep if k not in new)
+        old = self.policy
+        order = [k for k in self._recency if k in old] if self._recency is not None else list(old.keys())
+        migrated, lost, forced = self._migrate(_policies.make(name, old.capacity), order)
         if lost:
-            return SwitchResult(False, len(keep) - lost, lost)
-        forced = [k for k in order if k not in new]
-        self.main = new
+            return SwitchResult(False, migrated, lost)
         self._policy_name = name
-        if forced and self.on_evict is not None:
-            self.on_evict(forced)
-        return SwitchResult(True, len(keep), 0)
+        self._evicted(forced)
+        return SwitchResult(True, migrated, 0)
 
     def set_prefetch_budget(self, entries: int) -> None:
         """Move the split: the demand area shrinks or grows by the difference."""
-        entries = int(min(max(entries, 0), self._budget - 1))
-        self.prefetch_cap = entries
-        evicted = self.main.resize(self._budget - entries)
-        while len(self.pbuf) > entries:
-            evicted.append(self.pbuf.popitem(last=False)[0])
-        if evicted and self.on_evict is not None:
-            self.on_evict(evicted)
+        demand, prefetched = self._split(self.budget, self._prefetch_share(entries))
+        self._evicted(demand + prefetched)
 
     # -- PrefetchTarget -------------------------------------------------------------
     def contains(self, key: str) -> bool:
         """Peek."""
-        return key in self.main or key in self.pbuf
+        return key in self.policy or key in self.prefetched
 
     def set(self, key: str, value: Any, ttl: float | None = None, low_priority: bool = True) -> None:
         """Store a prefetched key in the prefetch area (or low-priority in the demand policy)."""
-        pbuf = self.pbuf
-        if key in pbuf or key in self.main:
+        if key in self.prefetched or key in self.policy:
             return
-        if self.prefetch_cap > 0:
-            pbuf[key] = None
-            if len(pbuf) > self.prefetch_cap:
-                victim = pbuf.popitem(last=False)[0]
-                if self.on_evict is not None:
-                    self.on_evict([victim])
+        if self.prefetch_capacity > 0:
+            self._evicted(self._add_prefetched(key, 1, None))
         else:
-            evicted = self.main.insert(key, 1, low_priority)
-            if evicted and self.on_evict is not None:
-                self.on_evict(evicted)
+            self._evicted(self.policy.insert(key, 1, low_priority))
 
     # -- demand path ---------------------------------------------------------------
     def access(self, key: Hashable) -> bool:
@@ -127,25 +99,25 @@ class SimCache:
         if self._recency is not None:
             self._recency[key] = None
             self._recency.move_to_end(key)
-        if self.main.lookup(key):
+        if self.policy.lookup(key):
             return True
-        if self.pbuf and key in self.pbuf:
-            del self.pbuf[key]
-            self._admit(key)
-            return True
+        hit = self._take_prefetched(key) is not None
         self._admit(key)
-        return False
+        return hit
 
     def _admit(self, key: Hashable) -> None:
-        evicted = self.main.insert(key)
+        evicted = self.policy.insert(key)
         if self._recency is not None:
             for k in evicted:
                 self._recency.pop(k, None)
-        if evicted and self.on_evict is not None:
-            self.on_evict(evicted)
+        self._evicted(evicted)
+
+    def _evicted(self, keys: list[Any]) -> None:
+        if keys and self.on_evict is not None:
+            self.on_evict(keys)
 
     def __len__(self) -> int:
-        return len(self.main) + len(self.pbuf)
+        return len(self.policy) + len(self.prefetched)
 
 
 def _keys_of(keys_or_trace: Any) -> list[str]:
@@ -157,6 +129,88 @@ def _keys_of(keys_or_trace: Any) -> list[str]:
             all(isinstance(k, str) for k in keys_or_trace):
         return list(keys_or_trace)
     return trace_keys(keys_or_trace)
+
+
+def _request_times(keys_or_trace: Any, n: int, times: Sequence[float] | np.ndarray | None,
+                   rate: float) -> np.ndarray:
+    """Request times in seconds: ``times``, a workload's own, else ``i / rate``."""
+    if times is None and isinstance(keys_or_trace, Workload):
+        times = keys_or_trace.times
+    if times is None:
+        return np.arange(n, dtype=float) / rate
+    t = np.asarray(times, dtype=float)
+    if len(t) != n:
+        raise AdaptiveConfigError(f"times has {len(t)} entries for {n} keys")
+    if n and np.any(np.diff(t) < 0):
+        raise AdaptiveConfigError("times must be non-decreasing")
+    return t
+
+
+def _attach_layer(cache: SimCache, capacity: int, s: AdapterSettings, net: SynapticNetwork, *,
+                  adaptive: bool, prefetch: bool, threshold: float, fanout: int,
+                  latency: Callable[[str], float] | None, stride: bool, cycle_seconds: float,
+                  start: float, event_log: EventLog) -> tuple[AdaptiveLayer, PrefetchEngine | None]:
+    """The adaptive layer (adapter and/or prefetch engine) wired to ``cache``, as the manager wires it."""
+    init_p = max(1, round(capacity * s.budget_init_frac)) if prefetch and capacity > 1 else 0
+    engine: PrefetchEngine | None = None
+    if prefetch:
+        engine = PrefetchEngine(net, cache, lambda k: 1, threshold=threshold, fanout=fanout,
+                                latency=latency, size_of=lambda v: 1, event_log=event_log,
+                                stride=StridePredictor() if stride else None)
+        cache.on_evict = engine.note_evicted
+    adapter = CacheAdapter(cache, engine, settings=s, event_log=event_log, now=start) if adaptive else None
+    if engine is not None and (adapter is None or adapter.prefetch_budget == 0):
+        cache.set_prefetch_budget(init_p)
+    layer = AdaptiveLayer(net, adapter=adapter, prefetcher=engine, cycle_seconds=cycle_seconds,
+                          event_log=event_log)
+    return layer, engine
+
+
+def _drive(keys: list[str], tl: list[float], cache: SimCache, layer: AdaptiveLayer | None,
+           engine: PrefetchEngine | None, latency: Callable[[str], float] | None,
+           timer: Callable[[], float] | None) -> tuple[int, int, float]:
+    """Replay the requests; return (demand misses, late prefetches among them, seconds in the layer)."""
+    demand_misses = 0
+    late = 0
+    layer_seconds = 0.0
+    access = cache.access
+    if layer is None:
+        for key in keys:
+            if not access(key):
+                demand_misses += 1
+        return demand_misses, late, layer_seconds
+    on_access = layer.on_access
+    pending = engine.pending if latency is not None and engine is not None else None
+    for i, key in enumerate(keys):
+        now = tl[i]
+        hit = access(key)
+        if hit and pending is not None and pending(key, now):
+            hit = False  # the prefetch is in flight: the request waits for it (no new fetch)
+            late += 1
+        if not hit:
+            demand_misses += 1
+        if timer is None:
+            on_access(key, hit, "L1" if hit else None, now)
+        else:
+            t0 = timer()
+            on_access(key, hit, "L1" if hit else None, now)
+            layer_seconds += timer() - t0
+    return demand_misses, late, layer_seconds
+
+
+def _layer_figures(layer: AdaptiveLayer | None, engine: PrefetchEngine | None,
+                   net: SynapticNetwork) -> dict[str, Any]:
+    """What the layer did: cycles, adaptations, network size, the prefetch engine's figures."""
+    out: dict[str, Any] = {
+        "final_threshold": engine.threshold if engine is not None else float("nan"),
+        "cycles": layer.cycles if layer is not None else 0,
+        "adaptations": len(layer.adaptations) if layer is not None else 0,
+        "policy_switches": sum(1 for a in layer.adaptations if a.operation == "switch_policy"
+                               and a.outcome == "ok") if layer is not None else 0,
+        "network_keys": len(net) if layer is not None else 0,
+        "network_bytes": net.memory_bytes() if layer is not None else 0,
+    }
+    return out
 
 
 def simulate_adaptive(
@@ -188,66 +242,22 @@ def simulate_adaptive(
     inside the layer (``on_access``, cycles included) are returned as ``layer_seconds``.
     """
     keys = _keys_of(keys_or_trace)
-    if times is None and isinstance(keys_or_trace, Workload):
-        times = keys_or_trace.times
     n = len(keys)
-    if times is None:
-        t = np.arange(n, dtype=float) / rate
-    else:
-        t = np.asarray(times, dtype=float)
-        if len(t) != n:
-            raise AdaptiveConfigError(f"times has {len(t)} entries for {n} keys")
-        if n and np.any(np.diff(t) < 0):
-            raise AdaptiveConfigError("times must be non-decreasing")
+    t = _request_times(keys_or_trace, n, times, rate)
     s = settings or AdapterSettings()
     if not adaptive:
         s = AdapterSettings(**{**s.__dict__, "adapt_policy": False, "adapt_budget": False,
                                "adapt_threshold": False})
-    init_p = max(1, round(capacity * s.budget_init_frac)) if prefetch and capacity > 1 else 0
     cache = SimCache(capacity, base_policy, prefetch_budget=0, track_recency=adaptive)
     layer: AdaptiveLayer | None = None
     engine: PrefetchEngine | None = None
     net = network if network is not None else SynapticNetwork(event_log=event_log)
     if adaptive or prefetch:
-        if prefetch:
-            engine = PrefetchEngine(net, cache, lambda k: 1, threshold=threshold, fanout=fanout,
-                                    latency=latency, size_of=lambda v: 1, event_log=event_log,
-                                    stride=StridePredictor() if stride else None)
-            cache.on_evict = engine.note_evicted
-        adapter = None
-        if adaptive:
-            adapter = CacheAdapter(cache, engine, settings=s, event_log=event_log,
-                                   now=float(t[0]) if n else 0.0)
-        if engine is not None and (adapter is None or adapter.prefetch_budget == 0):
-            cache.set_prefetch_budget(init_p)
-        layer = AdaptiveLayer(net, adapter=adapter, prefetcher=engine, cycle_seconds=cycle_seconds,
-                              event_log=event_log)
-    demand_misses = 0
-    late = 0
-    layer_seconds = 0.0
-    tl = t.tolist()
-    access = cache.access
-    if layer is None:
-        for key in keys:
-            if not access(key):
-                demand_misses += 1
-    else:
-        on_access = layer.on_access
-        pending = engine.pending if latency is not None and engine is not None else None
-        for i, key in enumerate(keys):
-            now = tl[i]
-            hit = access(key)
-            if hit and pending is not None and pending(key, now):
-                hit = False  # the prefetch is in flight: the request waits for it (no new fetch)
-                late += 1
-            if not hit:
-                demand_misses += 1
-            if timer is None:
-                on_access(key, hit, "L1" if hit else None, now)
-            else:
-                t0 = timer()
-                on_access(key, hit, "L1" if hit else None, now)
-                layer_seconds += timer() - t0
+        layer, engine = _attach_layer(cache, capacity, s, net, adaptive=adaptive, prefetch=prefetch,
+                                      threshold=threshold, fanout=fanout, latency=latency, stride=stride,
+                                      cycle_seconds=cycle_seconds, start=float(t[0]) if n else 0.0,
+                                      event_log=event_log)
+    demand_misses, late, layer_seconds = _drive(keys, t.tolist(), cache, layer, engine, latency, timer)
     pst = engine.stats if engine is not None else None
     prefetch_fetches = pst.issued if pst is not None else 0
     demand_fetches = demand_misses - late
@@ -259,14 +269,8 @@ def simulate_adaptive(
         "source_fetches": demand_fetches + prefetch_fetches,
         "fetch_ratio": (demand_fetches + prefetch_fetches) / n if n else float("nan"),
         "final_policy": cache.policy_name,
-        "final_prefetch_budget": cache.prefetch_cap,
-        "final_threshold": engine.threshold if engine is not None else float("nan"),
-        "cycles": layer.cycles if layer is not None else 0,
-        "adaptations": len(layer.adaptations) if layer is not None else 0,
-        "policy_switches": sum(1 for a in layer.adaptations if a.operation == "switch_policy"
-                               and a.outcome == "ok") if layer is not None else 0,
-        "network_keys": len(net) if layer is not None else 0,
-        "network_bytes": net.memory_bytes() if layer is not None else 0,
+        "final_prefetch_budget": cache.prefetch_capacity,
+        **_layer_figures(layer, engine, net),
         "layer_seconds": layer_seconds if timer is not None else float("nan"),
     }
     if pst is not None:

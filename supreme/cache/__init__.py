@@ -13,7 +13,7 @@ Exceptions::
 """
 
 from supreme.cache.codec import CodecError, decode, decode_entry, encode, encode_entry
-from supreme.cache.manager import CacheError, CacheManager, WriteBackOverflow
+from supreme.cache.manager import CacheError, CacheManager
 from supreme.cache.policies.base import EvictionPolicy, PolicyError
 from supreme.cache.singleflight import SingleFlight
 from supreme.cache.tiers import (
@@ -26,6 +26,7 @@ from supreme.cache.tiers import (
     TierError,
     TierUnavailable,
     ValueTooLarge,
+    WriteBackOverflow,
 )
 
 __all__ = [

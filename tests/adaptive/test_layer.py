@@ -8,7 +8,6 @@ import random
 import pytest
 
 from supreme.adaptive import (
-    AccessObserver,
     AdapterSettings,
     AdaptiveLayer,
     CacheAdapter,
@@ -21,6 +20,7 @@ from supreme.adaptive import (
     stack_distances,
 )
 from supreme.adaptive import workloads as wl
+from supreme.cache.protocols import AccessObserver
 from supreme.clock import ManualClock
 from supreme.events import EventLog
 
@@ -80,13 +80,13 @@ def test_policy_switch_loses_no_entry(name: str) -> None:
     rng = random.Random(1)
     for _ in range(500):
         cache.access(f"k{rng.randrange(100)}")
-    before = set(cache.main.keys())
+    before = set(cache.policy.keys())
     recent_last = list(cache._recency or [])[-1]
     result = cache.switch_policy(name)
     assert result.switched and result.lost == 0 and result.migrated == len(before)
-    assert set(cache.main.keys()) == before
+    assert set(cache.policy.keys()) == before
     assert cache.policy_name == name
-    assert recent_last in cache.main
+    assert recent_last in cache.policy
 
 
 def test_switch_aborts_rather_than_lose(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,7 +102,7 @@ def test_switch_aborts_rather_than_lose(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(_policies, "make", lambda name, cap: Refusing(cap))
     result = cache.switch_policy("refusing")
     assert not result.switched and result.lost == 1
-    assert cache.policy_name == "lru" and "k3" in cache.main
+    assert cache.policy_name == "lru" and "k3" in cache.policy
 
 
 def test_switch_is_logged_with_reason(event_log: EventLog) -> None:

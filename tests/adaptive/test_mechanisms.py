@@ -170,8 +170,8 @@ def test_wasted_keys_are_not_prefetched_again() -> None:
     for _ in range(2):
         assert eng.after_access("A", 0.0) == 1
         eng.note_evicted(["B"])
-        cache.pbuf.clear()
-        cache.main.remove("B")
+        cache.prefetched.clear()
+        cache.policy.remove("B")
     assert eng.after_access("A", 0.0) == 0 and eng.skipped_admission == 1
     eng.new_cycle()  # counts halve: 2 -> 1, below the limit again
     assert eng.after_access("A", 0.0) == 1

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from supreme.adaptive import PrefetchEngine, PrefetchTarget, SynapticNetwork, simulate_adaptive
+from supreme.adaptive import PrefetchEngine, SynapticNetwork, simulate_adaptive
+from supreme.cache.protocols import PrefetchTarget
 from supreme.events import EventLog
 
 

@@ -13,10 +13,10 @@ import pytest
 
 from supreme.adaptive import AdapterSettings, AdaptiveLayer, CacheAdapter, SimCache
 from supreme.adaptive import workloads as wl
-from supreme.adaptive.protocols import AdaptationTarget, SwitchResult
 from supreme.cache import CacheManager, MemoryTier, PolicyError
 from supreme.cache.policies import LRU, POLICIES, make_policy
 from supreme.cache.policies import registry as policy_registry
+from supreme.cache.protocols import AdaptationTarget, SwitchResult
 from supreme.clock import ManualClock
 from supreme.events import EventLog
 
@@ -175,9 +175,9 @@ def test_switch_is_safe_under_concurrent_reads_and_writes(clock: ManualClock) ->
     assert not errors
     l1 = m.l1
     l1.drain()
-    assert set(l1._data) == set(l1.policy.keys()) | set(l1._pbuf)
+    assert set(l1._data) == set(l1.policy.keys()) | set(l1.prefetched)
     assert all(l1.peek(k) == f"v:{k}" for k in l1._data)
-    assert l1.policy.used + l1._pused <= l1.budget
+    assert l1.policy.used + l1.prefetch_used <= l1.budget
 
 
 # -- budget split: demand area + prefetch area ---------------------------------------------
@@ -205,16 +205,16 @@ def test_prefetched_entries_live_in_their_own_fifo_area(clock: ManualClock) -> N
         m.set(f"d{i}", i)
     for i in range(5):  # only the 3 newest prefetches stay; demand entries are untouched
         m.set(f"p{i}", i, low_priority=True)
-    assert set(m.l1._pbuf) == {"p2", "p3", "p4"}
+    assert set(m.l1.prefetched) == {"p2", "p3", "p4"}
     assert all(m.contains(f"d{i}") for i in range(7))
     assert m.get("p3") == 3  # a used prefetch moves into the demand area (at the next drain)
     m.l1.drain()
-    assert "p3" in m.l1.policy and "p3" not in m.l1._pbuf and "d0" not in m.l1  # it evicted the LRU
+    assert "p3" in m.l1.policy and "p3" not in m.l1.prefetched and "d0" not in m.l1  # it evicted the LRU
     for i in range(5, 9):
         m.set(f"p{i}", i, low_priority=True)
     assert m.get("p3") == 3 and "p2" not in m.l1
     m.delete("p8")
-    assert "p8" not in m.l1._pbuf and m.l1._pused == len(m.l1._pbuf)
+    assert "p8" not in m.l1.prefetched and m.l1.prefetch_used == len(m.l1.prefetched)
 
 
 def test_expired_prefetch_leaves_the_prefetch_area(clock: ManualClock) -> None:
@@ -223,7 +223,7 @@ def test_expired_prefetch_leaves_the_prefetch_area(clock: ManualClock) -> None:
     m.set("p", 1, ttl=5, low_priority=True)
     clock.advance(6)
     assert m.get("p") is None
-    assert not m.l1._pbuf and m.l1._pused == 0 and m.l1.expirations == 1
+    assert not m.l1.prefetched and m.l1.prefetch_used == 0 and m.l1.expirations == 1
 
 
 @pytest.mark.parametrize("policy", ["lru", "s3fifo", "wtinylfu", "arc"])
@@ -248,8 +248,8 @@ def test_prefetch_area_behaves_like_the_simulated_cache(clock: ManualClock, poli
                 sim.set(nxt, 1)
                 m.set(nxt, nxt, low_priority=True)
     m.l1.drain()
-    assert set(m.l1.policy.keys()) == set(sim.main.keys())
-    assert list(m.l1._pbuf) == list(sim.pbuf)
+    assert set(m.l1.policy.keys()) == set(sim.policy.keys())
+    assert list(m.l1.prefetched) == list(sim.prefetched)
 
 
 def test_resize_moves_the_demand_area_and_keeps_the_prefetch_area(clock: ManualClock,
@@ -277,7 +277,7 @@ def test_static_manager_is_still_exactly_the_policy(clock: ManualClock) -> None:
             assert (m.get(key) is not None) == ref.request(key), (name, key)
             if not m.contains(key):
                 m.set(key, 1)
-        assert m.l1.prefetch_capacity == 0 and not m.l1._pbuf
+        assert m.l1.prefetch_capacity == 0 and not m.l1.prefetched
 
 
 # -- wiring -------------------------------------------------------------------------------

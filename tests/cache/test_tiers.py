@@ -8,18 +8,10 @@ from typing import Any
 import pytest
 
 from supreme.cache.policies import LRU, make_policy
-from supreme.cache.tiers import (
-    MISSING,
-    CacheTier,
-    LocalTier,
-    MemoryTier,
-    RedisTier,
-    SqlTier,
-    TierError,
-    TierUnavailable,
-    ValueTooLarge,
-)
-from supreme.cache.tiers.memory import READ_BUFFER
+from supreme.cache.tiers.base import CacheTier, LocalTier, TierError, TierUnavailable, ValueTooLarge
+from supreme.cache.tiers.memory import MISSING, READ_BUFFER, MemoryTier
+from supreme.cache.tiers.redis_tier import RedisTier
+from supreme.cache.tiers.sql_tier import SqlTier
 from supreme.clock import ManualClock
 from supreme.errors import SupremeError
 

@@ -13,6 +13,7 @@ libCacheSim's ``common_get``); a policy overrides only its hooks:
 ``_pop_victim() -> key``           choose a victim and forget it (size accounting is done by the base)
 ``_on_remove(key)``                forget a key removed from outside (its size is still recorded)
 ``_admit(key, size) -> bool``      admission filter (default: always admit)
+``_on_capacity()``                 capacity changed (``resize``): recompute segment sizes (default: none)
 
 Capacity is in the same unit as sizes: entries when every size is 1 (the
 default), bytes when callers pass byte sizes.
@@ -139,6 +140,7 @@ class EvictionPolicy(ABC):
         """Change capacity, evicting as the new size forces; return evicted keys."""
         self._check_capacity(capacity)
         self._capacity = int(capacity)
+        self._on_capacity()
         return self._shrink_to(self._capacity)
 
     def _shrink_to(self, limit: int, protect: Hashable | None = None) -> list[Hashable]:
@@ -154,6 +156,9 @@ class EvictionPolicy(ABC):
         return evicted
 
     # -- hooks --------------------------------------------------------------
+    def _on_capacity(self) -> None:  # noqa: B027 - optional hook
+        """Recompute what derives from the capacity (segment sizes); called before a resize evicts."""
+
     def _admit(self, key: Hashable, size: int) -> bool:
         return True
 

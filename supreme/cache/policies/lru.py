@@ -10,22 +10,18 @@ end, evicting from the LRU end until it fits.  Departure: a low-priority insert
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Hashable, Sequence
 
-from supreme.cache.policies.base import EvictionPolicy
+from supreme.cache.policies.ordered import OrderedPolicy
 
 __all__ = ["LRU"]
 
 
-class LRU(EvictionPolicy):
-    """Least recently used."""
+class LRU(OrderedPolicy):
+    """Least recently used (the first key of the order is the LRU one)."""
 
     name = "lru"
-
-    def __init__(self, capacity: int) -> None:
-        super().__init__(capacity)
-        self._order: OrderedDict[Hashable, None] = OrderedDict()
 
     def _on_hit(self, key: Hashable) -> None:
         self._order.move_to_end(key)
@@ -42,14 +38,3 @@ class LRU(EvictionPolicy):
             for key in keys:
                 if key in held:
                     move(key)
-
-    def _on_insert(self, key: Hashable, low_priority: bool) -> None:
-        self._order[key] = None
-        if low_priority:
-            self._order.move_to_end(key, last=False)
-
-    def _pop_victim(self) -> Hashable:
-        return self._order.popitem(last=False)[0]
-
-    def _on_remove(self, key: Hashable) -> None:
-        del self._order[key]

@@ -7,7 +7,7 @@ from typing import Any
 
 from supreme.cache.policies.arc import ARC
 from supreme.cache.policies.base import EvictionPolicy, PolicyError
-from supreme.cache.policies.clock import Clock
+from supreme.cache.policies.clock_eviction import Clock
 from supreme.cache.policies.fifo import FIFO
 from supreme.cache.policies.lfu import LFU
 from supreme.cache.policies.lrfu import LRFU

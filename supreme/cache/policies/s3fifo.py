@@ -32,6 +32,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 
 from supreme.cache.policies.base import EvictionPolicy
+from supreme.cache.policies.ordered import drop_from_either
 
 __all__ = ["S3FIFO"]
 
@@ -54,19 +55,13 @@ class S3FIFO(EvictionPolicy):
         self._s_small = self._s_main = self._s_ghost = 0
         self._has_evicted = False
         self._ghost_hit = False
-        self._set_sizes()
+        self._on_capacity()
 
-    def _set_sizes(self) -> None:
+    def _on_capacity(self) -> None:
+        # the queue shares follow the capacity
         self.small_size = max(1, int(self._capacity * self._small_ratio))
         self.main_size = self._capacity - self.small_size
         self.ghost_size = self.main_size
-
-    def resize(self, capacity: int) -> list[Hashable]:
-        """Change capacity and the queue shares with it."""
-        self._check_capacity(capacity)
-        self._capacity = int(capacity)
-        self._set_sizes()
-        return super().resize(capacity)
 
     def queue_of(self, key: Hashable) -> str | None:
         """``"small"``, ``"main"``, ``"ghost"`` or None (for tests and the adaptive layer)."""
@@ -139,9 +134,5 @@ class S3FIFO(EvictionPolicy):
 
     def _on_remove(self, key: Hashable) -> None:
         del self._freq[key]
-        if key in self._small:
-            del self._small[key]
-            self._s_small -= self._sizes[key]
-        else:
-            del self._main[key]
-            self._s_main -= self._sizes[key]
+        self._s_small, self._s_main = drop_from_either(key, self._sizes[key], self._small, self._s_small,
+                                                       self._main, self._s_main)

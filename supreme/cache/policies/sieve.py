@@ -19,36 +19,29 @@ head.  Departure: a low-priority insert (prefetch) enters unvisited at the tail
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 
-from supreme.cache.policies.base import EvictionPolicy
+from supreme.cache.policies.refbit import ReferenceBitPolicy
 
 __all__ = ["Sieve"]
 
 
-class Sieve(EvictionPolicy):
+class Sieve(ReferenceBitPolicy):
     """SIEVE (NSDI 2024)."""
 
     name = "sieve"
 
     def __init__(self, capacity: int) -> None:
         super().__init__(capacity)
-        self._visited: dict[Hashable, bool] = {}
+        self._bits: dict[Hashable, bool | None] = {}  # the visited bits
         self._newer: dict[Hashable, Hashable | None] = {}  # towards head
         self._older: dict[Hashable, Hashable | None] = {}  # towards tail
         self._head: Hashable | None = None
         self._tail: Hashable | None = None
         self._hand: Hashable | None = None
 
-    def _on_hit(self, key: Hashable) -> None:
-        self._visited[key] = True
-
-    def _on_hits(self, keys: Sequence[Hashable]) -> None:
-        # setting a bit is idempotent and moves nothing: one C-level update for the whole batch
-        self._visited.update(dict.fromkeys(filter(self._sizes.__contains__, keys), True))
-
     def _on_insert(self, key: Hashable, low_priority: bool) -> None:
-        self._visited[key] = False
+        self._bits[key] = False
         if self._head is None:
             self._head = self._tail = key
             self._newer[key] = self._older[key] = None
@@ -71,12 +64,12 @@ class Sieve(EvictionPolicy):
             self._tail = newer
         else:
             self._newer[older] = newer
-        del self._visited[key]
+        del self._bits[key]
 
     def _pop_victim(self) -> Hashable:
         o = self._hand if self._hand is not None else self._tail
-        while self._visited[o]:
-            self._visited[o] = False
+        while self._bits[o]:
+            self._bits[o] = False
             o = self._newer[o]
             if o is None:
                 o = self._tail

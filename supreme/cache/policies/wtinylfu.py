@@ -34,6 +34,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 
 from supreme.cache.policies.base import EvictionPolicy
+from supreme.cache.policies.ordered import drop_from_either
 from supreme.cache.policies.sketch import CountMinSketch
 
 __all__ = ["WTinyLFU"]
@@ -54,19 +55,13 @@ class WTinyLFU(EvictionPolicy):
         self._protected: OrderedDict[Hashable, None] = OrderedDict()
         self._s_window = self._s_probation = self._s_protected = 0
         self.sketch = CountMinSketch(capacity)
-        self._set_sizes()
+        self._on_capacity()
 
-    def _set_sizes(self) -> None:
+    def _on_capacity(self) -> None:
+        # the segment shares follow the capacity; the sketch keeps its width
         self.window_size = max(1, int(self._capacity * self._window_ratio))
         self.main_size = max(1, self._capacity - self.window_size)
         self.protected_size = int(self.main_size * self._protected_ratio)
-
-    def resize(self, capacity: int) -> list[Hashable]:
-        """Change capacity and the segment shares with it (the sketch keeps its width)."""
-        self._check_capacity(capacity)
-        self._capacity = int(capacity)
-        self._set_sizes()
-        return super().resize(capacity)
 
     def segment_of(self, key: Hashable) -> str | None:
         """``"window"``, ``"probation"``, ``"protected"`` or None."""
@@ -132,12 +127,8 @@ class WTinyLFU(EvictionPolicy):
         return next(iter(self._protected)) if self._protected else None
 
     def _drop_main(self, key: Hashable) -> None:
-        if key in self._probation:
-            del self._probation[key]
-            self._s_probation -= self._sizes[key]
-        else:
-            del self._protected[key]
-            self._s_protected -= self._sizes[key]
+        self._s_probation, self._s_protected = drop_from_either(
+            key, self._sizes[key], self._probation, self._s_probation, self._protected, self._s_protected)
 
     def _pop_victim(self) -> Hashable:
         sizes = self._sizes

@@ -1,8 +1,9 @@
 """The back-end interface of the shared cache tiers, and an honest in-process double.
 
 A tier is a small byte store (the httpx-transport shape): ``get``/``peek``/``set``/
-``delete`` on ``str`` keys and ``bytes`` values, nothing else.  Encoding, promotion,
-journaling and circuit breaking live in layers above (:mod:`supreme.cache.manager`).
+``delete`` on ``str`` keys and ``bytes`` values, nothing else.  Encoding and promotion
+live in the manager (:mod:`supreme.cache.manager`); journaling and circuit breaking in
+the tier that wraps a remote one for it (:mod:`supreme.cache.tiers.writeback`).
 
 Exceptions::
 
@@ -21,12 +22,15 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, ClassVar
 
 from supreme.clock import Clock
 from supreme.errors import SupremeError
 
-__all__ = ["CacheTier", "LocalTier", "TierError", "TierUnavailable", "ValueTooLarge"]
+__all__ = [
+    "CacheTier", "Counters", "LocalTier", "TierError", "TierUnavailable", "ValueTooLarge", "live_entry",
+]
 
 #: Default largest value a remote tier accepts (bytes).
 DEFAULT_MAX_VALUE_BYTES = 64 * 1024 * 1024
@@ -44,6 +48,37 @@ class ValueTooLarge(TierError, ValueError):
     """A value is larger than the tier accepts."""
 
 
+class Counters:
+    """Named event counts that several threads bump, read as one snapshot."""
+
+    __slots__ = ("_lock", "_values")
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self._values = dict.fromkeys(names, 0)
+        self._lock = threading.Lock()
+
+    def bump(self, name: str) -> None:
+        """Add one to ``name``."""
+        with self._lock:
+            self._values[name] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        """Every count, read together."""
+        with self._lock:
+            return dict(self._values)
+
+
+def live_entry(data: dict[str, tuple[bytes, float | None]], key: str, now: float) -> bytes | None:
+    """The bytes of ``key`` in a ``key -> (bytes, expiry)`` dict, dropping the entry if it expired."""
+    entry = data.get(key)
+    if entry is None:
+        return None
+    if entry[1] is not None and entry[1] <= now:
+        del data[key]
+        return None
+    return entry[0]
+
+
 class CacheTier(ABC):
     """A byte store behind a cache level; subclasses implement the ``_get``/``_set``/… hooks.
 
@@ -51,6 +86,8 @@ class CacheTier(ABC):
     """
 
     name: str = "L?"
+    #: what :meth:`stats` counts (a subclass may count more)
+    COUNTERS: ClassVar[tuple[str, ...]] = ("hits", "misses", "sets", "deletes", "errors")
 
     def __init__(self, *, name: str | None = None, max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES) -> None:
         if name is not None:
@@ -58,12 +95,8 @@ class CacheTier(ABC):
         if max_value_bytes <= 0:
             raise ValueError(f"max_value_bytes must be positive, got {max_value_bytes}")
         self.max_value_bytes = int(max_value_bytes)
-        self._counts = {"hits": 0, "misses": 0, "sets": 0, "deletes": 0, "errors": 0}
-        self._count_lock = threading.Lock()
-
-    def _bump(self, field: str) -> None:
-        with self._count_lock:
-            self._counts[field] += 1
+        self._counts = Counters(self.COUNTERS)
+        self._bump = self._counts.bump
 
     # -- public API ---------------------------------------------------------
     def get(self, key: str) -> bytes | None:
@@ -90,6 +123,16 @@ class CacheTier(ABC):
 
     def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         """Store ``value``; ``ttl`` seconds (None = no expiry) must be positive."""
+        self._check_value(key, value, ttl)
+        try:
+            self._set(key, bytes(value), ttl)
+        except TierError:
+            self._bump("errors")
+            raise
+        self._bump("sets")
+
+    def _check_value(self, key: str, value: bytes, ttl: float | None) -> None:
+        """Refuse a value that is not bytes, a non-positive ``ttl`` or a value over ``max_value_bytes``."""
         if not isinstance(value, (bytes, bytearray, memoryview)):
             raise TypeError(f"{self.name} stores bytes, got {type(value).__name__} for key {key!r}")
         if ttl is not None and not ttl > 0:
@@ -99,12 +142,6 @@ class CacheTier(ABC):
                 f"{self.name}: value for key {key!r} is {len(value)} bytes, "
                 f"over the tier limit of {self.max_value_bytes}"
             )
-        try:
-            self._set(key, bytes(value), ttl)
-        except TierError:
-            self._bump("errors")
-            raise
-        self._bump("sets")
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; return whether it was held."""
@@ -118,8 +155,7 @@ class CacheTier(ABC):
 
     def stats(self) -> dict[str, Any]:
         """Access counters of this tier object."""
-        with self._count_lock:
-            return {"tier": self.name, **self._counts}
+        return {"tier": self.name, **self._counts.snapshot()}
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections (no-op by default)."""
@@ -156,13 +192,7 @@ class LocalTier(CacheTier):
     def _get(self, key: str) -> bytes | None:
         self._check()
         with self._lock:
-            entry = self._data.get(key)
-            if entry is None:
-                return None
-            if entry[1] is not None and entry[1] <= self.clock.now():
-                del self._data[key]
-                return None
-            return entry[0]
+            return live_entry(self._data, key, self.clock.now())
 
     def _set(self, key: str, value: bytes, ttl: float | None) -> None:
         self._check()

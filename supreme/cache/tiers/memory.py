@@ -11,41 +11,38 @@ and whenever it reaches :data:`READ_BUFFER`, through the policy's batch hook
 ``_on_hits`` (LRU, CLOCK, SIEVE and FIFO apply a batch with C-level loops; the
 others call ``_on_hit`` per key).  A single thread therefore sees exactly the
 eviction order of an eager policy; hit counts are exact (hits = drained + still
-buffered).  ``CacheManager.get`` reads ``_data`` and ``_reads`` directly for
-speed; both are part of this module's contract with the manager, and neither
-object is ever replaced (only mutated), so the manager may bind them once.
+buffered).  :meth:`MemoryTier.hit` is that hit path as one call, for the manager's own fast path;
+it does nothing else (a miss or an expired entry is left to :meth:`MemoryTier.get`).
 
 Adaptation (what the adaptive layer's ``AdaptationTarget`` needs, applied by the manager)
 -----------------------------------------------------------------------------------------
 The capacity ``budget`` is split into a *demand area* (the eviction policy, ``budget - P``) and a
 *prefetch area* of at most ``P`` prefetched-but-unused entries, a FIFO (``P = 0`` by default, and
-then a low-priority insert enters the policy as before).  A prefetched entry sits in ``_data`` with
-the expiry :data:`_PREFETCHED` (``-inf``; its real expiry is kept in the prefetch area), so every
-hit path sees it as "not a plain hit" and takes the slow path, where :meth:`MemoryTier.get` moves it
-into the policy as a normal insert, under the lock, at once (a read-buffered promotion would change
-membership late).  Plain hits pay nothing for this.  An unused prefetch leaves first-in first-out.
-This is the layout of ``supreme.adaptive.simulate.SimCache``, so the adapter's shadow estimates
-hold for the real tier.
+then a low-priority insert enters the policy as before): the keys are a
+:class:`~supreme.cache.tiers.areas.TwoAreaStore`, the layout the adaptive simulation uses too.  A
+prefetched entry sits in ``_data`` with the expiry :data:`_PREFETCHED` (``-inf``; its real expiry is
+kept in the prefetch area), so every hit path sees it as "not a plain hit" and takes the slow path,
+where :meth:`MemoryTier.get` moves it into the policy as a normal insert, under the lock, at once (a
+read-buffered promotion would change membership late).  Plain hits pay nothing for this.
 
 ``switch_policy(name)`` replaces the policy under the lock, after draining the read buffer, by a
 fresh ``make_policy(name, demand capacity)`` into which the residents are migrated *least valuable
 first*: in the old policy's eviction order (its ``eviction_order()`` if it has one, else the
 sequence a deep copy of it evicts when emptied), else in insertion order.  The most valuable keys
 are thus inserted last and kept when the new size forces some out.  If the new policy refuses a
-key that fits, the switch is aborted and nothing changes.  Values are never touched; ``_data`` and
-``_reads`` are never replaced, so the manager's bound hit path keeps working.
+key that fits, the switch is aborted and nothing changes.  Values are never touched.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, NamedTuple
 
 from supreme.cache.codec import estimate_nbytes
 from supreme.cache.policies.base import EvictionPolicy
+from supreme.cache.tiers.areas import TwoAreaStore
 from supreme.cache.tiers.base import ValueTooLarge
 from supreme.clock import Clock
 
@@ -101,7 +98,7 @@ def _value_order(policy: EvictionPolicy, inserted: Sequence[Hashable]) -> tuple[
     return [k for k in inserted if k in held], "insertion"
 
 
-class MemoryTier:
+class MemoryTier(TwoAreaStore):
     """L1 memory tier: values + eviction policy (+ TTL on ``clock``), capacity in entries or bytes."""
 
     name = "L1"
@@ -127,7 +124,7 @@ class MemoryTier:
             raise TypeError(f"policy must be an EvictionPolicy or a policy name, got {type(policy).__name__}")
         elif len(policy):
             raise ValueError("the L1 policy must start empty (it tracks exactly the keys L1 holds)")
-        self.policy = policy
+        super().__init__(policy)
         # a policy that overrides ``lookup`` (e.g. TTL, OPT) is drained key by key through it
         self._plain_lookup = type(policy).lookup is EvictionPolicy.lookup
         self.clock = clock
@@ -136,10 +133,6 @@ class MemoryTier:
         self._now = clock.now
         self._data: dict[Hashable, tuple[Any, float | None]] = {}
         self._reads: list[Hashable] = []
-        # the prefetch area: key -> (size, real expiry), oldest first; empty unless P > 0
-        self._pbuf: OrderedDict[Hashable, tuple[int, float | None]] = OrderedDict()
-        self._pused = 0
-        self.prefetch_capacity = 0
         self._lock = threading.Lock()
         self._drained_hits = 0
         self.misses = 0
@@ -149,6 +142,24 @@ class MemoryTier:
         self.sets = 0
 
     # -- hit path -----------------------------------------------------------
+    def hit(self, key: Hashable, now: float | None = None) -> Any:
+        """A plain hit's value (counted, applied to the policy at the next drain), else MISSING.
+
+        Only the hit path: a miss, an expired entry or a first use of a prefetched one returns MISSING
+        and changes nothing (:meth:`get` handles them).  ``now`` saves a clock reading if the caller
+        has one; else the clock is read only for a value with a TTL.
+        """
+        entry = self._data.get(key)
+        if entry is not None:
+            value, expires_at = entry  # one unpack instead of two subscripts
+            if expires_at is None or expires_at > (self._now() if now is None else now):
+                reads = self._reads
+                reads.append(key)
+                if len(reads) >= READ_BUFFER:
+                    self.drain()
+                return value
+        return MISSING
+
     def get(self, key: Hashable, default: Any = None) -> Any:
         """The value for ``key`` (updating access stats), or ``default``."""
         entry = self._data.get(key)
@@ -172,14 +183,13 @@ class MemoryTier:
         """First use of a prefetched entry: it moves into the policy (a normal insert) now."""
         with self._lock:
             if self._data.get(key) is entry:
-                size, expires_at = self._pbuf[key]
+                size, expires_at = self.prefetched[key]
                 if expires_at is not None and expires_at <= self._now():
                     self.misses += 1
                     self._expire(key, entry)
                     return default
                 self._drain_locked()
-                del self._pbuf[key]
-                self._pused -= size
+                self._take_prefetched(key)
                 value = entry[0]
                 data = self._data
                 data[key] = (value, expires_at)
@@ -213,14 +223,6 @@ class MemoryTier:
                 lookup(key)
         self._drained_hits += n
 
-    def _forget(self, key: Hashable) -> None:
-        # called under the lock: drop key's metadata from whichever area holds it
-        held = self._pbuf.pop(key, None) if self._pbuf else None
-        if held is not None:
-            self._pused -= held[0]
-        else:
-            self.policy.remove(key)
-
     def _expire(self, key: Hashable, entry: tuple[Any, float | None]) -> None:
         # called under the lock; only remove the entry we saw expire (not a fresh one)
         if self._data.get(key) is entry:
@@ -238,7 +240,7 @@ class MemoryTier:
             if expires_at is None or expires_at > self._now():
                 return value
             if expires_at == _PREFETCHED:
-                held = self._pbuf.get(key)
+                held = self.prefetched.get(key)
                 if held is not None and (held[1] is None or held[1] > self._now()):
                     return value
         return default
@@ -250,7 +252,7 @@ class MemoryTier:
         """Absolute expiry of ``key`` (None: never or absent)."""
         entry = self._data.get(key)
         if entry is not None and entry[1] == _PREFETCHED:
-            held = self._pbuf.get(key)
+            held = self.prefetched.get(key)
             return None if held is None else held[1]
         return None if entry is None else entry[1]
 
@@ -289,11 +291,9 @@ class MemoryTier:
             )
         with self._lock:
             self._drain_locked()
-            pbuf = self._pbuf
             if low_priority and 0 < size <= self.prefetch_capacity and key not in self.policy:
                 return self._set_prefetched(key, value, expires_at, size)
-            if pbuf and key in pbuf:  # a demand write of a prefetched key moves it to the demand area
-                self._pused -= pbuf.pop(key)[0]
+            self._take_prefetched(key)  # a demand write of a prefetched key moves it to the demand area
             evicted = self.policy.insert(key, size, low_priority)
             admitted = key in self.policy
             data = self._data
@@ -310,29 +310,18 @@ class MemoryTier:
 
     def _set_prefetched(self, key: Hashable, value: Any, expires_at: float | None, size: int) -> bool:
         # called under the lock: store in the prefetch area, pushing its oldest entries out
-        pbuf = self._pbuf
-        old = pbuf.pop(key, None)
-        if old is not None:
-            self._pused -= old[0]
-        pbuf[key] = (size, expires_at)
-        self._pused += size
         self._data[key] = (value, _PREFETCHED)
         self.sets += 1
-        self._trim_prefetch(self.prefetch_capacity)
+        self._drop(self._add_prefetched(key, size, expires_at))
         return True
 
-    def _trim_prefetch(self, limit: int) -> list[Hashable]:
-        # called under the lock: drop the oldest prefetched entries until they fit in ``limit``
-        pbuf = self._pbuf
+    def _drop(self, victims: list[Hashable]) -> list[Hashable]:
+        # called under the lock: the values of keys an area let go (counted as evictions)
         data = self._data
-        out: list[Hashable] = []
-        while self._pused > limit and pbuf:
-            victim, (size, _) = pbuf.popitem(last=False)
-            self._pused -= size
+        for victim in victims:
             if data.pop(victim, None) is not None:
                 self.evictions += 1
-            out.append(victim)
-        return out
+        return victims
 
     def delete(self, key: Hashable) -> bool:
         """Remove ``key``; return whether it was held."""
@@ -363,17 +352,12 @@ class MemoryTier:
         """Registry spelling of the eviction policy of the demand area (``"lrfu:32"``, ``"arc"``)."""
         return self.policy.spec
 
-    @property
-    def budget(self) -> int:
-        """Total capacity: demand area (the policy) plus prefetch area."""
-        return self.policy.capacity + self.prefetch_capacity
-
     def shape(self) -> dict[str, Any]:
         """Policy, capacities and occupancy (an adaptation's before/after)."""
         return {
             "policy": self.policy.spec, "budget": self.budget, "demand_capacity": self.policy.capacity,
             "prefetch_capacity": self.prefetch_capacity, "entries": len(self._data),
-            "prefetched": len(self._pbuf), "unit": self.unit,
+            "prefetched": len(self.prefetched), "unit": self.unit,
         }
 
     def resize_budget(self, capacity: int) -> Adjustment:
@@ -383,8 +367,7 @@ class MemoryTier:
         with self._lock:
             self._drain_locked()
             before = self.shape()
-            prefetch = min(self.prefetch_capacity, capacity - 1)
-            evicted = self._split(capacity, prefetch)
+            evicted = self._resplit(capacity, min(self.prefetch_capacity, capacity - 1))
             return Adjustment(True, 0, 0, evicted, before, self.shape())
 
     def set_prefetch_budget(self, entries: int) -> Adjustment:
@@ -392,21 +375,13 @@ class MemoryTier:
         with self._lock:
             self._drain_locked()
             before = self.shape()
-            budget = self.budget
-            prefetch = int(min(max(int(entries), 0), budget - 1))
-            evicted = self._split(budget, prefetch)
+            evicted = self._resplit(self.budget, self._prefetch_share(entries))
             return Adjustment(True, 0, 0, evicted, before, self.shape())
 
-    def _split(self, budget: int, prefetch: int) -> list[Hashable]:
-        # called under the lock, drained: demand area budget - prefetch, prefetch area prefetch
-        self.prefetch_capacity = prefetch
-        evicted = self._trim_prefetch(prefetch)
-        data = self._data
-        for victim in self.policy.resize(budget - prefetch):
-            if data.pop(victim, None) is not None:
-                self.evictions += 1
-            evicted.append(victim)
-        return evicted
+    def _resplit(self, budget: int, prefetch: int) -> list[Hashable]:
+        # called under the lock, drained: the victims of a new split, prefetch area first
+        demand, prefetched = self._split(budget, prefetch)
+        return self._drop(prefetched) + self._drop(demand)
 
     def switch_policy(self, name: str, capacity: int | None = None) -> Adjustment:
         """Replace the demand policy by ``name`` (of ``capacity``, default the current demand capacity),
@@ -420,30 +395,14 @@ class MemoryTier:
             self._drain_locked()
             old = self.policy
             before = self.shape()
-            cap = old.capacity if capacity is None else capacity
-            new = make_policy(name, cap)
+            new = make_policy(name, old.capacity if capacity is None else capacity)
             order, how = _value_order(old, list(self._data))
             before["migration_order"] = how
-            # keep the most valuable suffix that fits; the rest is what the new size forces out
-            size_of = old.size_of
-            start, used = len(order), 0
-            while start > 0 and used + size_of(order[start - 1]) <= cap:
-                start -= 1
-                used += size_of(order[start])
-            forced, keep = order[:start], order[start:]
-            insert = new.insert
-            for key in keep:
-                insert(key, size_of(key))
-            lost = sum(1 for key in keep if key not in new)
+            migrated, lost, forced = self._migrate(new, order)
             if lost:
-                return Adjustment(False, len(keep) - lost, lost, [], before, self.shape())
-            self.policy = new
+                return Adjustment(False, migrated, lost, [], before, self.shape())
             self._plain_lookup = type(new).lookup is EvictionPolicy.lookup
-            data = self._data
-            for victim in forced:
-                if data.pop(victim, None) is not None:
-                    self.evictions += 1
-            return Adjustment(True, len(keep), 0, forced, before, self.shape())
+            return Adjustment(True, migrated, 0, self._drop(forced), before, self.shape())
 
     def stats(self) -> dict[str, Any]:
         """Hits, misses, evictions, expirations, size and capacity."""
@@ -453,9 +412,10 @@ class MemoryTier:
                 "tier": self.name, "policy": self.policy.name, "hits": self._drained_hits,
                 "misses": self.misses, "sets": self.sets, "evictions": self.evictions,
                 "expirations": self.expirations, "rejections": self.rejections,
-                "entries": len(self._data), "used": self.policy.used + self._pused,
+                "entries": len(self._data), "used": self.policy.used + self.prefetch_used,
                 "capacity": self.budget, "demand_capacity": self.policy.capacity,
-                "prefetch_capacity": self.prefetch_capacity, "prefetched": len(self._pbuf), "unit": self.unit,
+                "prefetch_capacity": self.prefetch_capacity, "prefetched": len(self.prefetched),
+                "unit": self.unit,
             }
 
     @property

@@ -1,4 +1,4 @@
-"""Where the adaptive layer meets the cache manager: the protocols both sides implement.
+"""The cache manager's contracts with the layers around it: the protocols both sides implement.
 
 * :class:`AccessObserver` — the manager calls ``on_access(key, hit, tier, now)`` after every get
   (the adaptive layer implements it);

@@ -1,4 +1,4 @@
-"""CacheManager safety: in-flight fills vs newer writes, journaled deletes, bounded replay, short TTLs."""
+"""CacheManager write guarantee: newer writes beat in-flight fills, deletes win, bounded replay, short TTL."""
 
 from __future__ import annotations
 

@@ -20,42 +20,28 @@ enters with ref 0 under the hand, so it is the next victim unless used.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 
-from supreme.cache.policies.base import EvictionPolicy
+from supreme.cache.policies.ordered import OrderedPolicy
+from supreme.cache.policies.refbit import ReferenceBitPolicy
 
 __all__ = ["Clock"]
 
 
-class Clock(EvictionPolicy):
-    """One-bit CLOCK (second chance)."""
+class Clock(ReferenceBitPolicy, OrderedPolicy):
+    """One-bit CLOCK (second chance): the ordered queue is the ring, its values the reference bits."""
 
     name = "clock"
+    _fresh = False  # a new key enters with its bit clear
 
     def __init__(self, capacity: int) -> None:
         super().__init__(capacity)
-        self._ring: OrderedDict[Hashable, bool] = OrderedDict()  # first item is under the hand
-
-    def _on_hit(self, key: Hashable) -> None:
-        self._ring[key] = True
-
-    def _on_hits(self, keys: Sequence[Hashable]) -> None:
-        # setting a bit is idempotent and moves nothing: one C-level update for the whole batch
-        self._ring.update(dict.fromkeys(filter(self._sizes.__contains__, keys), True))
-
-    def _on_insert(self, key: Hashable, low_priority: bool) -> None:
-        self._ring[key] = False
-        if low_priority:
-            self._ring.move_to_end(key, last=False)
+        self._bits = self._order  # first item is under the hand
 
     def _pop_victim(self) -> Hashable:
-        ring = self._ring
+        ring = self._order
         while True:
             key, ref = ring.popitem(last=False)
             if not ref:
                 return key
             ring[key] = False
-
-    def _on_remove(self, key: Hashable) -> None:
-        del self._ring[key]
