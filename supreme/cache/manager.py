@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 
 from supreme.cache.adaptation import L1Adaptation
 from supreme.cache.codec import CodecError, encode_entry
+from supreme.cache.generations import KeyGenerations, KeyState
 from supreme.cache.policies.base import EvictionPolicy
 from supreme.cache.protocols import AccessObserver
 from supreme.cache.singleflight import SingleFlight
@@ -80,17 +81,6 @@ __all__ = ["CacheError", "CacheManager"]
 
 class CacheError(SupremeError, ValueError):
     """Bad argument to the cache manager (None value, bad TTL, non-str key)."""
-
-
-class _KeyState:
-    """A key's write generation, the lock ordering its writes, and how many calls use it."""
-
-    __slots__ = ("gen", "lock", "users")
-
-    def __init__(self) -> None:
-        self.gen = 0
-        self.lock = threading.Lock()
-        self.users = 0
 
 
 def _check_settings(default_ttl: float | None, journal_limit: int, flush_batch: int, flow: str) -> None:
@@ -154,7 +144,7 @@ class CacheManager(L1Adaptation):
         self._flight: SingleFlight[tuple[Any, str | None]] = SingleFlight()
         self._lock = threading.Lock()
         # per-key generations and write locks (see the module docstring), only while in use
-        self._keys: dict[str, _KeyState] = {}
+        self._keys = KeyGenerations()
         self._counts = Counters(("fetches", "fetch_errors", "fetch_empty", "coalesced", "adapt_errors",
                                  "uncacheable"))
         self._bump = self._counts.bump
@@ -272,14 +262,14 @@ class CacheManager(L1Adaptation):
         value = self.l1.peek(key, MISSING)
         if value is not MISSING:
             return value, "L1"
-        st, gen = self._key_enter(key)
+        st, gen = self._keys.enter(key)
         try:
             found = self._remote_read(key, flow, rid, st, gen)
             return found if found is not None else self._fill(key, fetch, ttl, flow, rid, st, gen)
         finally:
-            self._key_exit(key, st)
+            self._keys.exit(key, st)
 
-    def _remote_read(self, key: str, flow: str, rid: str | None, st: _KeyState,
+    def _remote_read(self, key: str, flow: str, rid: str | None, st: KeyState,
                      gen: int) -> tuple[Any, str] | None:
         """L2 then L3: the first hit, promoted upwards while ``key`` is still at generation ``gen``."""
         now = self._now
@@ -306,7 +296,7 @@ class CacheManager(L1Adaptation):
         return None
 
     def _fill(self, key: str, fetch: Callable[[], Any] | None, ttl: float | None, flow: str,
-              rid: str | None, st: _KeyState, gen: int) -> tuple[Any, str | None]:
+              rid: str | None, st: KeyState, gen: int) -> tuple[Any, str | None]:
         """The source part of a miss; it stores only while ``key`` is still at generation ``gen``."""
         if fetch is None:
             return None, None
@@ -360,13 +350,13 @@ class CacheManager(L1Adaptation):
         t0 = self._now()
         exp = None if ttl is None else t0 + ttl
         blob = encode_entry(value, exp) if self._remotes else None
-        st, _ = self._key_enter(key)
+        st, _ = self._keys.enter(key)
         try:
             with st.lock:
-                self._bump_gen(st)  # a fill or promotion in flight for key must not store what it read
+                self._keys.bump(st)  # a fill or promotion in flight for key must not store what it read
                 self._set_tiers(key, value, exp, blob, low_priority, flow, request_id, t0)
         finally:
-            self._key_exit(key, st)
+            self._keys.exit(key, st)
 
     def _set_tiers(self, key: str, value: Any, exp: float | None, blob: bytes | None, low_priority: bool,
                    flow: str, request_id: str | None, t0: float) -> None:
@@ -397,13 +387,13 @@ class CacheManager(L1Adaptation):
         self._check_key(key)
         flow = flow or self.flow
         t0 = self._now()
-        st, _ = self._key_enter(key)
+        st, _ = self._keys.enter(key)
         try:
             with st.lock:
-                self._bump_gen(st)
+                self._keys.bump(st)
                 return self._delete_tiers(key, flow, request_id, t0)
         finally:
-            self._key_exit(key, st)
+            self._keys.exit(key, st)
 
     def _delete_tiers(self, key: str, flow: str, request_id: str | None, t0: float) -> bool:
         existed = False
@@ -466,25 +456,6 @@ class CacheManager(L1Adaptation):
         self._rec(flow, "L1", operation, "ok" if admitted else "rejected", rid, key, t0,
                   detail=None if admitted else "not admitted by the eviction policy")
         return True
-
-    def _key_enter(self, key: str) -> tuple[_KeyState, int]:
-        """Register a flight or write on ``key``; return its state and the generation seen now."""
-        with self._lock:
-            st = self._keys.get(key)
-            if st is None:
-                st = self._keys[key] = _KeyState()
-            st.users += 1
-            return st, st.gen
-
-    def _key_exit(self, key: str, st: _KeyState) -> None:
-        with self._lock:
-            st.users -= 1
-            if st.users == 0:  # nobody holds a generation to compare against: keep the dict bounded
-                del self._keys[key]
-
-    def _bump_gen(self, st: _KeyState) -> None:
-        with self._lock:
-            st.gen += 1
 
     def _superseded(self, flow: str, operation: str, rid: str | None, key: str, t0: float) -> None:
         self._rec(flow, None, operation, "rejected", rid, key, t0,
