@@ -138,20 +138,32 @@ class Database:
                 raise
 
     def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Run one statement for many parameter rows in a single transaction."""
+        """Run one statement for many parameter rows in a single transaction (all rows or none)."""
         stmt = self.sql(statement)
         with self.connection() as conn:
             if self.dialect == "sqlite":
-                conn.execute("BEGIN")
                 try:
-                    conn.executemany(stmt, [tuple(r) for r in rows])
-                    conn.execute("COMMIT")
+                    conn.execute("BEGIN")
+                    try:
+                        conn.executemany(stmt, [tuple(r) for r in rows])
+                        conn.execute("COMMIT")
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                except sqlite3.OperationalError as exc:
+                    raise DatabaseUnavailable(f"SQLite batch failed: {exc}") from exc
                 except sqlite3.Error as exc:
-                    conn.execute("ROLLBACK")
                     raise DatabaseError(f"SQLite batch failed: {exc}") from exc
-            else:
+                return
+            import psycopg
+
+            try:
                 with conn.transaction(), conn.cursor() as cur:
                     cur.executemany(stmt, [tuple(r) for r in rows])
+            except psycopg.OperationalError as exc:
+                raise DatabaseUnavailable(f"PostgreSQL batch failed: {exc}") from exc
+            except psycopg.Error as exc:
+                raise DatabaseError(f"PostgreSQL batch failed: {exc}") from exc
 
     def pool_stats(self) -> dict[str, int]:
         """psycopg_pool's counters (empty for SQLite)."""

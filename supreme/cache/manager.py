@@ -23,12 +23,9 @@ write lock that ``set``/``delete`` hold while they write.  Otherwise it returns 
 it read without storing it (the caller's get overlapped the write, so either answer
 is correct).  Generations live only while a flight or write uses the key.
 
-Degraded operation and the write guarantee: a remote tier that fails a read is skipped (outcome
-``error``, counted per tier) and ``get`` carries on with the tiers that work and the source.  A
-failed write goes into that tier's journal (:mod:`supreme.cache.tiers.writeback`), replayed a
-``flush_batch`` at a time by later successful operations and drained by :meth:`flush_pending`;
-a full journal makes ``set`` raise :class:`WriteBackOverflow` (after the other tiers were written),
-while a fill from the source only records it (the source still has the value).
+Degraded operation: a remote tier that fails a read is skipped and ``get`` carries on; a failed
+write goes into that tier's journal (the write guarantee of :mod:`supreme.cache.tiers.writeback`).
+Write-behind (:mod:`supreme.cache.writebehind`): ``set_local`` now, ``set_remote_many`` in batches.
 
 A value larger than a tier's ``max_value_bytes`` (or L1's capacity) skips that tier:
 an event with outcome ``rejected`` is recorded and any older value for the key is
@@ -41,13 +38,9 @@ written.  ``None`` is not cacheable (it means "absent"): ``set(key, None)`` rais
 Event log: one row per step (:mod:`supreme.cache.steps`); with the log disabled an L1 hit
 records nothing.
 
-Adaptive contract (:mod:`supreme.cache.protocols`): with ``adaptive`` given, every ``get`` ends with
-``adaptive.on_access(key, hit, tier, now)`` (``tier`` "L1"/"L2"/"L3" on a hit, else None); errors
-raised there are counted and logged, never passed to the caller.  The manager is an
-``AdaptationTarget`` over its L1 (:mod:`supreme.cache.adaptation`): given an ``adaptive`` with
-``offer_target(target, now)`` (the :class:`~supreme.adaptive.layer.AdaptiveLayer`) it offers itself
-at construction, so the layer's adapter applies its decisions here; ``offer_adaptation=False``
-keeps it recommendation-only.
+Adaptive contract (:mod:`supreme.cache.protocols`): every ``get`` ends with ``adaptive.on_access``
+(its errors are counted and logged, never raised); an ``adaptive`` with ``offer_target`` is offered
+this manager as its ``AdaptationTarget`` (:mod:`supreme.cache.adaptation`) unless ``offer_adaptation=False``.
 """
 
 from __future__ import annotations
@@ -59,6 +52,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from supreme.cache.adaptation import L1Adaptation
+from supreme.cache.checks import CacheError, check_key, check_settings, check_ttl
 from supreme.cache.codec import CodecError, encode_entry
 from supreme.cache.generations import KeyGenerations, KeyState
 from supreme.cache.policies.base import EvictionPolicy
@@ -70,29 +64,14 @@ from supreme.cache.tiers.base import CacheTier, Counters, ValueTooLarge
 from supreme.cache.tiers.memory import MISSING, MemoryTier
 from supreme.cache.tiers.writeback import Guard, WriteBackOverflow, WriteBackTier
 from supreme.clock import Clock
-from supreme.errors import SupremeError
-from supreme.events import FLOWS, NULL_LOG, EventLog
+from supreme.events import NULL_LOG, EventLog
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from supreme.cache.writebehind import WriteBehindLike
+
 __all__ = ["CacheError", "CacheManager"]
-
-
-class CacheError(SupremeError, ValueError):
-    """Bad argument to the cache manager (None value, bad TTL, non-str key)."""
-
-
-def _check_settings(default_ttl: float | None, journal_limit: int, flush_batch: int, flow: str) -> None:
-    """Refuse a bad manager setting before anything is built."""
-    if default_ttl is not None and not default_ttl > 0:
-        raise CacheError(f"default_ttl must be positive or None, got {default_ttl!r}")
-    if journal_limit < 1:
-        raise CacheError(f"journal_limit must be at least 1, got {journal_limit}")
-    if flush_batch < 1:
-        raise CacheError(f"flush_batch must be at least 1, got {flush_batch}")
-    if flow not in FLOWS:
-        raise CacheError(f"unknown flow {flow!r}; known: {', '.join(FLOWS)}")
 
 
 class CacheManager(L1Adaptation):
@@ -120,7 +99,7 @@ class CacheManager(L1Adaptation):
             l1 = MemoryTier(l1, clock=clock)
         if not isinstance(l1, MemoryTier):
             raise TypeError(f"l1 must be a MemoryTier or an EvictionPolicy, got {type(l1).__name__}")
-        _check_settings(default_ttl, journal_limit, flush_batch, flow)
+        check_settings(default_ttl, journal_limit, flush_batch, flow)
         self.l1 = l1
         self.clock = clock
         self.source = source
@@ -148,6 +127,8 @@ class CacheManager(L1Adaptation):
         self._counts = Counters(("fetches", "fetch_errors", "fetch_empty", "coalesced", "adapt_errors",
                                  "uncacheable"))
         self._bump = self._counts.bump
+        #: the write-behind queue attached to this manager (see :mod:`supreme.cache.writebehind`)
+        self.write_behind: WriteBehindLike | None = None
         offer = getattr(adaptive, "offer_target", None) if offer_adaptation else None
         if callable(offer):
             offer(self, clock.now())  # the layer's adapter applies its decisions to this manager
@@ -206,8 +187,8 @@ class CacheManager(L1Adaptation):
 
     def _get_slow(self, key: str, loader: Callable[[], Any] | None, rid: str | None,
                   ttl: float | None, flow: str) -> Any:
-        self._check_key(key)
-        ttl = self._check_ttl(ttl)
+        check_key(key)
+        ttl = check_ttl(ttl, self.default_ttl)
         t0 = self._now()
         value = self.l1.get(key, MISSING)
         self._rec(flow, "L1", "get", "miss" if value is MISSING else "hit", rid, key, t0)
@@ -237,7 +218,7 @@ class CacheManager(L1Adaptation):
     def _l1_hit_logged(self, key: str, rid: str | None, flow: str, ttl: float | None) -> Any:
         """An L1 hit with the log on, recorded as the same two rows ``_rec`` would write; else MISSING."""
         if ttl is not None:
-            self._check_ttl(ttl)  # a bad ttl is refused even on a hit, as on the slow path
+            check_ttl(ttl, self.default_ttl)  # a bad ttl is refused even on a hit, as on the slow path
         t0 = self._now()
         value = self._l1_hit(key, t0)  # inside the timed step; an expired entry is _get_slow's
         if value is MISSING:
@@ -342,14 +323,16 @@ class CacheManager(L1Adaptation):
         Raises CodecError (nothing written) if the value cannot be encoded,
         WriteBackOverflow if a failed tier's journal is full, ValueTooLarge if no tier took it.
         """
-        self._check_key(key)
+        check_key(key)
         if value is None:
             raise CacheError(f"cannot cache None for key {key!r} (None means 'absent'); use delete()")
-        ttl = self._check_ttl(ttl)
+        ttl = check_ttl(ttl, self.default_ttl)
         flow = flow or self.flow
         t0 = self._now()
         exp = None if ttl is None else t0 + ttl
         blob = encode_entry(value, exp) if self._remotes else None
+        if self.write_behind is not None:
+            self.write_behind.discard(key)  # this newer write wins over a queued one
         st, _ = self._keys.enter(key)
         try:
             with st.lock:
@@ -378,15 +361,44 @@ class CacheManager(L1Adaptation):
         if not stored:
             raise ValueTooLarge(f"value for key {key!r} is too large for every cache tier")
 
+    def set_local(self, key: str, value: Any, expires_at: float | None = None, *, nbytes: int | None = None,
+                  request_id: str | None = None, flow: str | None = None) -> None:
+        """Store ``value`` in L1 only, by reference, until ``expires_at`` (write-behind's first half)."""
+        check_key(key)
+        if value is None:
+            raise CacheError(f"cannot cache None for key {key!r} (None means 'absent'); use delete()")
+        flow = flow or self.flow
+        st, _ = self._keys.enter(key)
+        try:
+            with st.lock:
+                self._keys.bump(st)
+                self._store_l1(key, value, expires_at, nbytes, False, flow, request_id, "set")
+        finally:
+            self._keys.exit(key, st)
+
+    def set_remote_many(self, entries: list[tuple[str, bytes, float | None]], *,
+                        request_id: str | None = None, flow: str | None = None) -> None:
+        """Encoded entries to L3 then L2, one guarded batch per tier (write-behind's second half)."""
+        overflow: WriteBackOverflow | None = None
+        for rt in reversed(self._remotes):
+            try:
+                rt.write_many(entries, flow or self.flow, request_id)
+            except WriteBackOverflow as exc:
+                overflow = overflow or exc
+        if overflow is not None:
+            raise overflow
+
     def delete(self, key: str, *, request_id: str | None = None, flow: str | None = None) -> bool:
         """Remove ``key`` from L3, L2 and L1; a get in flight that read the old value will not store it.
 
         Bumping the key's generation (under its write lock) is what stops a concurrent fill or
         promotion from re-storing the old value; the bottom-up order alone would not.
         """
-        self._check_key(key)
+        check_key(key)
         flow = flow or self.flow
         t0 = self._now()
+        if self.write_behind is not None:
+            self.write_behind.discard(key)
         st, _ = self._keys.enter(key)
         try:
             with st.lock:
@@ -471,15 +483,3 @@ class CacheManager(L1Adaptation):
             self._bump("adapt_errors")
             self._rec(self.flow, None, "adapt", "error", None, key, self._now(),
                       detail=f"{type(exc).__name__}: {exc}")
-
-    @staticmethod
-    def _check_key(key: object) -> None:
-        if not isinstance(key, str):
-            raise CacheError(f"cache keys are str, got {type(key).__name__}: {key!r}")
-
-    def _check_ttl(self, ttl: float | None) -> float | None:
-        if ttl is None:
-            return self.default_ttl
-        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not ttl > 0:
-            raise CacheError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
-        return float(ttl)

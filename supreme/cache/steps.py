@@ -4,8 +4,8 @@ The manager and the write-back tiers below it record into the same :class:`StepL
 a ``get``/``set``/``delete`` has one layout: flow ``cache_hierarchy`` (per call: e.g.
 ``trading_signal``), components ``Cache_Manager``, ``Memory_Cache_L1``, ``Redis_Cache_L2``,
 ``PostgreSQL_L3``, ``External_Source`` (:data:`COMPONENTS`); operations ``get``/``set``/``delete``/
-``promote``/``fetch``/``flush``; outcomes ``hit``/``miss``/``ok``/``error``/``rejected``/
-``journaled``; latency on the injected clock.
+``promote``/``fetch``/``flush``/``set_many`` (one row per write-behind batch); outcomes
+``hit``/``miss``/``ok``/``error``/``rejected``/``journaled``; latency on the injected clock.
 """
 
 from __future__ import annotations

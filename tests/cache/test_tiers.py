@@ -333,3 +333,45 @@ def test_buffered_hits_give_exactly_the_eager_policy(clock: ManualClock, policy:
             l1.set(key, key)
     l1.drain()
     assert set(l1.policy.keys()) == set(ref.keys())
+
+
+# -- batches: one round trip, all entries or none ----------------------------------
+def _check_set_many(remote: CacheTier) -> None:
+    remote.set_many([("a", b"1", None), ("b", b"\x00two", 30.0), ("a", b"3", None)])
+    assert remote.get("a") == b"3" and remote.get("b") == b"\x00two"  # a later item for a key wins
+    assert remote.stats()["sets"] == 3
+    remote.set_many([])  # nothing to do, no round trip
+    with pytest.raises(ValueTooLarge, match="'big'"):
+        remote.set_many([("c", b"ok", None), ("big", b"x" * 1001, None)])
+    assert remote.get("c") is None  # checked before anything was written
+    with pytest.raises(TypeError, match="bytes"):
+        remote.set_many([("d", "text", None)])  # type: ignore[list-item]
+
+
+def test_local_tier_set_many(clock: ManualClock) -> None:
+    tier = LocalTier(clock, max_value_bytes=1000)
+    _check_set_many(tier)
+    tier.available = False
+    with pytest.raises(TierUnavailable):
+        tier.set_many([("e", b"1", None)])
+    assert tier.stats()["errors"] == 1
+
+
+def test_redis_tier_set_many(redis_tier: RedisTier) -> None:
+    _check_set_many(redis_tier)
+    redis_tier.set_many([("t", b"v", 2.5)])
+    assert 2000 < redis_tier.pttl("t") <= 2500  # type: ignore[operator]
+
+
+def test_sql_tier_set_many(sql_tier: SqlTier, clock: ManualClock) -> None:
+    _check_set_many(sql_tier)
+    sql_tier.set_many([("t", b"v", 5.0)])
+    clock.advance(5.0)
+    assert sql_tier.get("t") is None  # the TTL of a batch runs on the injected clock
+
+
+def test_redis_set_many_on_a_dead_server_raises_tier_unavailable() -> None:
+    tier = RedisTier.from_url("redis://127.0.0.1:1/0", socket_timeout=0.2, socket_connect_timeout=0.2)
+    with pytest.raises(TierUnavailable, match="L2 SET"):
+        tier.set_many([("k", b"v", None)])
+    tier.close()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from supreme.clock import Clock
@@ -57,10 +57,10 @@ class Counters:
         self._values = dict.fromkeys(names, 0)
         self._lock = threading.Lock()
 
-    def bump(self, name: str) -> None:
-        """Add one to ``name``."""
+    def bump(self, name: str, n: int = 1) -> None:
+        """Add ``n`` (default one) to ``name``."""
         with self._lock:
-            self._values[name] += 1
+            self._values[name] += n
 
     def snapshot(self) -> dict[str, int]:
         """Every count, read together."""
@@ -131,6 +131,25 @@ class CacheTier(ABC):
             raise
         self._bump("sets")
 
+    def set_many(self, items: Sequence[tuple[str, bytes, float | None]]) -> None:
+        """Store ``(key, value, ttl)`` items in one round trip where the back-end has one.
+
+        Every item is checked before anything is written; back-ends with a batch hook
+        (Redis MULTI/EXEC, one SQL transaction) write all items or none.
+        """
+        batch = []
+        for key, value, ttl in items:
+            self._check_value(key, value, ttl)
+            batch.append((key, bytes(value), ttl))
+        if not batch:
+            return
+        try:
+            self._set_many(batch)
+        except TierError:
+            self._bump("errors")
+            raise
+        self._bump("sets", len(batch))
+
     def _check_value(self, key: str, value: bytes, ttl: float | None) -> None:
         """Refuse a value that is not bytes, a non-positive ``ttl`` or a value over ``max_value_bytes``."""
         if not isinstance(value, (bytes, bytearray, memoryview)):
@@ -173,6 +192,10 @@ class CacheTier(ABC):
     @abstractmethod
     def _delete(self, key: str) -> bool: ...
 
+    def _set_many(self, items: list[tuple[str, bytes, float | None]]) -> None:
+        for key, value, ttl in items:
+            self._set(key, value, ttl)
+
 
 class LocalTier(CacheTier):
     """In-process bytes tier with TTLs on ``clock`` and an ``available`` switch (a test double)."""
@@ -203,3 +226,10 @@ class LocalTier(CacheTier):
         self._check()
         with self._lock:
             return self._data.pop(key, None) is not None
+
+    def _set_many(self, items: list[tuple[str, bytes, float | None]]) -> None:
+        self._check()
+        now = self.clock.now()
+        with self._lock:  # all or none, as a remote batch
+            for key, value, ttl in items:
+                self._data[key] = (value, None if ttl is None else now + ttl)

@@ -100,6 +100,16 @@ class RedisTier(CacheTier):
         except Exception as exc:
             raise _translate(self.name, "SET", key, exc) from exc
 
+    def _set_many(self, items: list[tuple[str, bytes, float | None]]) -> None:
+        # MULTI/EXEC: one round trip, and the server applies the batch whole or not at all
+        try:
+            with self.client.pipeline(transaction=True) as pipe:
+                for key, value, ttl in items:
+                    pipe.set(self._k(key), value, px=None if ttl is None else max(1, math.ceil(ttl * 1000.0)))
+                pipe.execute()
+        except Exception as exc:
+            raise _translate(self.name, "SET", f"{items[0][0]}…({len(items)} keys)", exc) from exc
+
     def _delete(self, key: str) -> bool:
         try:
             return bool(self.client.delete(self._k(key)))

@@ -133,17 +133,26 @@ class SqlTier(CacheTier):
     def _peek(self, key: str) -> bytes | None:
         return self._read(key, False)
 
+    def _upsert(self) -> str:
+        return (f"INSERT INTO {self.table} (key, value, expires_at, updated_at, hits) VALUES (?, ?, ?, ?, 0) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, "
+                "updated_at = excluded.updated_at")
+
     def _set(self, key: str, value: bytes, ttl: float | None) -> None:
         now = self.clock.now()
         expires_at = None if ttl is None else now + ttl
-        t = self.table
-        self._run(
-            "SET", key,
-            f"INSERT INTO {t} (key, value, expires_at, updated_at, hits) VALUES (?, ?, ?, ?, 0) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at, "
-            "updated_at = excluded.updated_at",
-            (self.namespace + key, value, expires_at, now),
-        )
+        self._run("SET", key, self._upsert(), (self.namespace + key, value, expires_at, now))
+
+    def _set_many(self, items: list[tuple[str, bytes, float | None]]) -> None:
+        now = self.clock.now()
+        rows = [(self.namespace + k, v, None if ttl is None else now + ttl, now) for k, v, ttl in items]
+        what = f"{items[0][0]!r}…({len(items)} keys)" if items else "(no keys)"
+        try:
+            self.database().executemany(self._upsert(), rows)  # one transaction: all rows or none
+        except DatabaseUnavailable as exc:
+            raise TierUnavailable(f"{self.name} SET {what}: {exc}") from exc
+        except DatabaseError as exc:
+            raise TierError(f"{self.name} SET {what}: {exc}") from exc
 
     def _delete(self, key: str) -> bool:
         rows = self._run("DEL", key, f"DELETE FROM {self.table} WHERE key = ? RETURNING key",

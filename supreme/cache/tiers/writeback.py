@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from supreme.cache.codec import CodecError, decode_entry, entry_expires_at
@@ -246,6 +246,54 @@ class WriteBackTier(CacheTier):
         if self.journal:
             self.flush(self.flush_batch)
         return result
+
+    def write_many(self, entries: Sequence[tuple[str, bytes, float | None]], flow: str,
+                   rid: str | None = None) -> str:
+        """A batch of sets ``(key, entry blob, absolute expiry)`` in one guarded tier call.
+
+        "ok" when the tier took the batch, "journaled" when it queued behind pending writes or the
+        tier failed (every entry is journaled, as :meth:`write` does for one).  Entries that expired
+        already or are over the size limit take the one-key path (delete / reject).
+        """
+        t0 = self._now()
+        batch: list[tuple[str, bytes, float | None]] = []
+        for key, blob, exp in entries:
+            if (exp is not None and exp <= t0) or (self.max_bytes is not None and len(blob) > self.max_bytes):
+                self.write(key, blob, exp, "set", flow, rid)
+            else:
+                batch.append((key, blob, exp))
+        if not batch:
+            return "ok"
+        first, nbytes = batch[0][0], sum(len(b) for _, b, _ in batch)
+        if self.journal:
+            self._journal_many(batch, flow, rid, t0, "queued behind pending writes")
+            self.flush(self.flush_batch)
+            return "journaled"
+        try:
+            self._call(self.tier.set_many, [(k, b, None if e is None else e - t0) for k, b, e in batch])
+        except self._unavailable as exc:
+            self._bump("errors")
+            detail = f"{type(exc).__name__}: {exc}"
+            self._rec(flow, self.name, "set_many", "error", rid, first, t0, nbytes=nbytes,
+                      detail=f"{detail} ({len(batch)} entries journaled)")
+            self._journal_many(batch, flow, rid, t0, detail)
+            return "journaled"
+        self._bump("sets", len(batch))
+        self._rec(flow, self.name, "set_many", "ok", rid, first, t0, nbytes=nbytes,
+                  detail=f"{len(batch)} entries")
+        return "ok"
+
+    def _journal_many(self, batch: list[tuple[str, bytes, float | None]], flow: str, rid: str | None,
+                      t0: float, why: str) -> None:
+        """Journal every entry of a batch; a full journal raises once, after taking what fits."""
+        overflow: WriteBackOverflow | None = None
+        for key, blob, exp in batch:
+            try:
+                self._journal(key, "set", blob, exp, flow, rid, "set_many", t0, why)
+            except WriteBackOverflow as exc:
+                overflow = overflow or exc
+        if overflow is not None:
+            raise overflow
 
     def _reject(self, key: str, blob: bytes, flow: str, rid: str | None, operation: str, t0: float,
                 why: str, journal: bool) -> str:
