@@ -42,7 +42,8 @@ from typing import Any
 from supreme.api.auth import AuthService, KeyStore, ReplayGuard, SecretCipher, SessionStore
 from supreme.api.markets import MarketInfo, open_markets
 from supreme.api.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
-from supreme.cache import CacheManager, MemoryTier, RedisTier, SqlTier
+from supreme.builders import build_hierarchy, redis_client
+from supreme.cache import CacheManager
 from supreme.cache.tiers.base import CacheTier
 from supreme.clock import Clock, SystemClock
 from supreme.config import ConfigError, Settings
@@ -50,7 +51,7 @@ from supreme.db import Database
 from supreme.events import EventLog
 from supreme.market.feed import MarketDataFeed
 from supreme.monitoring.metrics import Metrics
-from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker
+from supreme.resilience.breaker import CircuitBreaker
 from supreme.strategy.engine import StrategyEngine
 
 __all__ = ["ServiceOptions", "Services"]
@@ -83,16 +84,6 @@ class ServiceOptions:
     recv_window_ms: int = 5000
     session_ttl: float = 900.0
     max_body_bytes: int = 16 * 1024
-
-
-def _breaker(name: str, clock: Clock, metrics: Metrics, event_log: EventLog) -> CircuitBreaker:
-    # Only connectivity counts as failure; after 5 calls at >= 50 % failures the tier is skipped for 5 s.
-    return CircuitBreaker(
-        name, clock=clock, event_log=event_log, monitor=metrics, record_calls=False,
-        failure_rate_threshold=50.0, sliding_window_size=20, minimum_number_of_calls=5,
-        wait_duration_in_open=5.0, permitted_calls_in_half_open=2,
-        automatic_transition_from_open_to_half_open=True, record_exceptions=(ConnectionError,),
-    )
 
 
 @dataclass
@@ -144,8 +135,10 @@ class Services:
         db_url = opts.database_url or settings.database_url
         if not db_url:
             raise ConfigError("no database URL: set SUPREME_DATABASE_URL or pass database_url")
-        breakers = {name: _breaker(f"cache_{name}", clock, metrics, event_log) for name in ("L2", "L3")}
-        cache = _cache(opts, redis_client, db_url, clock, event_log, breakers)
+        cache, breakers = build_hierarchy(clock, redis_client, db_url, l1_policy=opts.l1_policy,
+                                          l1_capacity=opts.l1_capacity, namespace=opts.namespace,
+                                          cache_redis_url=opts.cache_redis_url, event_log=event_log,
+                                          monitor=metrics)
         closers.append(cache.close)
         feed = MarketDataFeed(replay.connector, replay.clock, cache=cache, event_log=event_log,
                               exchange="replay")
@@ -174,30 +167,10 @@ class Services:
 
 def _redis_client(settings: Settings, closers: list[Callable[[], None]]) -> Any:
     """``SUPREME_REDIS_URL`` (closed with the services), else a private fakeredis."""
+    client = redis_client(settings.redis_url)
     if settings.redis_url:
-        import redis
-
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
         closers.append(client.close)
-        return client
-    import fakeredis
-
-    return fakeredis.FakeRedis()
-
-
-def _cache(opts: ServiceOptions, redis_client: Any, db_url: str, clock: Clock, event_log: EventLog,
-           breakers: dict[str, CircuitBreaker]) -> CacheManager:
-    """L1 memory, L2 Redis, L3 SQL, each remote tier behind its breaker."""
-    if opts.cache_redis_url is not None:
-        l2 = RedisTier.from_url(opts.cache_redis_url, namespace=f"{opts.namespace}cache:")
-    else:
-        l2 = RedisTier(redis_client, namespace=f"{opts.namespace}cache:")
-    l3 = SqlTier(db_url, clock=clock, namespace=opts.namespace)
-    return CacheManager(
-        MemoryTier(opts.l1_policy, clock=clock, capacity=opts.l1_capacity), l2, l3, clock=clock,
-        event_log=event_log, default_ttl=86_400.0, flow="trading_signal",
-        guards={name: br.call for name, br in breakers.items()}, unavailable_errors=(CallNotPermitted,),
-    )
+    return client
 
 
 def _auth(opts: ServiceOptions, settings: Settings, redis_client: Any, key_db: Database, clock: Clock,

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from supreme.clock import Clock
@@ -33,6 +34,7 @@ from supreme.events import FLOWS, NULL_LOG, EventLog, new_request_id
 from supreme.market.connector import ExchangeConnector, ExchangeError
 from supreme.market.timeframes import timeframe_ms
 from supreme.market.validation import OHLCV_COLUMNS
+from supreme.market.window import CandleArrays, CandleWindow
 
 __all__ = ["CHANNELS", "CacheLike", "MarketDataFeed", "Subscription", "Update"]
 
@@ -105,6 +107,7 @@ class MarketDataFeed:
         self.exchange = exchange
         self.poll_limit = poll_limit
         self._streams: dict[tuple[str, str, str], _Stream] = {}
+        self._windows: dict[tuple[str, str], CandleWindow] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.published = 0
@@ -220,6 +223,47 @@ class MarketDataFeed:
     def _cache_get(self, key: str, load: Callable[[], pd.DataFrame], rid: str, flow: str) -> Any:
         assert self.cache is not None
         return self.cache.get(key, loader=load, request_id=rid, flow=flow)
+
+    # ------------------------------------------------------------------ candle windows (streams)
+    def window(self, symbol: str, timeframe: str, keep: int) -> CandleWindow:
+        """The (symbol, timeframe) window of the last ``keep`` closed candles, made on first use."""
+        w = self._windows.get((symbol, timeframe))
+        if w is None:
+            w = self._windows[(symbol, timeframe)] = CandleWindow(symbol, timeframe, keep)
+        elif w.keep < keep:
+            raise ValueError(f"{symbol} {timeframe}: the window keeps {w.keep} candles, {keep} asked")
+        return w
+
+    def advance(self, symbol: str, timeframe: str, keep: int, *, request_id: str | None = None,
+                flow: str = "trading_signal") -> CandleArrays:
+        """Append the candles closed since the last call to the stream's window and return them.
+
+        The stream shape of :meth:`get_ohlcv`: no DataFrame, no rows -- a connector with
+        ``fetch_ohlcv_arrays`` (the replay connector) hands over column views, any other is asked
+        for ccxt rows.  The forming candle is never taken.
+        """
+        w = self.window(symbol, timeframe, keep)
+        t0 = self.clock.now()
+        now_ms = self._now_ms()
+        step = timeframe_ms(timeframe)
+        since = None if w.last_timestamp is None else w.last_timestamp + 1
+        fetch_arrays = getattr(self.connector, "fetch_ohlcv_arrays", None)
+        if fetch_arrays is not None:
+            block = self._fetch(flow, "fetch", symbol, lambda: fetch_arrays(symbol, timeframe, since, None),
+                                request_id)
+        else:
+            rows = self._fetch(flow, "fetch", symbol,
+                               lambda: self.connector.fetch_ohlcv(symbol, timeframe, since, self.poll_limit),
+                               request_id)
+            block = CandleArrays.from_frame(ohlcv_frame(rows))
+        closed = int(np.searchsorted(block.timestamp, now_ms - step, side="right"))
+        block = block.slice(0, closed)
+        w.extend(block)
+        t1 = self.clock.now()
+        self.event_log.record(t1, flow, "Market_Data_Feed", "advance", "ok", request_id=request_id,
+                              key=symbol, latency=t1 - t0, nbytes=len(block) * 48,
+                              detail=f"{len(block)} candles")
+        return block
 
     # ------------------------------------------------------------------ subscriptions
     def subscribe(

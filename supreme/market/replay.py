@@ -20,6 +20,7 @@ import pandas as pd
 from supreme.clock import Clock
 from supreme.market.connector import ExchangeError, UnknownSymbol
 from supreme.market.timeframes import timeframe_ms
+from supreme.market.window import CandleArrays
 
 __all__ = ["ReplayConnector"]
 
@@ -30,7 +31,12 @@ _OHLCV = ["open", "high", "low", "close", "volume"]
 class _Candles:
     ts: np.ndarray  # open times, int64 ms, strictly increasing
     close_ts: np.ndarray  # ts + timeframe
-    values: np.ndarray  # (n, 5) float64
+    columns: np.ndarray  # (5, n) float64 open/high/low/close/volume, each row contiguous
+
+    @property
+    def values(self) -> np.ndarray:
+        """(n, 5) view: one row per candle."""
+        return self.columns.T
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,10 @@ class ReplayConnector:
             if ts.size > 1 and not bool(np.all(np.diff(ts) > 0)):
                 raise ValueError(f"replay candles for {symbol!r} must have strictly increasing timestamps")
             values = np.ascontiguousarray(frame[_OHLCV].to_numpy(dtype=np.float64))
-            self._candles[symbol] = _Candles(ts, ts + self._tf_ms, values)
+            ts = ts.copy()
+            columns = np.ascontiguousarray(values.T)
+            ts.flags.writeable = columns.flags.writeable = False  # views of these are handed out
+            self._candles[symbol] = _Candles(ts, ts + self._tf_ms, columns)
         for symbol, frame in (trades or {}).items():
             ts = frame["timestamp"].to_numpy(dtype=np.int64)
             if ts.size > 1 and not bool(np.all(np.diff(ts) >= 0)):
@@ -155,6 +164,18 @@ class ReplayConnector:
         hi = int(np.searchsorted(c.close_ts, self.now_ms(), side="right"))
         lo, hi = self._window(hi, c.ts, since, limit)
         return [[t, *v] for t, v in zip(c.ts[lo:hi].tolist(), c.values[lo:hi].tolist(), strict=True)]
+
+    def fetch_ohlcv_arrays(
+        self, symbol: str, timeframe: str = "1m", since: int | None = None, limit: int | None = None
+    ) -> CandleArrays:
+        """:meth:`fetch_ohlcv` as column arrays (read-only views of the recording: no rows built)."""
+        c = self._candles_of(symbol)
+        if timeframe != self.timeframe:
+            raise ExchangeError(f"{self.name}: {symbol} is recorded at {self.timeframe}, not {timeframe!r}")
+        hi = int(np.searchsorted(c.close_ts, self.now_ms(), side="right"))
+        lo, hi = self._window(hi, c.ts, since, limit)
+        v = c.columns
+        return CandleArrays(c.ts[lo:hi], v[0, lo:hi], v[1, lo:hi], v[2, lo:hi], v[3, lo:hi], v[4, lo:hi])
 
     def fetch_trades(
         self, symbol: str, since: int | None = None, limit: int | None = None
