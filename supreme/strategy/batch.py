@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from supreme.strategy import indicator_kernels as kern
 from supreme.strategy.rules import TradingRules
@@ -31,16 +31,16 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 _VOTE_INDEX = np.array([kern.SNAPSHOT_FIELDS.index(f) for f in VOTE_FIELDS], dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _snapshot_windows(h: FloatArray, lo: FloatArray, c: FloatArray, v: FloatArray, ends: Any,
                       history: int, p: Any, nbdev: float) -> FloatArray:
     out = np.empty((ends.size, len(kern.SNAPSHOT_FIELDS)))
-    for i in range(ends.size):
+    # windows are independent: one per iteration, on every core (each result is the same floats
+    # whatever thread computes it; a slice of a contiguous array is the contiguous window itself)
+    for i in prange(ends.size):
         e = ends[i]
         s = max(0, e - history)
-        # copies, so each window is a fresh contiguous array exactly as the engine hands in
-        out[i] = kern._snapshot_kernel(h[s:e].copy(), lo[s:e].copy(), c[s:e].copy(), v[s:e].copy(),
-                                      p, nbdev)
+        out[i] = kern._snapshot_kernel(h[s:e], lo[s:e], c[s:e], v[s:e], p, nbdev)
     return out
 
 

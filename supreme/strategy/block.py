@@ -9,6 +9,7 @@ at that candle's close (same window of ``history`` closed candles, same kernels,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -21,7 +22,7 @@ from supreme.strategy.indicator_kernels import SNAPSHOT_FIELDS
 from supreme.strategy.rules import TradingRules
 from supreme.strategy.vote import ACTION_CODES
 
-__all__ = ["SignalBlock", "signal_block"]
+__all__ = ["SignalBlock", "signal_block", "signals_frame"]
 
 _ACTIONS = np.array(ACTION_CODES, dtype=object)
 
@@ -51,14 +52,31 @@ class SignalBlock(NamedTuple):
 
     def frame(self) -> pd.DataFrame:
         """The signals as a DataFrame (action as its word), one row per candle."""
-        data: dict[str, Any] = {
-            "symbol": self.symbol, "timeframe": self.timeframe, "timestamp": self.timestamp,
-            "as_of": self.as_of, "close": self.close, "action": _ACTIONS[self.action],
-            "score": self.score, "confidence": self.confidence,
-        }
-        for j, name in enumerate(SNAPSHOT_FIELDS):
-            data[name] = self.snapshot[:, j]
-        return pd.DataFrame(data, index=pd.RangeIndex(len(self)))
+        return signals_frame([self])
+
+
+def signals_frame(blocks: Sequence[SignalBlock]) -> pd.DataFrame:
+    """The signals of ``blocks``, in order, as one DataFrame (built once, not per block)."""
+    blocks = [b for b in blocks if len(b)]
+    n = sum(len(b) for b in blocks)
+
+    def cat(name: str) -> np.ndarray[Any, Any]:
+        parts = [getattr(b, name) for b in blocks]
+        return np.concatenate(parts) if parts else np.empty(0)
+
+    snap = np.concatenate([b.snapshot for b in blocks]) if blocks else np.empty((0, len(SNAPSHOT_FIELDS)))
+    lengths = [len(b) for b in blocks]
+    symbol = np.repeat(np.array([b.symbol for b in blocks], dtype=object), lengths)
+    tf = np.repeat(np.array([b.timeframe for b in blocks], dtype=object), lengths)
+    data: dict[str, Any] = {
+        "symbol": symbol, "timeframe": tf, "timestamp": cat("timestamp").astype(np.int64),
+        "as_of": cat("as_of").astype(np.int64), "close": cat("close"),
+        "action": _ACTIONS[cat("action").astype(np.int8)], "score": cat("score"),
+        "confidence": cat("confidence"),
+    }
+    for j, name in enumerate(SNAPSHOT_FIELDS):
+        data[name] = snap[:, j]
+    return pd.DataFrame(data, index=pd.RangeIndex(n))
 
 
 def signal_block(rules: TradingRules, window: CandleWindow, new: int) -> SignalBlock:
