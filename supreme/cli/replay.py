@@ -1,4 +1,11 @@
-"""``supreme replay``: replay a recorded file (or the bundled sample) through the feed and summarise it."""
+"""``supreme replay``: replay recorded candles through the feed (or, with ``--pipeline``, through the
+whole signal path: feed -> cache L1/L2/L3 behind breakers -> strategy -> signals) and summarise it.
+
+With ``--pipeline`` several files may be given (one symbol per file name; files of one symbol are
+joined in the order given), and an output folder receives signals.parquet, events.parquet,
+cache_stats.csv, summary.json and price_signals.png.  L2/L3 are an in-process fakeredis and
+``OUT/l3.sqlite`` unless ``--use-settings`` (then ``SUPREME_REDIS_URL`` / ``SUPREME_DATABASE_URL``).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +25,8 @@ def register(subparsers: Any) -> None:
     """Add the ``replay`` parser."""
     p = subparsers.add_parser("replay", help="replay recorded candles through the feed", description=__doc__)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("path", nargs="?", help="OHLCV file: csv, parquet, feather, ccxt/freqtrade json")
+    src.add_argument("path", nargs="*", default=[],
+                     help="OHLCV file(s): csv, parquet, feather, ccxt/freqtrade json (several: --pipeline)")
     src.add_argument("--sample", metavar="SYM", help="use the bundled sample instead (SPX or IXIC)")
     p.add_argument("--symbol", help="symbol to publish under (default: from the file name)")
     p.add_argument("--timeframe", help="candle timeframe, e.g. 1m (default: inferred from the data)")
@@ -35,11 +43,27 @@ def register(subparsers: Any) -> None:
         help="bad rows: stop with an error, or drop and report them (default raise)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    pipe = p.add_argument_group("pipeline (--pipeline)")
+    pipe.add_argument("--pipeline", action="store_true",
+                      help="run the signal path: feed -> cache (L1/L2/L3, breakers) -> strategy -> signals")
+    pipe.add_argument("--symbols", help="comma-separated symbols to replay (default: every file's)")
+    pipe.add_argument("--out", default="replay-out", help="output folder (default ./replay-out)")
+    pipe.add_argument("--resume", action="store_true", help="continue after the position stored in L2/L3")
+    pipe.add_argument("--run-name", default="replay", help="names the stored position (default replay)")
+    pipe.add_argument("--block", type=int, default=1024, help="candles per step (default 1024)")
+    pipe.add_argument("--use-settings", action="store_true",
+                      help="L2/L3 from SUPREME_REDIS_URL / SUPREME_DATABASE_URL instead of embedded ones")
+    pipe.add_argument("--no-events", action="store_true", help="do not record the event log")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Load, replay, print the summary."""
+    if args.pipeline:
+        return run_pipeline(args)
+    if len(args.path) > 1:
+        raise ValueError("several files need --pipeline (the plain feed replay takes one)")
+    args.path = args.path[0] if args.path else None
     from supreme.market.recording import open_recording, open_sample
     from supreme.market.runner import format_summary, replay_frame
 
@@ -58,4 +82,34 @@ def run(args: argparse.Namespace) -> int:
     result = replay_frame(rec.frame, rec.symbol, rec.timeframe, speed=args.speed, step_candles=args.step,
                           limit=args.limit, progress=not args.no_progress)
     print(format_summary(result.summary, title=f"replay: {rec.symbol} {rec.timeframe}"))
+    return 0
+
+
+def run_pipeline(args: argparse.Namespace) -> int:
+    """``--pipeline``: replay the files through the signal path into ``--out``."""
+    from supreme.config import load_settings
+    from supreme.replay.pipeline import PipelineSettings
+    from supreme.replay.runner import replay_files
+
+    if args.sample or not args.path:
+        raise ValueError("--pipeline replays files: give one or more paths")
+    settings = load_settings() if args.use_settings else None
+    run = replay_files(
+        args.path, args.out, symbols=args.symbols.split(",") if args.symbols else None,
+        timeframe=args.timeframe, on_error=args.on_error, resume=args.resume,
+        redis_url=settings.redis_url if settings else None,
+        database_url=settings.database_url if settings else None,
+        progress=not args.no_progress, speed=args.speed, log_events=not args.no_events,
+        settings=PipelineSettings(block_candles=args.block, run_name=args.run_name),
+    )
+    summary = run.result.summary()
+    for note in run.result.notes:
+        print(f"note: {note}")
+    print(f"replay --pipeline: {summary['candles']} candles, {summary['signals']} signals in "
+          f"{summary['elapsed_s']} s = {summary['candles/s']:,} candles/s")
+    print(f"  actions {summary['actions']}, L2/L3 batches {summary['batches']}, "
+          f"breakers {summary['breakers']}")
+    if summary["resumed_from"]:
+        print(f"  resumed after {summary['resumed_from']}")
+    print(f"  outputs in {args.out}: {', '.join(sorted(run.outputs))}")
     return 0

@@ -121,6 +121,18 @@ class ReplayPipeline:
         self.feed = MarketDataFeed(self.connector, clock, cache=cache, event_log=event_log,
                                    exchange=self.settings.exchange)
         self._digest = rules_digest(self.rules.config)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Load the compiled kernels now, so the first block (and the replay's timing) does not pay for it."""
+        from supreme.market.window import CandleWindow
+
+        n = self.rules.config.history + 2
+        close = np.linspace(100.0, 110.0, n)
+        w = CandleWindow("warm-up", self.timeframe, self.rules.config.history)
+        w.extend(CandleArrays(np.arange(n, dtype=np.int64) * 60_000, close, close + 1, close - 1, close,
+                              np.ones(n)))
+        signal_block(self.rules, w, 2)
 
     @property
     def position_key(self) -> str:

@@ -1,0 +1,73 @@
+"""A pipeline replay's output folder: signals, the event log, cache statistics, a summary and a figure.
+
+``signals.parquet`` (one row per candle: action, score, confidence and every indicator),
+``events.parquet`` (the shared event-log schema), ``cache_stats.csv`` (per tier), ``summary.json``
+and ``price_signals.png`` (close price with the BUY/SELL signals, one panel per symbol).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from supreme.events import EventLog
+
+if TYPE_CHECKING:
+    from supreme.replay.pipeline import PipelineResult
+
+__all__ = ["plot_signals", "write_outputs"]
+
+
+def plot_signals(signals: pd.DataFrame, *, max_points: int = 20_000) -> Any:
+    """Close price and BUY/SELL markers per symbol (a matplotlib Figure)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    symbols = list(dict.fromkeys(signals["symbol"])) or ["(none)"]
+    fig, axes = plt.subplots(len(symbols), 1, figsize=(10, 3.2 * len(symbols)), squeeze=False, dpi=110)
+    for ax, sym in zip(axes[:, 0], symbols, strict=True):
+        s = signals[signals["symbol"] == sym]
+        t = pd.to_datetime(s["as_of"], unit="ms", utc=True)
+        stride = max(1, len(s) // max_points)  # a long replay is thinned for the line, not for markers
+        ax.plot(t.iloc[::stride], s["close"].iloc[::stride], color="0.3", lw=0.8, label="close")
+        for action, marker, colour in (("BUY", "^", "tab:green"), ("SELL", "v", "tab:red")):
+            m = s[s["action"] == action]
+            m = m[m["action"].ne(s["action"].shift()).loc[m.index]]  # where the signal turns, not every bar
+            ax.scatter(pd.to_datetime(m["as_of"], unit="ms", utc=True), m["close"], marker=marker, s=14,
+                       color=colour, label=f"{action} (turns)", zorder=3)
+        ax.set_title(f"{sym}: close and signal turns")
+        ax.set_ylabel("price")
+        ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    axes[-1, 0].set_xlabel("time (UTC)")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def write_outputs(result: PipelineResult, folder: str | Path, event_log: EventLog,
+                  *, figure: bool = True) -> dict[str, Path]:
+    """Write the output files of ``result`` into ``folder`` (created); return their paths by name."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name: out / name for name in ("signals.parquet", "events.parquet", "cache_stats.csv",
+                                            "summary.json")}
+    result.signals.to_parquet(paths["signals.parquet"], index=False)
+    events = event_log.to_frame()
+    events["detail"] = events["detail"].astype("string")
+    events.to_parquet(paths["events.parquet"], index=False)
+    result.cache_stats.to_csv(paths["cache_stats.csv"])
+    summary = {**result.summary(), "notes": result.notes, "queue": result.queue_stats}
+    paths["summary.json"].write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    if figure:
+        import matplotlib.pyplot as plt
+
+        fig = plot_signals(result.signals)
+        paths["price_signals.png"] = out / "price_signals.png"
+        fig.savefig(paths["price_signals.png"])
+        plt.close(fig)
+    return paths
