@@ -156,7 +156,8 @@ class ReplayPipeline:
         spans = [self.connector.span_ms(s.symbol) for s in self.streams if len(s.frame)]
         start_ms, end_ms = min(a for a, _ in spans), max(b for _, b in spans)
         done = self.position() if resume else None
-        after: dict[str, int] = dict(done["symbols"]) if done else {}
+        after: dict[str, int] = {k: int(v) for k, v in done["symbols"].items()} if done else {}
+        resumed_from = dict(after)
         total = sum(len(s.frame) for s in self.streams)
         self.clock.set(max(self.clock.now(), start_ms / 1000.0))
         queue = WriteBehindQueue(self.cache, batch_size=self.settings.batch_size,
@@ -191,7 +192,7 @@ class ReplayPipeline:
         notes = [n for s in self.streams for n in s.notes]
         return PipelineResult(signals, replayed, elapsed, self.cache.stats(), queue.stats(),
                               {k: b.state.value for k, b in self.breakers.items()},
-                              {k: int(v) for k, v in after.items()} if done else {}, notes)
+                              resumed_from, notes)
 
     def _step(self, after: dict[str, int], blocks: list[SignalBlock],
               counts: dict[str, int]) -> tuple[list[tuple[str, Any]], int]:
