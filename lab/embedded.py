@@ -7,7 +7,7 @@ namespace, so two runs never share entries and the numbers of a run do not depen
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -22,6 +22,8 @@ from supreme.config import Settings, load_settings
 from supreme.events import NULL_LOG, EventLog
 
 __all__ = ["SharedTiers", "backend_names", "shared_tiers"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,11 +87,13 @@ def _purge_redis(l2: RedisTier, ns: str) -> None:
         keys = list(l2.client.scan_iter(match=ns + "*", count=1000))
         if keys:
             l2.client.delete(*keys)
-    except Exception:  # best effort; a down server leaves keys that expire with nothing
-        pass
+    except Exception as exc:  # a down server leaves this run's keys behind: say so, do not fail the run
+        log.warning("could not delete the run's Redis keys under %r: %s", ns, exc)
 
 
 def _purge_sql(l3: SqlTier, ns: str) -> None:
     """Delete this run's rows from the shared L3 table."""
-    with contextlib.suppress(Exception):  # best effort, as above
+    try:
         l3.database().execute(f"DELETE FROM {l3.table} WHERE key LIKE ?", (ns + "%",))
+    except Exception as exc:  # as above: reported, not raised
+        log.warning("could not delete the run's L3 rows under %r: %s", ns, exc)
