@@ -26,7 +26,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("replay", help="replay recorded candles through the feed", description=__doc__)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("path", nargs="*", default=[],
-                     help="OHLCV file(s): csv, parquet, feather, ccxt/freqtrade json (several: --pipeline)")
+                     help="OHLCV file(s): csv, parquet, feather, ccxt/freqtrade json "
+                          "(--pipeline: several, SYMBOL=FILE to name the symbol)")
     src.add_argument("--sample", metavar="SYM", help="use the bundled sample instead (SPX or IXIC)")
     p.add_argument("--symbol", help="symbol to publish under (default: from the file name)")
     p.add_argument("--timeframe", help="candle timeframe, e.g. 1m (default: inferred from the data)")

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["plot_signals", "write_outputs"]
 
 
-def plot_signals(signals: pd.DataFrame, *, max_points: int = 20_000) -> Any:
-    """Close price and BUY/SELL markers per symbol (a matplotlib Figure)."""
+def plot_signals(signals: pd.DataFrame, *, last: int | None = 2880, max_points: int = 20_000) -> Any:
+    """Close price and BUY/SELL turns per symbol over the ``last`` candles (None: all), a Figure."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -32,6 +32,7 @@ def plot_signals(signals: pd.DataFrame, *, max_points: int = 20_000) -> Any:
     fig, axes = plt.subplots(len(symbols), 1, figsize=(10, 3.2 * len(symbols)), squeeze=False, dpi=110)
     for ax, sym in zip(axes[:, 0], symbols, strict=True):
         s = signals[signals["symbol"] == sym]
+        s = s if last is None else s.iloc[-last:]
         t = pd.to_datetime(s["as_of"], unit="ms", utc=True)
         stride = max(1, len(s) // max_points)  # a long replay is thinned for the line, not for markers
         ax.plot(t.iloc[::stride], s["close"].iloc[::stride], color="0.3", lw=0.8, label="close")
@@ -40,7 +41,8 @@ def plot_signals(signals: pd.DataFrame, *, max_points: int = 20_000) -> Any:
             m = m[m["action"].ne(s["action"].shift()).loc[m.index]]  # where the signal turns, not every bar
             ax.scatter(pd.to_datetime(m["as_of"], unit="ms", utc=True), m["close"], marker=marker, s=14,
                        color=colour, label=f"{action} (turns)", zorder=3)
-        ax.set_title(f"{sym}: close and signal turns")
+        span = "" if last is None or len(s) < last else f", last {last} candles"
+        ax.set_title(f"{sym}: close and signal turns{span}")
         ax.set_ylabel("price")
         ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
     axes[-1, 0].set_xlabel("time (UTC)")

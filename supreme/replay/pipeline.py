@@ -207,7 +207,11 @@ class ReplayPipeline:
             fresh = len(block) - skip
             if fresh <= 0:
                 continue
+            t0 = self.clock.now()
             sig = signal_block(self.rules, self.feed.window(st.symbol, tf, keep), fresh)
+            self.event_log.record(self.clock.now(), "trading_signal", "Strategy_Engine", "signal_block", "ok",
+                                  key=st.symbol, latency=self.clock.now() - t0,
+                                  detail=f"{len(sig)} signals for {fresh} candles")
             first = int(block.timestamp[skip])
             candles = _candle_matrix(block.slice(skip, len(block)))
             entries.append((f"candles:{x}:{st.symbol}:{tf}:{first}", candles))

@@ -70,15 +70,29 @@ def _join(symbol: str, recs: list[Recording], tf: str) -> Stream:
     return Stream(symbol, tf, frame, tuple(r.source for r in recs), tuple(notes))
 
 
+def _named(path: str | Path) -> tuple[str | None, str | Path]:
+    """``SYMBOL=path`` names the symbol; a plain path takes it from the file name."""
+    text = str(path)
+    name, sep, rest = text.partition("=")
+    if sep and name and not Path(text).exists() and "/" not in name:
+        return name, rest
+    return None, path
+
+
 def open_streams(paths: Sequence[str | Path], *, symbols: Sequence[str] | None = None,
                  timeframe: str | None = None, on_error: OnError = "raise",
                  format: str = "auto") -> list[Stream]:
-    """One :class:`Stream` per symbol found in ``paths`` (symbol from the file name), in first-seen order."""
+    """One :class:`Stream` per symbol in ``paths``, in first-seen order.
+
+    The symbol is the file name's (:func:`~supreme.market.formats.symbol_from_filename`) unless a
+    path is given as ``SYMBOL=path``.
+    """
     if not paths:
         raise ReplayInputError("no recordings given")
     by_symbol: dict[str, list[Recording]] = {}
     for path in paths:
-        rec = open_recording(path, format, on_error=on_error, timeframe=timeframe)
+        name, file = _named(path)
+        rec = open_recording(file, format, on_error=on_error, timeframe=timeframe, symbol=name)
         by_symbol.setdefault(rec.symbol, []).append(rec)
     if symbols:
         unknown = [s for s in symbols if s not in by_symbol]

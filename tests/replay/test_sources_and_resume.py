@@ -65,6 +65,12 @@ def test_bad_rows_are_named_by_file_and_row(tmp_path: Path) -> None:
     assert len(stream.frame) == 49
 
 
+def test_symbol_named_on_the_command_line(tmp_path: Path) -> None:
+    a = write_csv(walk_frame(120, seed=14), tmp_path / "btc-perp-2022.csv")
+    assert [s.symbol for s in open_streams([f"BTC-PERP={a}"])] == ["BTC-PERP"]
+    assert [s.symbol for s in open_streams([a])] == ["BTC"]
+
+
 def test_symbols_filter_and_unknown_symbol(tmp_path: Path) -> None:
     a = write_csv(walk_frame(120, seed=11), tmp_path / "AAA.csv")
     b = write_csv(walk_frame(120, seed=12), tmp_path / "BBB.csv")
