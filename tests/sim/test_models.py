@@ -73,7 +73,8 @@ def test_blue_green_good_build_promotes_after_post_analysis_and_delay() -> None:
     # rollout.yaml: manual promotion (operator 30 s), scaleDownDelaySeconds 30 after the post analysis
     # (analysis-template.yaml: 2 metrics x count 3, every 10 s -> last measurement 20 s after the switch)
     promote = ctl[ctl["operation"] == "promote"]
-    assert float(promote["latency"].iloc[0]) == 30.0 and json.loads(promote["detail"].iloc[0])["auto"] is False
+    assert float(promote["latency"].iloc[0]) == 30.0
+    assert json.loads(promote["detail"].iloc[0])["auto"] is False
     switch = ctl[ctl["operation"] == "switch"]
     t_switch = float(switch["time"].iloc[0] + switch["latency"].iloc[0])
     post = _phase(ctl, "post_promotion")
