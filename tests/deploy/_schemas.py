@@ -33,6 +33,7 @@ CORE_KINDS = {
 CRD_SCHEMAS = {
     ("argoproj.io/v1alpha1", "Rollout"): "argo-rollouts/rollout-v1alpha1.json.gz",
     ("argoproj.io/v1alpha1", "AnalysisTemplate"): "argo-rollouts/analysistemplate-v1alpha1.json.gz",
+    ("monitoring.coreos.com/v1", "PodMonitor"): "prometheus-operator/podmonitor-v1.json.gz",
 }
 _PRIMITIVES: dict[str, tuple[type, ...]] = {
     "str": (str,),
@@ -121,13 +122,13 @@ def _strict(schema: Any) -> Any:
 
 
 def crd_schema(api_version: str, kind: str) -> dict[str, Any]:
-    """The strict JSON schema of an Argo Rollouts object, from deploy/schemas/."""
+    """The strict JSON schema of a custom resource (Argo Rollouts, PodMonitor), from deploy/schemas/."""
     raw = gzip.decompress((DEPLOY / "schemas" / CRD_SCHEMAS[(api_version, kind)]).read_bytes())
     return _strict(json.loads(raw))
 
 
 def crd_errors(doc: dict[str, Any]) -> list[str]:
-    """Problems of one Argo Rollouts object against its CRD's openAPIV3Schema."""
+    """Problems of one custom resource against its CRD's openAPIV3Schema."""
     schema = crd_schema(doc["apiVersion"], doc["kind"])
     body = {k: v for k, v in doc.items() if k not in ("apiVersion", "kind", "metadata")}
     validator = jsonschema.Draft7Validator(schema)
