@@ -168,7 +168,10 @@ def _int(value: Any, where: str, minimum: int = 0) -> int:
 
 def _documents(folder: Path) -> dict[tuple[str, str], tuple[dict[str, Any], str]]:
     if not folder.is_dir():
-        raise ManifestError(f"manifest folder {folder} does not exist")
+        raise ManifestError(
+            f"manifest folder {folder} does not exist (an installed package has no deploy/: "
+            "set the scenario key manifests.dir to a copy of deploy/k8s/base)"
+        )
     docs: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
     for path in sorted(folder.glob("*.yaml")):
         try:

@@ -10,7 +10,9 @@ Every ``hpa.sync_period`` s (15 s, the controller's flag)::
     HPA_Controller.evaluate         sim.models.hpa.HPA: per-metric replicas, max over metrics,
                                     stabilisation windows, behavior policies, min/max replicas
     scale up:   Kubernetes_API.scale_up -> Application_Pods.create
-                ... pods.startup_delay s later: Application_Pods.ready -> Load_Balancer.update_endpoints
+                ... ready after pods.startup_delay (container start) + the readiness probe's
+                initialDelaySeconds + (successThreshold - 1) x periodSeconds:
+                Application_Pods.ready -> Load_Balancer.update_endpoints
     scale down: Kubernetes_API.scale_down -> Application_Pods.terminate -> Application_Pods.terminated
                 -> Load_Balancer.update_endpoints
 
@@ -128,6 +130,8 @@ def effective(sc: Mapping[str, Any], bundle: Bundle | None = None) -> dict[str, 
         "initial_replicas": b.rollout.replicas,
         "target_utilization": h.cpu_utilization, "target_rps": h.pods_average,
         "cpu_request": b.cpu_request,
+        "readiness_delay": (b.readiness.initial_delay
+                            + (b.readiness.success_threshold - 1) * b.readiness.period),
         "scale_up": h.scale_up,
         "scale_down": h.scale_down if window is None else ScalingRules(
             float(window), h.scale_down.policies, h.scale_down.select_policy, h.scale_down.tolerance),
@@ -173,19 +177,20 @@ def _controller(ctx: SimContext, pods: _Pods, sc: Mapping[str, Any], p: Mapping[
                  ratios={k: round(v, 6) for k, v in d.ratios.items()}, recommendation=d.recommendation,
                  stabilized=d.stabilized, current=d.current, desired=d.desired)
         if action != "hold":
-            env.process(_apply(ctx, pods, sc, action, d.current, d.desired))
+            start = sc["pods.startup_delay"] + p["readiness_delay"]
+            env.process(_apply(ctx, pods, sc, action, d.current, d.desired, start))
         yield env.timeout(sc["hpa.sync_period"])
 
 
 def _apply(ctx: SimContext, pods: _Pods, sc: Mapping[str, Any], action: str, current: int,
-           desired: int) -> Generator[simpy.Event, Any, None]:
+           desired: int, ready_after: float) -> Generator[simpy.Event, Any, None]:
     api = sc["k8s.api_latency"]
     ctx.step("Kubernetes_API", action, frm="HPA_Controller", latency=api, replicas_from=current,
              replicas_to=desired)
     if action == "scale_up":
         n = desired - current
         ctx.step("Application_Pods", "create", frm="Kubernetes_API", pods=n)
-        pods.create(n, api + sc["pods.startup_delay"])
+        pods.create(n, api + ready_after)
         return
     if api > 0:
         yield ctx.env.timeout(api)

@@ -107,6 +107,19 @@ def test_rps_target_in_the_manifest_takes_over_from_cpu(tmp_path: Path) -> None:
     assert scaling_events(log)[:2] == [(0.0, 2, 3), (60.0, 3, 7)]
 
 
+def test_readiness_delay_in_the_manifest_delays_new_pods(tmp_path: Path) -> None:
+    """initialDelaySeconds 30: pods created at 60 and 75 are ready at 110 and 125; the decisions stay
+    (t=90: 2 ready, 6 unready -> 4 * 2 / 8 = 1.0 within tolerance; t=120: 1.33 * 6 / 8 = 1.0)."""
+
+    def slow(d: Any) -> None:
+        d["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["initialDelaySeconds"] = 30
+
+    log = run_model("autoscaling", {**STEP, "manifests.dir": str(edited(tmp_path, "deployment.yaml", slow))})
+    ready = log[(log["component"] == "Application_Pods") & (log["operation"] == "ready")]
+    assert sorted(ready["time"] + ready["latency"])[-6:] == [110.0] * 4 + [125.0] * 2
+    assert scaling_events(log) == BASE_SEQUENCE
+
+
 def test_readiness_probe_and_progress_deadline_come_from_the_manifests(tmp_path: Path) -> None:
     def fast(d: Any) -> None:
         probe = d["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]

@@ -135,7 +135,8 @@ def test_blue_green_slow_build_and_failed_readiness() -> None:
 def test_hpa_reproduces_hand_computed_sequence() -> None:
     """deploy/k8s/base: 2 replicas (min 2, max 10), CPU request 1 core, targets 50 % CPU and 8 req/s per
     pod; scale-up Max(100 %, 4 pods) per 15 s, scale-down 50 % per 60 s after a 300 s window.
-    0.1 CPU-s per request; 5 req/s, step to 40 req/s at 60 s, back to 5 at 300 s; pods ready 20 s later.
+    0.1 CPU-s per request; 5 req/s, step to 40 req/s at 60 s, back to 5 at 300 s; a new pod is ready
+    25 s after its creation (20 s container start + readinessProbe initialDelaySeconds 5).
 
     t=0..45: cpu 5*0.1/2 = 0.25 (ratio 0.5, rec 1), rps 2.5/8 (rec 1) -> min 2: hold.
     t=60:  cpu 2.0, ratio 4 -> rec 8 (rps 20/8 -> 5); limit max(ceil(2*2), 2+4) = 6  -> 2 -> 6.
@@ -149,7 +150,7 @@ def test_hpa_reproduces_hand_computed_sequence() -> None:
     log = run_model("autoscaling", {"duration": 650.0, "requests.enabled": False})
     assert scaling_events(log) == [(60.0, 2, 6), (75.0, 6, 8), (585.0, 8, 4), (645.0, 4, 2)]
     ready = log[(log["component"] == "Application_Pods") & (log["operation"] == "ready")]
-    assert sorted(ready["time"] + ready["latency"])[-6:] == [80.0] * 4 + [95.0] * 2
+    assert sorted(ready["time"] + ready["latency"])[-6:] == [85.0] * 4 + [100.0] * 2
     ev = log[log["operation"] == "evaluate"]
     recs = [json.loads(d)["recommendation"] for d in ev["detail"]]
     assert recs[4:8] == [8, 8, 8, 8] and recs[20] == 1
