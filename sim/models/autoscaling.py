@@ -1,18 +1,27 @@
 """Auto-scaling (seed diagram "Auto-Scaling Sequence"): a Kubernetes HPA over application pods.
 
-Every ``hpa.sync_period`` s (15 s)::
+The HPA, the pods' CPU request and the initial replicas come from the manifests
+(``deploy/k8s/base``: hpa.yaml, deployment.yaml, rollout.yaml, read by :mod:`sim.manifests`);
+a scenario key ``hpa.*`` left at ``null`` takes the manifest's value, a set one overrides it.
+Every ``hpa.sync_period`` s (15 s, the controller's flag)::
 
-    Metrics_Collector.collect       CPU utilisation = arrival rate x service time / ready pods
-    HPA_Controller.evaluate         sim.models.hpa.HPA: tolerance, stabilisation, scale-up limit
+    Metrics_Collector.collect       CPU utilisation = arrival rate x service time / (ready pods x CPU
+                                    request), requests/s per pod = arrival rate / ready pods
+    HPA_Controller.evaluate         sim.models.hpa.HPA: per-metric replicas, max over metrics,
+                                    stabilisation windows, behavior policies, min/max replicas
     scale up:   Kubernetes_API.scale_up -> Application_Pods.create
-                ... pods.startup_delay s later: Application_Pods.ready -> Load_Balancer.update_endpoints
+                ... ready after pods.startup_delay (container start) + the readiness probe's
+                initialDelaySeconds + (successThreshold - 1) x periodSeconds:
+                Application_Pods.ready -> Load_Balancer.update_endpoints
     scale down: Kubernetes_API.scale_down -> Application_Pods.terminate -> Application_Pods.terminated
                 -> Load_Balancer.update_endpoints
 
 Requests (Poisson at the scenario's load, ``load.kind`` constant/step/ramp)
 are served by a SimPy store of ready pods, so capacity follows ready pods and
-queueing appears when they are short.  The metric uses the offered load, not
-the measured one, so a scaling sequence can be computed by hand.  Departures
+queueing appears when they are short; a pod serves one request at a time, busy one
+core for ``pods.service_time`` s (a parameter: the repo has no calibrated per-request CPU cost).
+The metrics use the offered load, not the measured one, so a scaling sequence can be computed by
+hand; pods still starting count as unready for both metrics.  Departures
 from Kubernetes: endpoints are updated after pods terminate (the diagram's
 order; Kubernetes removes them first); pending pods are terminated before
 ready ones, newest first; in-flight requests finish on a terminated pod.
@@ -22,17 +31,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator, Mapping
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import simpy
 
+from sim.manifests import Bundle, ManifestError, load
 from sim.models._context import SimContext
-from sim.models.hpa import HPA
+from sim.models.hpa import HPA, ScalingRules
 from sim.scenario import ScenarioError, load_defaults, make_scenario
 
-__all__ = ["DEFAULTS", "FLOW", "NAME", "offered_load", "run", "summarize"]
+__all__ = ["DEFAULTS", "FLOW", "NAME", "effective", "offered_load", "run", "scaling_events", "summarize"]
 
 NAME = "autoscaling"
 FLOW = "autoscaling"
@@ -105,38 +116,81 @@ class _Pods:
         return victims
 
 
-def _controller(ctx: SimContext, pods: _Pods, sc: Mapping[str, Any]) -> Generator[simpy.Event, Any, None]:
+def effective(sc: Mapping[str, Any], bundle: Bundle | None = None) -> dict[str, Any]:
+    """The HPA parameters a run uses: the manifests', overridden by the scenario's non-null ``hpa.*``."""
+    try:
+        b = bundle or load(sc["manifests.dir"])
+    except ManifestError as exc:
+        raise ScenarioError(str(exc)) from exc
+    h = b.hpa
+    window = sc["hpa.downscale_window"]
+    out: dict[str, Any] = {
+        "source": str(b.source),
+        "min_replicas": h.min_replicas, "max_replicas": h.max_replicas,
+        "initial_replicas": b.rollout.replicas,
+        "target_utilization": h.cpu_utilization, "target_rps": h.pods_average,
+        "cpu_request": b.cpu_request,
+        "readiness_delay": (b.readiness.initial_delay
+                            + (b.readiness.success_threshold - 1) * b.readiness.period),
+        "scale_up": h.scale_up,
+        "scale_down": h.scale_down if window is None else ScalingRules(
+            float(window), h.scale_down.policies, h.scale_down.select_policy, h.scale_down.tolerance),
+    }
+    for key in ("min_replicas", "max_replicas", "initial_replicas"):
+        value = sc[f"hpa.{key}"]
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ScenarioError(f"hpa.{key} must be an integer, got {value!r}")
+            out[key] = value
+    for key in ("target_utilization", "target_rps"):
+        value = sc[f"hpa.{key}"]
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ScenarioError(f"hpa.{key} must be a number > 0, got {value!r}")
+            out[key] = float(value)
+    if out["target_utilization"] is None and out["target_rps"] is None:
+        raise ScenarioError(f"{b.source}: the HPA has neither a cpu nor a Pods metric target")
+    return out
+
+
+def _controller(ctx: SimContext, pods: _Pods, sc: Mapping[str, Any], p: Mapping[str, Any]
+                ) -> Generator[simpy.Event, Any, None]:
     env = ctx.env
-    hpa = HPA(
-        target=sc["hpa.target_utilization"], min_replicas=sc["hpa.min_replicas"],
-        max_replicas=sc["hpa.max_replicas"], tolerance=sc["hpa.tolerance"],
-        downscale_window=sc["hpa.downscale_window"], scale_up_pods=sc["hpa.scale_up_pods"],
-        scale_up_percent=sc["hpa.scale_up_percent"], scale_up_period=sc["hpa.sync_period"],
-    )
+    hpa = HPA(min_replicas=p["min_replicas"], max_replicas=p["max_replicas"], tolerance=sc["hpa.tolerance"],
+              scale_up=p["scale_up"], scale_down=p["scale_down"])
     while True:
         now = env.now
         ready, unready = len(pods.ready), len(pods.pending)
         rate = offered_load(sc, now)
-        util = rate * sc["pods.service_time"] / ready if ready else 0.0
-        ctx.step("Metrics_Collector", "collect", rate=rate, ready=ready, utilization=round(util, 6))
-        d = hpa.decide(now, util, ready, unready, pods.current)
+        util = rate * sc["pods.service_time"] / (ready * p["cpu_request"]) if ready else 0.0
+        rps = rate / ready if ready else 0.0
+        ctx.step("Metrics_Collector", "collect", rate=rate, ready=ready, utilization=round(util, 6),
+                 rps_per_pod=round(rps, 6))
+        metrics = []
+        if p["target_utilization"] is not None:
+            metrics.append(("cpu", util, p["target_utilization"]))
+        if p["target_rps"] is not None:
+            metrics.append(("rps", rps, p["target_rps"]))
+        d = hpa.decide(now, metrics, ready, unready, pods.current)
         action = "scale_up" if d.desired > d.current else "scale_down" if d.desired < d.current else "hold"
-        ctx.step("HPA_Controller", "evaluate", action, frm="Metrics_Collector", ratio=round(d.ratio, 6),
-                 recommendation=d.recommendation, current=d.current, desired=d.desired)
+        ctx.step("HPA_Controller", "evaluate", action, frm="Metrics_Collector",
+                 ratios={k: round(v, 6) for k, v in d.ratios.items()}, recommendation=d.recommendation,
+                 stabilized=d.stabilized, current=d.current, desired=d.desired)
         if action != "hold":
-            env.process(_apply(ctx, pods, sc, action, d.current, d.desired))
+            start = sc["pods.startup_delay"] + p["readiness_delay"]
+            env.process(_apply(ctx, pods, sc, action, d.current, d.desired, start))
         yield env.timeout(sc["hpa.sync_period"])
 
 
 def _apply(ctx: SimContext, pods: _Pods, sc: Mapping[str, Any], action: str, current: int,
-           desired: int) -> Generator[simpy.Event, Any, None]:
+           desired: int, ready_after: float) -> Generator[simpy.Event, Any, None]:
     api = sc["k8s.api_latency"]
     ctx.step("Kubernetes_API", action, frm="HPA_Controller", latency=api, replicas_from=current,
              replicas_to=desired)
     if action == "scale_up":
         n = desired - current
         ctx.step("Application_Pods", "create", frm="Kubernetes_API", pods=n)
-        pods.create(n, api + sc["pods.startup_delay"])
+        pods.create(n, api + ready_after)
         return
     if api > 0:
         yield ctx.env.timeout(api)
@@ -181,23 +235,26 @@ def _request(ctx: SimContext, pods: _Pods, sc: Mapping[str, Any], stats: _Stats
 
 
 def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """Simulate the HPA over ``duration`` seconds; returns the event log."""
+    """Simulate the HPA over ``duration`` seconds; returns the event log (manifest values in attrs)."""
     sc = make_scenario(DEFAULTS, scenario)
     offered_load(sc, 0.0)  # validates load.kind before anything runs
-    init = sc["hpa.initial_replicas"]
-    if not sc["hpa.min_replicas"] <= init <= sc["hpa.max_replicas"]:
-        raise ScenarioError(f"hpa.initial_replicas ({init}) must lie in [hpa.min_replicas, hpa.max_replicas]")
+    p = effective(sc)
+    init = p["initial_replicas"]
+    if not p["min_replicas"] <= init <= p["max_replicas"]:
+        raise ScenarioError(f"initial replicas ({init}) must lie in [min_replicas, max_replicas] "
+                            f"= [{p['min_replicas']}, {p['max_replicas']}]")
     if sc["hpa.sync_period"] <= 0 or sc["pods.service_time"] <= 0:
         raise ScenarioError("hpa.sync_period and pods.service_time must be > 0")
     ctx = SimContext(NAME, FLOW, sc)
     pods = _Pods(ctx)
     pods.create(init, 0.0)
     stats = _Stats()
-    ctx.env.process(_controller(ctx, pods, sc))
+    ctx.env.process(_controller(ctx, pods, sc, p))
     if sc["requests.enabled"]:
         ctx.env.process(_arrivals(ctx, pods, sc, stats, sc["duration"]))
     ctx.env.run(until=sc["duration"])
     df = ctx.frame()
+    df.attrs["manifest"] = {k: asdict(v) if isinstance(v, ScalingRules) else v for k, v in p.items()}
     lat = np.asarray(stats.latencies)
     df.attrs["requests"] = {
         "served": int(lat.size),

@@ -58,10 +58,16 @@ def test_adaptive_timeline_sums_to_the_whole_run() -> None:
 
 def test_deployment_rollouts_and_hpa() -> None:
     logs = deployment.rollouts(seed=3)
-    text = deployment.conclusion(logs, deployment.autoscale(seed=3))
-    assert "good build: succeeded" in text and "bad build: rolled_back" in text
-    tl = deployment.hpa_timeline(deployment.autoscale(seed=3))
-    assert tl["desired"].max() > 1 and (tl["decision"] == "scale_up").any()
+    hpa = {"base": deployment.autoscale(seed=3)}
+    text = deployment.conclusion(logs, hpa)
+    assert "good build: succeeded" in text and "bad build: aborted" in text
+    assert "bug on live traffic: rolled_back" in text
+    tl = deployment.hpa_timeline(hpa["base"])
+    assert tl["desired"].max() > 2 and (tl["decision"] == "scale_up").any()
+    capped = deployment.autoscale_edited(lambda d: d["spec"].update(maxReplicas=4), seed=3)
+    assert deployment.hpa_timeline(capped)["desired"].max() == 4
+    table = deployment.manifest_table()
+    assert set(table["file"]) == {"deployment.yaml", "rollout.yaml", "analysis-template.yaml", "hpa.yaml"}
 
 
 def test_sweep_run_one_reproduces_a_row() -> None:
