@@ -32,8 +32,8 @@ def replay_recording(out_dir: str | Path, relative: str = BTC_PERP,
     run = replay_files([f"{symbol}={path}"], out_dir, log_events=True)
     result = run.result
     stored = _read_back(Path(out_dir) / "l3.sqlite")
-    blocks = sorted((int(k.rsplit(":", 1)[1]), v) for k, v in stored.items() if k.startswith("candles:"))
-    candles = np.concatenate([v for _, v in blocks])
+    blocks = sorted((k for k in stored if k.startswith("candles:")), key=lambda k: int(k.rsplit(":", 1)[1]))
+    candles = np.concatenate([stored[k] for k in blocks])
     frame = load_ohlcv(path)
     prices = frame[["open", "high", "low", "close", "volume"]].to_numpy()
     same = bool(np.array_equal(candles[:, 0].astype(np.int64), frame["timestamp"].to_numpy())

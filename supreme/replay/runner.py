@@ -34,11 +34,16 @@ def replay_files(paths: Sequence[str | Path], out: str | Path, *, symbols: Seque
     """Replay ``paths`` through the pipeline into the folder ``out``.
 
     L2 is Redis at ``redis_url`` (default: an in-process fakeredis), L3 the database at
-    ``database_url`` (default: ``out/l3.sqlite``, so ``resume`` works across processes).
+    ``database_url`` (default: ``out/l3.sqlite``, so ``resume`` works across processes; a run without
+    ``resume`` starts that file afresh).
     """
     streams = open_streams(paths, symbols=symbols, timeframe=timeframe, on_error=on_error)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
+    if not resume and database_url is None:
+        # a new run owns its folder's L3 file: rows of an earlier run must not mix with this one's
+        for suffix in ("", "-wal", "-shm"):
+            (folder / f"l3.sqlite{suffix}").unlink(missing_ok=True)
     clock = ManualClock(0.0)
     log = EventLog(world="real", enabled=log_events)
     redis = redis_client(redis_url)
