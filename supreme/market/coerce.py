@@ -74,7 +74,10 @@ def coerce_timestamp_ms(
     numeric = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     finite = numeric[np.isfinite(numeric)]
     problems: dict[int, str] = {}
-    present = int((~_is_nan_text(raw)).sum()) if raw.size else 0
+    if pd.api.types.is_numeric_dtype(raw.dtype):
+        present = int(np.count_nonzero(~np.isnan(numeric)))  # for numbers NaN is the only gap
+    else:
+        present = int((~_is_nan_text(raw)).sum()) if raw.size else 0
     if finite.size and finite.size * 2 >= present:
         divisors = {"s": 1e-3, "ms": 1.0, "us": 1e3, "ns": 1e6}
         if unit is None:

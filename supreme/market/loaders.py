@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from supreme.market.arrow_csv import ColumnKind, stage_csv_auto
 from supreme.market.coerce import coerce_numeric, coerce_timestamp_ms
 from supreme.market.formats import (
     OHLCV_FORMATS,
@@ -62,6 +63,7 @@ _TIME_ALIASES = ("timestamp", "date", "time", "datetime", "open_time")
 _TARDIS_TRADES = ["exchange", "symbol", "timestamp", "local_timestamp", "id", "side", "price", "amount"]
 _FREQTRADE_TRADES = ["timestamp", "id", "type", "side", "price", "amount", "cost"]
 _BINANCE_TRADES = ["timestamp", "trade_id", "price", "quantity", "buyer_maker"]
+_OHLCV_KINDS: dict[str, ColumnKind] = {"timestamp": "time", **{c: "number" for c in OHLCV_COLUMNS[1:]}}
 
 
 # --------------------------------------------------------------------------- OHLCV
@@ -76,6 +78,7 @@ def _finish_ohlcv(
     on_error: OnError,
     timeframe: str | None,
     ts_unit: str | None = None,
+    text_source: bool = False,
 ) -> pd.DataFrame:
     staged = pd.DataFrame(index=range(len(raw)))
     ts, ts_problems, _ = coerce_timestamp_ms(raw["timestamp"], unit=ts_unit)
@@ -87,7 +90,7 @@ def _finish_ohlcv(
         staged[col] = values
         for pos, msg in col_problems.items():
             problems.setdefault(pos, msg)
-    if raw["volume"].isna().all() and len(raw):
+    if not text_source and raw["volume"].isna().all() and len(raw):
         # Let validation see an all-NaN volume column (mark-price candles), not one "missing" per row.
         for pos in list(problems):
             if problems[pos] == "volume is missing (NaN)":
@@ -111,20 +114,24 @@ def _load_ohlcv_csv(path: Path, source: str, header: bool, on_error: OnError, tf
         check_columns(columns, OHLCV_COLUMNS, source)
     else:
         columns = list(OHLCV_COLUMNS)
-    raw, lines, problems = stage_csv(path, columns, header=header, source=source)
+    raw, lines, problems = stage_csv_auto(path, columns, header=header, source=source, kinds=_OHLCV_KINDS)
     raw = raw[list(OHLCV_COLUMNS)]
-    return _finish_ohlcv(raw, source, lines=lines, problems=problems, on_error=on_error, timeframe=tf)
+    return _finish_ohlcv(
+        raw, source, lines=lines, problems=problems, on_error=on_error, timeframe=tf, text_source=True
+    )
 
 
 def _load_binance_kline(path: Path, source: str, on_error: OnError, tf: str | None) -> pd.DataFrame:
     first = first_record(path)
     header = has_header(first)
     names = [*OHLCV_COLUMNS, *(f"extra{i}" for i in range(6))]
-    raw, lines, problems = stage_csv(path, names, header=header, source=source)
+    raw, lines, problems = stage_csv_auto(path, names, header=header, source=source, kinds=_OHLCV_KINDS)
     for pos in list(problems):
         problems[pos] = problems[pos].replace("expected", "expected 12 (Binance kline),")
     raw = raw[list(OHLCV_COLUMNS)]
-    return _finish_ohlcv(raw, source, lines=lines, problems=problems, on_error=on_error, timeframe=tf)
+    return _finish_ohlcv(
+        raw, source, lines=lines, problems=problems, on_error=on_error, timeframe=tf, text_source=True
+    )
 
 
 def _load_ccxt_json(path: Path, source: str, on_error: OnError, tf: str | None) -> pd.DataFrame:
