@@ -28,7 +28,7 @@ import gzip
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -99,7 +99,7 @@ def _convert(column: pa.ChunkedArray, kind: ColumnKind) -> np.ndarray:
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
 
 
-def _placeholder(values: np.ndarray) -> object:
+def _placeholder(values: np.ndarray) -> Any:
     if values.dtype.kind == "M":
         return np.datetime64("NaT")
     return np.nan if values.dtype.kind == "f" else ""
