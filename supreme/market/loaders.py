@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from supreme.market.arrow_csv import ColumnKind, stage_csv_auto
-from supreme.market.coerce import coerce_numeric, coerce_timestamp_ms
+from supreme.market.coerce import coerce_ohlcv, coerce_trades
 from supreme.market.formats import (
     OHLCV_FORMATS,
     TRADE_FORMATS,
@@ -80,21 +80,7 @@ def _finish_ohlcv(
     ts_unit: str | None = None,
     text_source: bool = False,
 ) -> pd.DataFrame:
-    staged = pd.DataFrame(index=range(len(raw)))
-    ts, ts_problems, _ = coerce_timestamp_ms(raw["timestamp"], unit=ts_unit)
-    staged["timestamp"] = ts
-    for pos, msg in ts_problems.items():
-        problems.setdefault(pos, msg)
-    for col in OHLCV_COLUMNS[1:]:
-        values, col_problems = coerce_numeric(raw[col], col)
-        staged[col] = values
-        for pos, msg in col_problems.items():
-            problems.setdefault(pos, msg)
-    if not text_source and raw["volume"].isna().all() and len(raw):
-        # Let validation see an all-NaN volume column (mark-price candles), not one "missing" per row.
-        for pos in list(problems):
-            if problems[pos] == "volume is missing (NaN)":
-                del problems[pos]
+    staged, _ = coerce_ohlcv(raw, problems, ts_unit=ts_unit, text_source=text_source)
     return validate_ohlcv(
         staged, source, lines=lines, parse_problems=problems, on_error=on_error, timeframe=timeframe
     )
@@ -211,19 +197,7 @@ def _finish_trades(
     on_error: OnError,
     ts_unit: str | None = None,
 ) -> pd.DataFrame:
-    staged = pd.DataFrame(index=range(len(raw)))
-    ts, ts_problems, _ = coerce_timestamp_ms(raw["timestamp"], unit=ts_unit)
-    staged["timestamp"] = ts
-    for pos, msg in ts_problems.items():
-        problems.setdefault(pos, msg)
-    staged["symbol"] = raw["symbol"].to_numpy(dtype=object)
-    staged["side"] = raw["side"].to_numpy(dtype=object)
-    for col in ("price", "amount"):
-        values, col_problems = coerce_numeric(raw[col], col)
-        staged[col] = values
-        for pos, msg in col_problems.items():
-            problems.setdefault(pos, msg)
-    staged["id"] = raw["id"].to_numpy(dtype=object)
+    staged, _ = coerce_trades(raw, problems, ts_unit=ts_unit)
     return validate_trades(staged, source, lines=lines, parse_problems=problems, on_error=on_error)
 
 
