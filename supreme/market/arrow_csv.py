@@ -205,12 +205,13 @@ def stage_csv_chunks(
     for batch in reader:
         pending.append(batch)
         count += batch.num_rows
-        while chunk_rows is not None and count >= chunk_rows:
+        # The header line is a record to pyarrow but not a row: the first chunk takes one more.
+        while chunk_rows is not None and count >= (take := chunk_rows + int(stager.header_pending)):
             table = pa.Table.from_batches(pending)
-            staged = stager.chunk(table.slice(0, chunk_rows), final=False)
+            staged = stager.chunk(table.slice(0, take), final=False)
             if len(staged.raw):
                 yield staged
-            rest = table.slice(chunk_rows)
+            rest = table.slice(take)
             pending, count = rest.to_batches(), rest.num_rows
     table = pa.Table.from_batches(pending, schema=reader.schema)
     last = stager.chunk(table, final=True)
