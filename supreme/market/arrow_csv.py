@@ -107,12 +107,18 @@ def _placeholder(values: np.ndarray) -> Any:
 
 def _blank_rows(table: pa.Table) -> np.ndarray:
     """Rows whose every field is empty or whitespace (``csv.reader`` readers skip them)."""
-    blank = np.ones(table.num_rows, dtype=bool)
-    for column in table.columns:
-        if not blank.any():
+    blank = np.zeros(table.num_rows, dtype=bool)
+    if not table.num_columns or not table.num_rows:
+        return blank
+    first = pc.equal(pc.utf8_trim_whitespace(table.column(0)), "")
+    candidates = np.flatnonzero(np.asarray(first.to_numpy(zero_copy_only=False), dtype=bool))
+    # Only rows with a blank first field can be blank; test the other fields on those alone.
+    for column in table.columns[1:]:
+        if not candidates.size:
             break
-        trimmed = pc.utf8_trim_whitespace(column)
-        blank &= np.asarray(pc.equal(trimmed, "").to_numpy(zero_copy_only=False), dtype=bool)
+        cells = pc.utf8_trim_whitespace(column.take(pa.array(candidates)))
+        candidates = candidates[np.asarray(pc.equal(cells, "").to_numpy(zero_copy_only=False), dtype=bool)]
+    blank[candidates] = True
     return blank
 
 

@@ -210,3 +210,19 @@ def test_package_exports_the_new_loaders_and_resamplers() -> None:
 
     for name in ("iter_ohlcv_chunks", "iter_trades_chunks", "resample_candles", "trades_to_candles"):
         assert name in market.__all__ and callable(getattr(market, name))
+
+
+def test_gzipped_csv_streams_like_the_plain_file(tmp_path: Path) -> None:
+    import gzip
+
+    lines = candle_lines(120)
+    lines[70] = lines[70].replace(",12,", ",8,")  # high 8 < low 9 on row 71
+    plain = write(tmp_path, lines)
+    packed = tmp_path / "big.csv.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    for path in (plain, packed):
+        with pytest.raises(DataValidationError, match=r"row 71 \(line 72\): high 8\.0 < low 9\.0"):
+            list(iter_ohlcv_chunks(path, 50))
+    pd.testing.assert_frame_equal(
+        load_ohlcv(packed, on_error="skip"), load_ohlcv(plain, on_error="skip"), check_exact=True
+    )
