@@ -69,17 +69,18 @@ def test_unittest_gaps_across_chunk_boundaries_are_all_reported() -> None:
 
 
 @pytest.mark.parametrize(
-    "relative",
+    ("relative", "chunk_rows"),
     [
-        "nautilus/btcusdt-trades.parquet",
-        "freqtrade/XRP_ETH-trades.feather",
-        "freqtrade/BCHEUR.csv",
-        "nautilus/bitmex_trades_XBTUSD.csv",
+        ("nautilus/btcusdt-trades.parquet", 300),
+        ("freqtrade/XRP_ETH-trades.feather", 1_000),
+        ("freqtrade/BCHEUR.csv", 100),
+        ("nautilus/bitmex_trades_XBTUSD.csv", 3),
     ],
 )
-def test_trade_chunks_add_up_to_the_whole_file(relative: str) -> None:
+def test_trade_chunks_add_up_to_the_whole_file(relative: str, chunk_rows: int) -> None:
     path = shared_or_skip(relative)
-    parts = list(iter_trades_chunks(path, 300))
+    parts = list(iter_trades_chunks(path, chunk_rows))
+    assert len(parts) > 1 and all(len(p) <= chunk_rows for p in parts)
     pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), load_trades(path), check_exact=True)
 
 
