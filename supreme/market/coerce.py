@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["coerce_numeric", "coerce_timestamp_ms"]
+__all__ = ["coerce_numeric", "coerce_ohlcv", "coerce_timestamp_ms", "coerce_trades"]
 
+_OHLCV_VALUES = ("open", "high", "low", "close", "volume")
 
 
 def _is_nan_text(values: pd.Series) -> np.ndarray:
@@ -74,7 +75,10 @@ def coerce_timestamp_ms(
     numeric = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     finite = numeric[np.isfinite(numeric)]
     problems: dict[int, str] = {}
-    present = int((~_is_nan_text(raw)).sum()) if raw.size else 0
+    if pd.api.types.is_numeric_dtype(raw.dtype):
+        present = int(np.count_nonzero(~np.isnan(numeric)))  # for numbers NaN is the only gap
+    else:
+        present = int((~_is_nan_text(raw)).sum()) if raw.size else 0
     if finite.size and finite.size * 2 >= present:
         divisors = {"s": 1e-3, "ms": 1.0, "us": 1e3, "ns": 1e6}
         if unit is None:
@@ -97,3 +101,50 @@ def coerce_timestamp_ms(
                 f"{column} is missing" if is_nan else f"{column} value {raw.iloc[pos]!r} is not a time"
             )
     return ms, problems, unit
+
+
+def _merge(problems: dict[int, str], found: dict[int, str]) -> None:
+    for pos, msg in found.items():
+        problems.setdefault(pos, msg)
+
+
+def coerce_ohlcv(
+    raw: pd.DataFrame, problems: dict[int, str], *, ts_unit: str | None = None, text_source: bool = False
+) -> tuple[pd.DataFrame, str]:
+    """Typed OHLCV columns of ``raw`` (problems added in place) and the timestamp unit used.
+
+    ``text_source``: the cells came from text, where an all-NaN volume column is not the
+    "volume not recorded" of a table (mark-price candles) but a missing value on every row.
+    """
+    staged = pd.DataFrame(index=range(len(raw)))
+    ts, ts_problems, unit = coerce_timestamp_ms(raw["timestamp"], unit=ts_unit)
+    staged["timestamp"] = ts
+    _merge(problems, ts_problems)
+    for col in _OHLCV_VALUES:
+        values, col_problems = coerce_numeric(raw[col], col)
+        staged[col] = values
+        _merge(problems, col_problems)
+    if not text_source and raw["volume"].isna().all() and len(raw):
+        # Let validation see an all-NaN volume column (mark-price candles), not one "missing" per row.
+        for pos in list(problems):
+            if problems[pos] == "volume is missing (NaN)":
+                del problems[pos]
+    return staged, unit
+
+
+def coerce_trades(
+    raw: pd.DataFrame, problems: dict[int, str], *, ts_unit: str | None = None
+) -> tuple[pd.DataFrame, str]:
+    """Typed trades columns of ``raw`` (problems added in place) and the timestamp unit used."""
+    staged = pd.DataFrame(index=range(len(raw)))
+    ts, ts_problems, unit = coerce_timestamp_ms(raw["timestamp"], unit=ts_unit)
+    staged["timestamp"] = ts
+    _merge(problems, ts_problems)
+    staged["symbol"] = raw["symbol"].to_numpy(dtype=object)
+    staged["side"] = raw["side"].to_numpy(dtype=object)
+    for col in ("price", "amount"):
+        values, col_problems = coerce_numeric(raw[col], col)
+        staged[col] = values
+        _merge(problems, col_problems)
+    staged["id"] = raw["id"].to_numpy(dtype=object)
+    return staged, unit

@@ -25,6 +25,8 @@ __all__ = [
     "detect_format",
     "first_record",
     "has_header",
+    "iter_stage_csv",
+    "normalise_table",
     "read_json",
     "read_table",
     "stage_csv",
@@ -72,32 +74,43 @@ def has_header(fields: list[str]) -> bool:
     return bool(fields) and not _is_number(fields[0])
 
 
-def stage_csv(
-    path: Path, columns: list[str], *, header: bool, source: str, keep: list[int] | None = None
-) -> tuple[pd.DataFrame, np.ndarray, dict[int, str]]:
-    """Raw string columns, the source line of each data row, and field-count problems."""
-    lines: list[int] = []
-    rows: list[list[str]] = []
-    problems: dict[int, str] = {}
-    width = len(columns) if keep is None else None
-    expected_fields: int | None = width
+def iter_stage_csv(
+    path: Path, columns: list[str], *, header: bool, chunk_rows: int | None = None
+) -> Iterator[tuple[pd.DataFrame, np.ndarray, dict[int, str]]]:
+    """:func:`stage_csv` in chunks of ``chunk_rows`` data rows (problems by position in the chunk)."""
+    expected = len(columns)
     records = _csv_rows(path)
     if header:
         next(records, None)
-    for line, fields in records:
-        if expected_fields is None:
-            expected_fields = len(fields)
-        if len(fields) != expected_fields:
-            problems[len(rows)] = f"has {len(fields)} fields, expected {expected_fields}"
-            fields = [""] * expected_fields
-        rows.append(fields if keep is None else [fields[i] for i in keep])
-        lines.append(line)
-    frame = (
-        pd.DataFrame(rows, columns=columns, dtype="object")
-        if rows
-        else pd.DataFrame({c: pd.Series([], dtype="object") for c in columns})
-    )
-    return frame, np.asarray(lines, dtype=np.int64), problems
+    done = False
+    while not done:
+        lines: list[int] = []
+        rows: list[list[str]] = []
+        problems: dict[int, str] = {}
+        for line, fields in records:
+            if len(fields) != expected:
+                problems[len(rows)] = f"has {len(fields)} fields, expected {expected}"
+                fields = [""] * expected
+            rows.append(fields)
+            lines.append(line)
+            if chunk_rows is not None and len(rows) >= chunk_rows:
+                break
+        else:
+            done = True
+        if rows or (done and chunk_rows is None):
+            frame = (
+                pd.DataFrame(rows, columns=columns, dtype="object")
+                if rows
+                else pd.DataFrame({c: pd.Series([], dtype="object") for c in columns})
+            )
+            yield frame, np.asarray(lines, dtype=np.int64), problems
+
+
+def stage_csv(
+    path: Path, columns: list[str], *, header: bool, source: str
+) -> tuple[pd.DataFrame, np.ndarray, dict[int, str]]:
+    """Raw string columns, the source line of each data row, and field-count problems."""
+    return next(iter_stage_csv(path, columns, header=header))
 
 
 def read_json(path: Path) -> Any:
@@ -117,8 +130,15 @@ def read_table(path: Path) -> pd.DataFrame:
         frame = pd.read_feather(path)
     else:
         frame = pd.read_parquet(path)
+    return normalise_table(frame)
+
+
+def normalise_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table's time index (pandas' DatetimeIndex, or its unnamed Arrow column) as ``timestamp``."""
     if isinstance(frame.index, pd.DatetimeIndex):
         frame = frame.reset_index(names="timestamp")
+    if "__index_level_0__" in frame.columns and "timestamp" not in frame.columns:
+        frame = frame.rename(columns={"__index_level_0__": "timestamp"})
     return frame
 
 

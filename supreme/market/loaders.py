@@ -30,13 +30,16 @@ The returned frame carries its :class:`~supreme.market.validation.ValidationRepo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from supreme.market.coerce import coerce_numeric, coerce_timestamp_ms
+from supreme.market.arrow_csv import ColumnKind, stage_csv_auto
+from supreme.market.coerce import coerce_ohlcv, coerce_trades
 from supreme.market.formats import (
     OHLCV_FORMATS,
     TRADE_FORMATS,
@@ -45,7 +48,6 @@ from supreme.market.formats import (
     has_header,
     read_json,
     read_table,
-    stage_csv,
     symbol_from_filename,
 )
 from supreme.market.validation import (
@@ -57,11 +59,14 @@ from supreme.market.validation import (
 )
 
 __all__ = ["load_ohlcv", "load_trades"]
+# ohlcv_csv_plan, trades_csv_plan, ohlcv_table_stage and trades_table_stage are shared with
+# supreme.market.chunks (the same staging, one chunk at a time), not part of the package API.
 
 _TIME_ALIASES = ("timestamp", "date", "time", "datetime", "open_time")
 _TARDIS_TRADES = ["exchange", "symbol", "timestamp", "local_timestamp", "id", "side", "price", "amount"]
 _FREQTRADE_TRADES = ["timestamp", "id", "type", "side", "price", "amount", "cost"]
 _BINANCE_TRADES = ["timestamp", "trade_id", "price", "quantity", "buyer_maker"]
+_OHLCV_KINDS: dict[str, ColumnKind] = {"timestamp": "time", **{c: "number" for c in OHLCV_COLUMNS[1:]}}
 
 
 # --------------------------------------------------------------------------- OHLCV
@@ -76,22 +81,9 @@ def _finish_ohlcv(
     on_error: OnError,
     timeframe: str | None,
     ts_unit: str | None = None,
+    text_source: bool = False,
 ) -> pd.DataFrame:
-    staged = pd.DataFrame(index=range(len(raw)))
-    ts, ts_problems, _ = coerce_timestamp_ms(raw["timestamp"], unit=ts_unit)
-    staged["timestamp"] = ts
-    for pos, msg in ts_problems.items():
-        problems.setdefault(pos, msg)
-    for col in OHLCV_COLUMNS[1:]:
-        values, col_problems = coerce_numeric(raw[col], col)
-        staged[col] = values
-        for pos, msg in col_problems.items():
-            problems.setdefault(pos, msg)
-    if raw["volume"].isna().all() and len(raw):
-        # Let validation see an all-NaN volume column (mark-price candles), not one "missing" per row.
-        for pos in list(problems):
-            if problems[pos] == "volume is missing (NaN)":
-                del problems[pos]
+    staged, _ = coerce_ohlcv(raw, problems, ts_unit=ts_unit, text_source=text_source)
     return validate_ohlcv(
         staged, source, lines=lines, parse_problems=problems, on_error=on_error, timeframe=timeframe
     )
@@ -103,28 +95,51 @@ def _header_columns(fields: list[str], source: str) -> list[str]:
     return renamed
 
 
-def _load_ohlcv_csv(path: Path, source: str, header: bool, on_error: OnError, tf: str | None) -> pd.DataFrame:
-    from supreme.market.validation import check_columns
+@dataclass(frozen=True)
+class CsvPlan:
+    """How one CSV format is staged: its fields, header, column kinds, time unit, and the last touch
+    that turns staged fields into the columns coercion expects (run once per staged chunk)."""
 
-    if header:
-        columns = _header_columns(first_record(path), source)
-        check_columns(columns, OHLCV_COLUMNS, source)
-    else:
-        columns = list(OHLCV_COLUMNS)
-    raw, lines, problems = stage_csv(path, columns, header=header, source=source)
-    raw = raw[list(OHLCV_COLUMNS)]
-    return _finish_ohlcv(raw, source, lines=lines, problems=problems, on_error=on_error, timeframe=tf)
+    columns: list[str]
+    header: bool
+    kinds: dict[str, ColumnKind]
+    post: Callable[[pd.DataFrame, dict[int, str]], pd.DataFrame]
+    ts_unit: str | None = None
 
 
-def _load_binance_kline(path: Path, source: str, on_error: OnError, tf: str | None) -> pd.DataFrame:
-    first = first_record(path)
-    header = has_header(first)
-    names = [*OHLCV_COLUMNS, *(f"extra{i}" for i in range(6))]
-    raw, lines, problems = stage_csv(path, names, header=header, source=source)
+def _ohlcv_only(raw: pd.DataFrame, problems: dict[int, str]) -> pd.DataFrame:
+    return raw[list(OHLCV_COLUMNS)]
+
+
+def _kline_post(raw: pd.DataFrame, problems: dict[int, str]) -> pd.DataFrame:
     for pos in list(problems):
         problems[pos] = problems[pos].replace("expected", "expected 12 (Binance kline),")
-    raw = raw[list(OHLCV_COLUMNS)]
-    return _finish_ohlcv(raw, source, lines=lines, problems=problems, on_error=on_error, timeframe=tf)
+    return raw[list(OHLCV_COLUMNS)]
+
+
+def ohlcv_csv_plan(path: Path, fmt: str, source: str) -> CsvPlan:
+    """The staging plan of an OHLCV CSV (``csv``, ``csv-noheader`` or ``binance-kline``)."""
+    from supreme.market.validation import check_columns
+
+    if fmt == "binance-kline":
+        names = [*OHLCV_COLUMNS, *(f"extra{i}" for i in range(6))]
+        return CsvPlan(names, has_header(first_record(path)), _OHLCV_KINDS, _kline_post)
+    if fmt == "csv":
+        columns = _header_columns(first_record(path), source)
+        check_columns(columns, OHLCV_COLUMNS, source)
+        return CsvPlan(columns, True, _OHLCV_KINDS, _ohlcv_only)
+    return CsvPlan(list(OHLCV_COLUMNS), False, _OHLCV_KINDS, _ohlcv_only)
+
+
+def _load_ohlcv_csv(path: Path, fmt: str, source: str, on_error: OnError, tf: str | None) -> pd.DataFrame:
+    plan = ohlcv_csv_plan(path, fmt, source)
+    raw, lines, problems = stage_csv_auto(
+        path, plan.columns, header=plan.header, source=source, kinds=plan.kinds
+    )
+    raw = plan.post(raw, problems)
+    return _finish_ohlcv(
+        raw, source, lines=lines, problems=problems, on_error=on_error, timeframe=tf, text_source=True
+    )
 
 
 def _load_ccxt_json(path: Path, source: str, on_error: OnError, tf: str | None) -> pd.DataFrame:
@@ -148,16 +163,19 @@ def _load_ccxt_json(path: Path, source: str, on_error: OnError, tf: str | None) 
     return _finish_ohlcv(raw, source, lines=None, problems=problems, on_error=on_error, timeframe=tf)
 
 
-def _load_ohlcv_table(path: Path, source: str, on_error: OnError, tf: str | None) -> pd.DataFrame:
+def ohlcv_table_stage(raw: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The OHLCV columns of a Parquet/feather table (time column aliases renamed), checked."""
     from supreme.market.validation import check_columns
 
-    raw = read_table(path)
     columns = _header_columns([str(c) for c in raw.columns], source)
-    raw.columns = pd.Index(columns)
+    raw = raw.set_axis(pd.Index(columns), axis=1)
     check_columns(columns, OHLCV_COLUMNS, source)
-    return _finish_ohlcv(
-        raw[list(OHLCV_COLUMNS)], source, lines=None, problems={}, on_error=on_error, timeframe=tf
-    )
+    return raw[list(OHLCV_COLUMNS)]
+
+
+def _load_ohlcv_table(path: Path, source: str, on_error: OnError, tf: str | None) -> pd.DataFrame:
+    raw = ohlcv_table_stage(read_table(path), source)
+    return _finish_ohlcv(raw, source, lines=None, problems={}, on_error=on_error, timeframe=tf)
 
 
 def load_ohlcv(
@@ -179,12 +197,8 @@ def load_ohlcv(
     if not p.exists():
         raise FileNotFoundError(f"no such data file: {p}")
     fmt = detect_format(p, "ohlcv") if format == "auto" else format
-    if fmt == "csv":
-        return _load_ohlcv_csv(p, source, True, on_error, timeframe)
-    if fmt == "csv-noheader":
-        return _load_ohlcv_csv(p, source, False, on_error, timeframe)
-    if fmt == "binance-kline":
-        return _load_binance_kline(p, source, on_error, timeframe)
+    if fmt in ("csv", "csv-noheader", "binance-kline"):
+        return _load_ohlcv_csv(p, fmt, source, on_error, timeframe)
     if fmt in ("ccxt-json", "freqtrade-json", "json"):
         return _load_ccxt_json(p, source, on_error, timeframe)
     if fmt in ("parquet", "feather"):
@@ -204,19 +218,7 @@ def _finish_trades(
     on_error: OnError,
     ts_unit: str | None = None,
 ) -> pd.DataFrame:
-    staged = pd.DataFrame(index=range(len(raw)))
-    ts, ts_problems, _ = coerce_timestamp_ms(raw["timestamp"], unit=ts_unit)
-    staged["timestamp"] = ts
-    for pos, msg in ts_problems.items():
-        problems.setdefault(pos, msg)
-    staged["symbol"] = raw["symbol"].to_numpy(dtype=object)
-    staged["side"] = raw["side"].to_numpy(dtype=object)
-    for col in ("price", "amount"):
-        values, col_problems = coerce_numeric(raw[col], col)
-        staged[col] = values
-        for pos, msg in col_problems.items():
-            problems.setdefault(pos, msg)
-    staged["id"] = raw["id"].to_numpy(dtype=object)
+    staged, _ = coerce_trades(raw, problems, ts_unit=ts_unit)
     return validate_trades(staged, source, lines=lines, parse_problems=problems, on_error=on_error)
 
 
@@ -238,12 +240,11 @@ def _with_symbol(raw: pd.DataFrame, symbol: str) -> pd.DataFrame:
     return raw
 
 
-def _load_trades_table(path: Path, source: str, symbol: str, on_error: OnError) -> pd.DataFrame:
+def trades_table_stage(raw: pd.DataFrame, source: str, symbol: str, problems: dict[int, str]) -> pd.DataFrame:
+    """The trades columns of a Parquet/feather table (Binance, freqtrade or unified), checked."""
     from supreme.market.validation import check_columns
 
-    raw = read_table(path)
     cols = [str(c) for c in raw.columns]
-    problems: dict[int, str] = {}
     if "buyer_maker" in cols:
         check_columns(cols, _BINANCE_TRADES, source)
         staged = pd.DataFrame(
@@ -262,10 +263,14 @@ def _load_trades_table(path: Path, source: str, symbol: str, on_error: OnError) 
         check_columns(cols, ["timestamp", "side", "price", "amount"], source, optional=["symbol", "id"])
         staged = raw.reindex(columns=["timestamp", "side", "price", "amount", "id", "symbol"])
         if "symbol" in cols:
-            return _finish_trades(staged, source, lines=None, problems=problems, on_error=on_error)
-    return _finish_trades(
-        _with_symbol(staged, symbol), source, lines=None, problems=problems, on_error=on_error
-    )
+            return staged
+    return _with_symbol(staged, symbol)
+
+
+def _load_trades_table(path: Path, source: str, symbol: str, on_error: OnError) -> pd.DataFrame:
+    problems: dict[int, str] = {}
+    staged = trades_table_stage(read_table(path), source, symbol, problems)
+    return _finish_trades(staged, source, lines=None, problems=problems, on_error=on_error)
 
 
 def _load_freqtrade_json(path: Path, source: str, symbol: str, on_error: OnError) -> pd.DataFrame:
@@ -290,36 +295,55 @@ def _load_freqtrade_json(path: Path, source: str, symbol: str, on_error: OnError
     return _finish_trades(staged, source, lines=None, problems=problems, on_error=on_error)
 
 
-def _load_trades_csv(path: Path, fmt: str, source: str, symbol: str, on_error: OnError) -> pd.DataFrame:
+def trades_csv_plan(path: Path, fmt: str, source: str, symbol: str) -> CsvPlan:
+    """The staging plan of a trades CSV (``kraken-csv``, ``tardis-csv``, ``binance-csv`` or ``csv``)."""
     from supreme.market.validation import check_columns
 
-    problems: dict[int, str]
+    kinds: dict[str, ColumnKind] = {"timestamp": "time", "price": "number", "amount": "number"}
     if fmt == "kraken-csv":
-        raw, lines, problems = stage_csv(path, ["timestamp", "price", "amount"], header=False, source=source)
-        staged = _with_symbol(raw, symbol)
-        staged["side"] = None  # Kraken's CSV does not say who was the taker
-        staged["id"] = None
-        return _finish_trades(staged, source, lines=lines, problems=problems, on_error=on_error, ts_unit="s")
+
+        def kraken(raw: pd.DataFrame, problems: dict[int, str]) -> pd.DataFrame:
+            staged = _with_symbol(raw, symbol)
+            staged["side"] = None  # Kraken's CSV does not say who was the taker
+            staged["id"] = None
+            return staged
+
+        return CsvPlan(["timestamp", "price", "amount"], False, kinds, kraken, ts_unit="s")
     if fmt == "tardis-csv":
         check_columns([f.strip() for f in first_record(path)], _TARDIS_TRADES, source)
-        raw, lines, problems = stage_csv(path, _TARDIS_TRADES, header=True, source=source)
-        return _finish_trades(raw, source, lines=lines, problems=problems, on_error=on_error, ts_unit="us")
+        return CsvPlan(list(_TARDIS_TRADES), True, kinds, lambda raw, problems: raw, ts_unit="us")
     if fmt == "binance-csv":
         first = first_record(path)
-        header = has_header(first)
         names = ["id", "price", "amount", "quote", "timestamp", "buyer_maker", "best_match"][: len(first)]
-        raw, lines, problems = stage_csv(path, names, header=header, source=source)
-        raw = _with_symbol(raw, symbol)
-        raw["side"] = _maker_to_side(raw["buyer_maker"], source, problems)
-        return _finish_trades(raw, source, lines=lines, problems=problems, on_error=on_error)
+
+        def binance(raw: pd.DataFrame, problems: dict[int, str]) -> pd.DataFrame:
+            raw = _with_symbol(raw, symbol)
+            raw["side"] = _maker_to_side(raw["buyer_maker"], source, problems)
+            return raw
+
+        return CsvPlan(names, has_header(first), kinds, binance)
     columns = [f.strip().lower() for f in first_record(path)]
     check_columns(columns, ["timestamp", "side", "price", "amount"], source, optional=["symbol", "id"])
-    raw, lines, problems = stage_csv(path, columns, header=True, source=source)
-    if "symbol" not in columns:
-        raw = _with_symbol(raw, symbol)
-    raw = raw.reindex(columns=["timestamp", "symbol", "side", "price", "amount", "id"])
-    raw["side"] = raw["side"].where(raw["side"].astype("string").str.strip() != "", None)
-    return _finish_trades(raw, source, lines=lines, problems=problems, on_error=on_error)
+
+    def unified(raw: pd.DataFrame, problems: dict[int, str]) -> pd.DataFrame:
+        if "symbol" not in columns:
+            raw = _with_symbol(raw, symbol)
+        raw = raw.reindex(columns=["timestamp", "symbol", "side", "price", "amount", "id"])
+        raw["side"] = raw["side"].where(raw["side"].astype("string").str.strip() != "", None)
+        return raw
+
+    return CsvPlan(columns, True, kinds, unified)
+
+
+def _load_trades_csv(path: Path, fmt: str, source: str, symbol: str, on_error: OnError) -> pd.DataFrame:
+    plan = trades_csv_plan(path, fmt, source, symbol)
+    raw, lines, problems = stage_csv_auto(
+        path, plan.columns, header=plan.header, source=source, kinds=plan.kinds
+    )
+    staged = plan.post(raw, problems)
+    return _finish_trades(
+        staged, source, lines=lines, problems=problems, on_error=on_error, ts_unit=plan.ts_unit
+    )
 
 
 def load_trades(

@@ -13,6 +13,9 @@ Every loader stages a file into raw columns, then calls :func:`validate_ohlcv` o
 
 Rows are numbered from 1 over the data rows of the source; when the source is a
 text file the physical line is given too (``row 3 (line 4)`` for a CSV with a header).
+A file validated chunk by chunk passes a :class:`Continuation` with each chunk after the first:
+rows keep their file-wide numbers, and order, duplicates and gaps are checked against the last
+row kept before the chunk, so a problem on a chunk boundary is reported like any other.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from supreme.market.timeframes import infer_timeframe, timeframe_ms
 __all__ = [
     "OHLCV_COLUMNS",
     "TRADE_COLUMNS",
+    "Continuation",
     "DataValidationError",
     "OnError",
     "RowIssue",
@@ -49,6 +53,15 @@ TRADE_COLUMNS: tuple[str, ...] = ("timestamp", "symbol", "side", "price", "amoun
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 OnError = Literal["raise", "skip"]
 _LOGGED_ROWS = 20  # per file; the report keeps every row, the log keeps the first few
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """Where a chunk continues its file: data rows before it, and the last timestamp kept so far."""
+
+    rows_before: int = 0
+    last_ms: int | None = None
+    ids: frozenset[str] = frozenset()  # trades: ids of the chunk before, for duplicates across it
 
 
 class DataValidationError(SupremeError, ValueError):
@@ -195,6 +208,7 @@ def _finish(
     source: str,
     lines: np.ndarray | None,
     on_error: OnError,
+    rows_before: int = 0,
 ) -> tuple[pd.DataFrame, tuple[RowIssue, ...]]:
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -202,7 +216,8 @@ def _finish(
         return frame, ()
     order = sorted(problems)
     issues = tuple(
-        RowIssue(row=i + 1, line=None if lines is None else int(lines[i]), problem=problems[i]) for i in order
+        RowIssue(row=rows_before + i + 1, line=None if lines is None else int(lines[i]), problem=problems[i])
+        for i in order
     )
     if on_error == "raise":
         first = issues[0]
@@ -227,10 +242,16 @@ def _finish(
     return frame.loc[keep].reset_index(drop=True), issues
 
 
-def _order_problems(ts: np.ndarray, ok: np.ndarray, *, strict: bool) -> dict[int, str]:
-    """Rows (among ``ok``) whose timestamp is not after every earlier good row's."""
+def _order_problems(
+    ts: np.ndarray, ok: np.ndarray, *, strict: bool, last_ms: int | None = None
+) -> dict[int, str]:
+    """Rows (among ``ok``) whose timestamp is not after every earlier good row's (and ``last_ms``)."""
     problems: dict[int, str] = {}
     idx = np.flatnonzero(ok)
+    if last_ms is not None:
+        # The chunk before ends at last_ms: a row at or before it is out of order or duplicated.
+        idx = np.r_[-1, idx]
+        ts = np.r_[ts, float(last_ms)]  # index -1 reads it
     if idx.size < 2:
         return problems
     t = ts[idx]
@@ -252,28 +273,15 @@ def _fmt_ms(ms: float) -> str:
     return f"{int(ms)} ({pd.Timestamp(int(ms), unit='ms', tz='UTC').isoformat()})"
 
 
-def validate_ohlcv(
-    staged: pd.DataFrame,
-    source: str,
-    *,
-    lines: np.ndarray | None = None,
-    parse_problems: dict[int, str] | None = None,
-    on_error: OnError = "raise",
-    timeframe: str | None = None,
-) -> pd.DataFrame:
-    """Check a staged OHLCV frame (float ``timestamp`` in ms, NaN where unparsable) and return the
-    unified frame (``timestamp`` int64 ms, prices and volume float64) with a report in ``attrs``."""
-    check_columns(list(staged.columns), OHLCV_COLUMNS, source)
-    n = len(staged)
-    problems: dict[int, str] = dict(parse_problems or {})
+def _ohlcv_value_problems(
+    ts: np.ndarray, cols: dict[str, np.ndarray], vol: np.ndarray, problems: dict[int, str]
+) -> list[str]:
+    """Add each row's first value problem to ``problems``; return notes about the whole file."""
     notes: list[str] = []
-    ts = staged["timestamp"].to_numpy(dtype="float64", na_value=np.nan)
-    cols = {c: staged[c].to_numpy(dtype="float64", na_value=np.nan) for c in PRICE_COLUMNS}
-    vol = staged["volume"].to_numpy(dtype="float64", na_value=np.nan)
     _add(problems, np.isnan(ts), "timestamp is missing (NaN)")
     for c in PRICE_COLUMNS:
         _add(problems, np.isnan(cols[c]), f"{c} is missing (NaN)")
-    if n and np.isnan(vol).all():
+    if ts.size and np.isnan(vol).all():
         # Mark-price and index candles carry no volume; keep NaN and say so rather than invent zeros.
         notes.append("volume not recorded in the source (all NaN, kept as NaN)")
     else:
@@ -296,10 +304,35 @@ def validate_ohlcv(
                 f"{name} {v[i].item()!r} outside [low {lo[i].item()!r}, high {h[i].item()!r}]"
             ),
         )
+    return notes
+
+
+def validate_ohlcv(
+    staged: pd.DataFrame,
+    source: str,
+    *,
+    lines: np.ndarray | None = None,
+    parse_problems: dict[int, str] | None = None,
+    on_error: OnError = "raise",
+    timeframe: str | None = None,
+    after: Continuation | None = None,
+) -> pd.DataFrame:
+    """Check a staged OHLCV frame (float ``timestamp`` in ms, NaN where unparsable) and return the
+    unified frame (``timestamp`` int64 ms, prices and volume float64) with a report in ``attrs``.
+
+    ``after`` continues a file validated in chunks (see :class:`Continuation`)."""
+    check_columns(list(staged.columns), OHLCV_COLUMNS, source)
+    after = after or Continuation()
+    n = len(staged)
+    problems: dict[int, str] = dict(parse_problems or {})
+    ts = staged["timestamp"].to_numpy(dtype="float64", na_value=np.nan)
+    cols = {c: staged[c].to_numpy(dtype="float64", na_value=np.nan) for c in PRICE_COLUMNS}
+    vol = staged["volume"].to_numpy(dtype="float64", na_value=np.nan)
+    notes = _ohlcv_value_problems(ts, cols, vol, problems)
     ok = np.ones(n, dtype=bool)
     if problems:
         ok[list(problems)] = False
-    for i, p in _order_problems(ts, ok, strict=True).items():
+    for i, p in _order_problems(ts, ok, strict=True, last_ms=after.last_ms).items():
         problems.setdefault(i, p)
     unified = pd.DataFrame(
         {
@@ -308,10 +341,15 @@ def validate_ohlcv(
             "volume": vol,
         }
     )
-    unified, issues = _finish(unified, problems, source=source, lines=lines, on_error=on_error)
+    unified, issues = _finish(
+        unified, problems, source=source, lines=lines, on_error=on_error, rows_before=after.rows_before
+    )
     # Infer from every readable time, before bad rows are dropped, so a drop reads as a gap.
     tf = timeframe or infer_timeframe(np.sort(ts[np.isfinite(ts)]).astype(np.int64))
-    gap_rows = _gap_rows(unified["timestamp"].to_numpy(), tf) if tf else ()
+    kept = unified["timestamp"].to_numpy()
+    if after.last_ms is not None:
+        kept = np.r_[np.int64(after.last_ms), kept]  # a gap across the chunk boundary is a gap
+    gap_rows = _gap_rows(kept, tf) if tf else ()
     unified.attrs["report"] = ValidationReport(
         source=source,
         kind="ohlcv",
@@ -335,6 +373,7 @@ def validate_trades(
     lines: np.ndarray | None = None,
     parse_problems: dict[int, str] | None = None,
     on_error: OnError = "raise",
+    after: Continuation | None = None,
 ) -> pd.DataFrame:
     """Check staged trades (float ``timestamp`` ms) and return the unified trades frame with a report.
 
@@ -343,6 +382,7 @@ def validate_trades(
     missing when the source does not record it (Kraken's CSV).
     """
     check_columns(list(staged.columns), TRADE_COLUMNS, source)
+    after = after or Continuation()
     n = len(staged)
     problems: dict[int, str] = dict(parse_problems or {})
     ts = staged["timestamp"].to_numpy(dtype="float64", na_value=np.nan)
@@ -366,12 +406,12 @@ def validate_trades(
     ids = staged["id"].astype("object").where(staged["id"].notna(), None)
     ids = ids.map(lambda v: None if v is None else str(v))
     has_id = ids.notna().to_numpy(dtype=bool)
-    dup_id = ids.duplicated(keep="first").to_numpy(dtype=bool) & has_id
+    dup_id = (ids.duplicated(keep="first") | ids.isin(after.ids)).to_numpy(dtype=bool) & has_id
     _add(problems, dup_id, lambda i: f"trade id {ids.iloc[i]!r} is duplicated")
     ok = np.ones(n, dtype=bool)
     if problems:
         ok[list(problems)] = False
-    for i, p in _order_problems(ts, ok, strict=False).items():
+    for i, p in _order_problems(ts, ok, strict=False, last_ms=after.last_ms).items():
         problems.setdefault(i, p)
     unified = pd.DataFrame(
         {
@@ -383,7 +423,9 @@ def validate_trades(
             "id": ids.to_numpy(dtype=object),
         }
     )
-    unified, issues = _finish(unified, problems, source=source, lines=lines, on_error=on_error)
+    unified, issues = _finish(
+        unified, problems, source=source, lines=lines, on_error=on_error, rows_before=after.rows_before
+    )
     unified.attrs["report"] = ValidationReport(
         source=source,
         kind="trades",
