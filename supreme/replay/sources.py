@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ import pandas as pd
 
 from supreme.errors import SupremeError
 from supreme.market.recording import Recording, open_recording
+from supreme.market.resample import resample_candles
 from supreme.market.timeframes import timeframe_ms
 from supreme.market.validation import OnError
 
@@ -70,6 +71,20 @@ def _join(symbol: str, recs: list[Recording], tf: str) -> Stream:
     return Stream(symbol, tf, frame, tuple(r.source for r in recs), tuple(notes))
 
 
+def _at_timeframe(stream: Stream, timeframe: str | None) -> Stream:
+    """``stream`` as candles of ``timeframe``, resampled when the files are finer (pandas' left-closed,
+    left-labelled buckets; a partial last bucket is dropped).  Joined first, so rows name file rows."""
+    if timeframe is None or timeframe == stream.timeframe:
+        return stream
+    if timeframe_ms(timeframe) < timeframe_ms(stream.timeframe):
+        raise ReplayInputError(f"{', '.join(stream.files)}: recorded at {stream.timeframe}, cannot replay "
+                               f"at the finer {timeframe}")
+    frame = resample_candles(stream.frame, timeframe, source_timeframe=stream.timeframe)
+    note = (f"{stream.symbol}: {len(stream.frame)} {stream.timeframe} candles resampled to {len(frame)} "
+            f"{timeframe}")
+    return replace(stream, timeframe=timeframe, frame=frame, notes=(*stream.notes, note))
+
+
 def _named(path: str | Path) -> tuple[str | None, str | Path]:
     """``SYMBOL=path`` names the symbol; a plain path takes it from the file name."""
     text = str(path)
@@ -85,26 +100,30 @@ def open_streams(paths: Sequence[str | Path], *, symbols: Sequence[str] | None =
     """One :class:`Stream` per symbol in ``paths``, in first-seen order.
 
     The symbol is the file name's (:func:`~supreme.market.formats.symbol_from_filename`) unless a
-    path is given as ``SYMBOL=path``.
+    path is given as ``SYMBOL=path``.  A ``timeframe`` coarser than a file's is made by resampling.
     """
     if not paths:
         raise ReplayInputError("no recordings given")
     by_symbol: dict[str, list[Recording]] = {}
     for path in paths:
         name, file = _named(path)
-        rec = open_recording(file, format, on_error=on_error, timeframe=timeframe, symbol=name)
+        rec = open_recording(file, format, on_error=on_error, symbol=name)
         by_symbol.setdefault(rec.symbol, []).append(rec)
     if symbols:
         unknown = [s for s in symbols if s not in by_symbol]
         if unknown:
             raise ReplayInputError(f"symbols {unknown} are in none of the files; found {sorted(by_symbol)}")
         by_symbol = {s: by_symbol[s] for s in symbols}
-    tfs = {rec.timeframe for recs in by_symbol.values() for rec in recs}
-    if None in tfs:
-        raise ReplayInputError("cannot infer the timeframe of a file with fewer than two candles; "
-                               "pass --timeframe")
-    if len(tfs) > 1:
-        raise ReplayInputError(f"the files have different timeframes {sorted(t for t in tfs if t)}; "
-                               "replay them separately or pass --timeframe")
-    tf = timeframe or str(next(iter(tfs)))
-    return [_join(sym, recs, tf) for sym, recs in by_symbol.items()]
+    streams = []
+    for sym, recs in by_symbol.items():
+        tfs = {rec.timeframe or timeframe for rec in recs}
+        if None in tfs:
+            raise ReplayInputError(f"cannot infer the timeframe of {sym} from fewer than two candles; "
+                                   "pass --timeframe")
+        if len(tfs) > 1:
+            raise ReplayInputError(f"the files of {sym} have different timeframes {sorted(map(str, tfs))}")
+        streams.append(_at_timeframe(_join(sym, recs, str(tfs.pop())), timeframe))
+    if len({st.timeframe for st in streams}) > 1:
+        raise ReplayInputError(f"the symbols are recorded at {sorted({st.timeframe for st in streams})}; "
+                               "pass a --timeframe they all resample to")
+    return streams

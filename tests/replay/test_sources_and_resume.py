@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from supreme.cache.codec import decode_entry
+from supreme.market.loaders import load_ohlcv
 from supreme.market.validation import DataValidationError
 from supreme.replay.runner import replay_files
 from supreme.replay.sources import ReplayInputError, open_streams
@@ -129,3 +130,21 @@ def test_a_killed_replay_keeps_every_flushed_batch_and_resumes(tmp_path: Path) -
     sig = np.concatenate([v for _, v in sig_blocks])  # type: ignore[misc]
     assert np.array_equal(sig[:, 1].astype(np.int64), clean["as_of"].to_numpy())  # nothing lost or doubled
     assert np.array_equal(sig[:, 5], clean["confidence"].to_numpy())
+
+
+def test_a_coarser_timeframe_replays_pandas_resampled_candles(tmp_path: Path) -> None:
+    frame = walk_frame(1000, seed=15)
+    a = write_csv(frame, tmp_path / "AAA.csv")
+    (stream,) = open_streams([a], timeframe="5m")
+    loaded = load_ohlcv(a)  # as read from the file (the CSV rounds to 10 digits)
+    ts = pd.to_datetime(loaded["timestamp"], unit="ms")
+    want = loaded.set_index(ts).resample("5min", label="left", closed="left").agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+    assert np.array_equal(stream.frame["close"].to_numpy(), want["close"].to_numpy())
+    assert np.array_equal(stream.frame["high"].to_numpy(), want["high"].to_numpy())
+    assert stream.timeframe == "5m" and "resampled to 200 5m" in stream.notes[-1]
+    signals = replay_files([a], tmp_path / "out5", timeframe="5m", figure=False).result.signals
+    assert len(signals) == 200 - 33 and (signals["timeframe"] == "5m").all()
+    with pytest.raises(ReplayInputError, match="finer"):
+        five = write_csv(walk_frame(100, seed=16, step_ms=300_000), tmp_path / "BBB.csv")
+        open_streams([five], timeframe="1m")
