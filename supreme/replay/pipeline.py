@@ -105,6 +105,10 @@ class ReplayPipeline:
                  settings: PipelineSettings | None = None) -> None:
         if not streams:
             raise ValueError("nothing to replay: no streams")
+        empty = [s.symbol for s in streams if len(s.frame) == 0]
+        if empty:
+            raise ValueError(f"nothing to replay for {empty}: no candles (for trades: not one whole "
+                             "candle of the timeframe)")
         tfs = {s.timeframe for s in streams}
         if len(tfs) != 1:
             raise ValueError(f"one timeframe per replay, got {sorted(tfs)}")

@@ -30,14 +30,15 @@ def replay_files(paths: Sequence[str | Path], out: str | Path, *, symbols: Seque
                  timeframe: str | None = None, on_error: OnError = "raise", resume: bool = False,
                  redis_url: str | None = None, database_url: str | None = None, progress: bool = False,
                  speed: float | None = None, log_events: bool = True, namespace: str = "supreme:",
-                 settings: PipelineSettings | None = None, figure: bool = True) -> ReplayRun:
+                 settings: PipelineSettings | None = None, figure: bool = True,
+                 trades: bool = False) -> ReplayRun:
     """Replay ``paths`` through the pipeline into the folder ``out``.
 
     L2 is Redis at ``redis_url`` (default: an in-process fakeredis), L3 the database at
     ``database_url`` (default: ``out/l3.sqlite``, so ``resume`` works across processes; a run without
     ``resume`` starts that file afresh).
     """
-    streams = open_streams(paths, symbols=symbols, timeframe=timeframe, on_error=on_error)
+    streams = open_streams(paths, symbols=symbols, timeframe=timeframe, on_error=on_error, trades=trades)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     if not resume and database_url is None:

@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 
 from supreme.errors import SupremeError
+from supreme.market.formats import symbol_from_filename
+from supreme.market.loaders import load_trades
 from supreme.market.recording import Recording, open_recording
-from supreme.market.resample import resample_candles
+from supreme.market.resample import resample_candles, trades_to_candles
 from supreme.market.timeframes import timeframe_ms
 from supreme.market.validation import OnError
 
@@ -94,20 +96,32 @@ def _named(path: str | Path) -> tuple[str | None, str | Path]:
     return None, path
 
 
+def _trades_recording(file: str | Path, name: str | None, timeframe: str | None, format: str,
+                      on_error: OnError) -> Recording:
+    """A trades file aggregated into candles of ``timeframe`` (tick aggregation)."""
+    if timeframe is None:
+        raise ReplayInputError(f"{file}: candles from trades need --timeframe")
+    trades = load_trades(file, format, on_error=on_error)
+    candles = trades_to_candles(trades, timeframe)
+    return Recording(candles, name or symbol_from_filename(file), timeframe, f"{file} (trades->{timeframe})")
+
+
 def open_streams(paths: Sequence[str | Path], *, symbols: Sequence[str] | None = None,
                  timeframe: str | None = None, on_error: OnError = "raise",
-                 format: str = "auto") -> list[Stream]:
+                 format: str = "auto", trades: bool = False) -> list[Stream]:
     """One :class:`Stream` per symbol in ``paths``, in first-seen order.
 
     The symbol is the file name's (:func:`~supreme.market.formats.symbol_from_filename`) unless a
-    path is given as ``SYMBOL=path``.  A ``timeframe`` coarser than a file's is made by resampling.
+    path is given as ``SYMBOL=path``.  A ``timeframe`` coarser than a file's is made by resampling;
+    with ``trades`` the files hold trades, aggregated into candles of ``timeframe``.
     """
     if not paths:
         raise ReplayInputError("no recordings given")
     by_symbol: dict[str, list[Recording]] = {}
     for path in paths:
         name, file = _named(path)
-        rec = open_recording(file, format, on_error=on_error, symbol=name)
+        rec = (_trades_recording(file, name, timeframe, format, on_error) if trades
+               else open_recording(file, format, on_error=on_error, symbol=name))
         by_symbol.setdefault(rec.symbol, []).append(rec)
     if symbols:
         unknown = [s for s in symbols if s not in by_symbol]

@@ -148,3 +148,25 @@ def test_a_coarser_timeframe_replays_pandas_resampled_candles(tmp_path: Path) ->
     with pytest.raises(ReplayInputError, match="finer"):
         five = write_csv(walk_frame(100, seed=16, step_ms=300_000), tmp_path / "BBB.csv")
         open_streams([five], timeframe="1m")
+
+
+def test_trades_aggregate_into_candles_and_too_few_is_a_clear_error(tmp_path: Path) -> None:
+    rng = np.random.default_rng(17)
+    ts = np.sort(1_640_995_200_000 + rng.integers(0, 300 * 60_000, 5000))
+    trades = pd.DataFrame({"timestamp": ts, "price": 100 + np.cumsum(rng.normal(0, 0.05, 5000)),
+                           "amount": rng.uniform(0.1, 2, 5000), "side": "buy",
+                           "id": [str(i) for i in range(5000)]})
+    path = tmp_path / "AAA-trades.parquet"
+    trades.to_parquet(path)
+    run = replay_files([path], tmp_path / "out", trades=True, timeframe="1m", figure=False)
+    candles = run.result.signals
+    ref = trades.set_index(pd.to_datetime(trades["timestamp"], unit="ms"))["price"].resample(
+        "1min", label="left", closed="left").last().dropna()
+    assert run.result.candles == len(ref) - 1  # the last minute has not closed: dropped, not shown
+    assert np.array_equal(candles["close"].to_numpy(), ref.to_numpy()[33:-1])
+    with pytest.raises(ReplayInputError, match="need --timeframe"):
+        open_streams([path], trades=True)
+    short = tmp_path / "BBB-trades.parquet"
+    trades.iloc[:3].to_parquet(short)
+    with pytest.raises(ValueError, match="no candles"):
+        replay_files([short], tmp_path / "out2", trades=True, timeframe="1h", figure=False)
