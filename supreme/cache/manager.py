@@ -69,6 +69,7 @@ from supreme.events import NULL_LOG, EventLog
 if TYPE_CHECKING:
     import pandas as pd
 
+    from supreme.cache.capture import AccessCapture
     from supreme.cache.writebehind import WriteBehindLike
 
 __all__ = ["CacheError", "CacheManager"]
@@ -129,6 +130,8 @@ class CacheManager(L1Adaptation):
         self._bump = self._counts.bump
         #: the write-behind queue attached to this manager (see :mod:`supreme.cache.writebehind`)
         self.write_behind: WriteBehindLike | None = None
+        #: records every get/set as a trace request when set (:mod:`supreme.cache.capture`)
+        self.capture: AccessCapture | None = None
         offer = getattr(adaptive, "offer_target", None) if offer_adaptation else None
         if callable(offer):
             offer(self, clock.now())  # the layer's adapter applies its decisions to this manager
@@ -170,6 +173,8 @@ class CacheManager(L1Adaptation):
         Returns None on a full miss with no loader and no source.  ``ttl`` (default
         ``default_ttl``) applies to a value fetched from the source.
         """
+        if self.capture is not None:
+            self.capture.record(key, self._now())
         # The L1 hit path.  With the log off: no lock, one call (MemoryTier.hit).  With the log on:
         # one helper call, skipping _get_slow's argument parsing.  Misses, expired values and
         # everything else go to _get_slow; a hit's answer does not depend on loader/ttl.
@@ -331,6 +336,8 @@ class CacheManager(L1Adaptation):
         t0 = self._now()
         exp = None if ttl is None else t0 + ttl
         blob = encode_entry(value, exp) if self._remotes else None
+        if self.capture is not None:
+            self.capture.record(key, t0, None if blob is None else len(blob), value)
         if self.write_behind is not None:
             self.write_behind.discard(key)  # this newer write wins over a queued one
         st, _ = self._keys.enter(key)
@@ -368,6 +375,8 @@ class CacheManager(L1Adaptation):
         if value is None:
             raise CacheError(f"cannot cache None for key {key!r} (None means 'absent'); use delete()")
         flow = flow or self.flow
+        if self.capture is not None:
+            self.capture.record(key, self._now(), nbytes, value)
         st, _ = self._keys.enter(key)
         try:
             with st.lock:

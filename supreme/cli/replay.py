@@ -55,6 +55,8 @@ def register(subparsers: Any) -> None:
     pipe.add_argument("--use-settings", action="store_true",
                       help="L2/L3 from SUPREME_REDIS_URL / SUPREME_DATABASE_URL instead of embedded ones")
     pipe.add_argument("--no-events", action="store_true", help="do not record the event log")
+    pipe.add_argument("--trace", metavar="FILE",
+                      help="capture the cache's access sequence as a libCacheSim oracleGeneral trace")
     pipe.add_argument("--from-trades", action="store_true",
                       help="the files hold trades: aggregate them into --timeframe candles")
     p.set_defaults(func=run)
@@ -104,6 +106,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         database_url=settings.database_url if settings else None,
         progress=not args.no_progress, speed=args.speed, log_events=not args.no_events,
         settings=PipelineSettings(block_candles=args.block, run_name=args.run_name), trades=args.from_trades,
+        trace=args.trace,
     )
     summary = run.result.summary()
     for note in run.result.notes:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from supreme.builders import build_hierarchy, redis_client
+from supreme.cache.capture import AccessCapture
 from supreme.clock import ManualClock
 from supreme.events import EventLog
 from supreme.market.validation import OnError
@@ -31,7 +32,7 @@ def replay_files(paths: Sequence[str | Path], out: str | Path, *, symbols: Seque
                  redis_url: str | None = None, database_url: str | None = None, progress: bool = False,
                  speed: float | None = None, log_events: bool = True, namespace: str = "supreme:",
                  settings: PipelineSettings | None = None, figure: bool = True,
-                 trades: bool = False) -> ReplayRun:
+                 trades: bool = False, trace: str | Path | None = None) -> ReplayRun:
     """Replay ``paths`` through the pipeline into the folder ``out``.
 
     L2 is Redis at ``redis_url`` (default: an in-process fakeredis), L3 the database at
@@ -51,6 +52,7 @@ def replay_files(paths: Sequence[str | Path], out: str | Path, *, symbols: Seque
     cache, breakers = build_hierarchy(clock, redis, database_url or f"sqlite:///{folder / 'l3.sqlite'}",
                                       event_log=log, default_ttl=None, flow="trading_signal",
                                       namespace=namespace)
+    capture = cache.capture = AccessCapture() if trace is not None else None
     try:
         pipeline = ReplayPipeline(streams, cache, clock, event_log=log, breakers=breakers, settings=settings)
         result = pipeline.run(resume=resume, progress=progress, speed=speed)
@@ -58,4 +60,7 @@ def replay_files(paths: Sequence[str | Path], out: str | Path, *, symbols: Seque
         cache.close()
         if redis_url:
             redis.close()
-    return ReplayRun(result, log, write_outputs(result, folder, log, figure=figure))
+    outputs = write_outputs(result, folder, log, figure=figure)
+    if capture is not None and trace is not None:
+        outputs["trace"] = capture.save(trace)
+    return ReplayRun(result, log, outputs)
