@@ -3,7 +3,10 @@
 Compression is told by the first four bytes (zstd's frame magic ``28 b5 2f fd``, or a skippable
 frame ``5? 2a 4d 18``), never by the name: libCacheSim's traces are usually kept as ``.zst``, and a
 compressed file read as raw records fails late and misleadingly ("truncated record 21048").
-A compressed file is decompressed as a stream (``zstandard``'s ``stream_reader``), never to disk.
+A compressed file is decompressed as a stream (``zstandard``'s ``decompressobj``, frame after
+frame), never to disk.  A frame cut off is an error; a corrupted frame is found by its checksum,
+which the ``zstd`` command writes by default (a frame written without one can decode corrupt bytes
+unseen: zstd itself cannot tell).
 
 :func:`iter_records` yields the records of one fixed-size layout chunk by chunk, so a reader holds
 one chunk of raw bytes at a time; a short last record or a corrupt frame raises
@@ -139,10 +142,17 @@ class _RawBlocks(io.RawIOBase):
 
 
 def peek(path: str | os.PathLike[str], n: int) -> bytes:
-    """The first ``n`` decompressed bytes of ``path`` (fewer if it is shorter)."""
+    """Up to ``n`` first decompressed bytes of ``path``, for telling its format.
+
+    A stream that fails to decode gives what decoded before the fault: the reader that reads it
+    next meets the same fault and names the record.
+    """
     blocks = iter_bytes(path)
+    src = _Blocks(blocks)
     try:
-        return _Blocks(blocks).read(n)
+        return src.read(n)
+    except CorruptStream:
+        return bytes(src._buf[:n])
     finally:
         blocks.close()
 
