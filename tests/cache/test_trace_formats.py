@@ -8,6 +8,7 @@ raise a :class:`TraceError` naming the record.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ def _zst(path: Path, *, frames: int = 1) -> Path:
     cut = np.linspace(0, len(data), frames + 1).astype(int)
     out = path.with_name(path.name + ".zst")
     out.write_bytes(b"".join(zstandard.ZstdCompressor(level=3, write_checksum=True).compress(data[a:b])
-                             for a, b in zip(cut[:-1], cut[1:], strict=True)))
+                             for a, b in itertools.pairwise(cut)))
     return out
 
 
@@ -178,7 +179,8 @@ def test_csv_string_ids_hashed_like_libcachesim_partition(tmp_path: Path, zst: b
     assert np.array_equal(ours.obj_id, again.obj_id)  # deterministic: same string, same id
     # libCacheSim's csv reader aborts the process on a .zst: it reads the plain file
     theirs = _theirs(plain, "CSV_TRACE", has_header=True, has_header_set=True, delimiter="\t",
-                     obj_id_is_num=False, obj_id_is_num_set=True, time_field=1, obj_id_field=2, obj_size_field=3)
+                     obj_id_is_num=False, obj_id_is_num_set=True, time_field=1, obj_id_field=2,
+                     obj_size_field=3)
     assert [(t, s) for t, _, s in theirs] == [(t, s) for t, _, s in _ours(ours)]
     assert _same_partition(ours.obj_id, np.array([i for _, i, _ in theirs], dtype=np.uint64))
     assert _same_partition(ours.obj_id, ids)
