@@ -4,6 +4,6 @@ See :mod:`.stack` (the Fenwick-tree pass), :mod:`.shards` (the samplers) and :mo
 curves as DataFrames, with :func:`compare_curves` for the sampling error).
 """
 
-from supreme.cache.mrc.curve import compare_curves, lru_distances, lru_mrc, shards_mrc
+from supreme.cache.mrc.curve import compare_curves, curve_table, lru_distances, lru_mrc, shards_mrc
 
-__all__ = ["compare_curves", "lru_distances", "lru_mrc", "shards_mrc"]
+__all__ = ["compare_curves", "curve_table", "lru_distances", "lru_mrc", "shards_mrc"]

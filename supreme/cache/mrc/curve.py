@@ -23,7 +23,7 @@ from supreme.cache.mrc.stack import COLD, feed, new_state
 from supreme.cache.policies import PolicyError
 from supreme.cache.trace import Trace
 
-__all__ = ["CHUNK", "compare_curves", "lru_distances", "lru_mrc", "shards_mrc"]
+__all__ = ["CHUNK", "compare_curves", "curve_table", "lru_distances", "lru_mrc", "shards_mrc"]
 
 #: requests per kernel call: the progress bar moves between calls
 CHUNK = 1 << 20
@@ -173,3 +173,23 @@ def compare_curves(exact: pd.DataFrame, estimate: pd.DataFrame) -> pd.DataFrame:
                                                 suffixes=("_exact", "_estimate"))
     both["abs_error"] = (both["miss_ratio_estimate"] - both["miss_ratio_exact"]).abs()
     return both
+
+
+def curve_table(trace: Trace, sizes: Sequence[int] | np.ndarray, *, exact: bool = True,
+                rate: float | None = None, s_max: int | None = None, warmup: int = 0,
+                ignore_size: bool = True, progress: bool = False) -> pd.DataFrame:
+    """Miss ratio per size (rows) of the exact curve and each SHARDS estimate, plus their errors."""
+    if not exact and rate is None and s_max is None:
+        raise PolicyError("nothing to compute: the exact curve is off and no SHARDS rate or s_max given")
+    common = {"warmup": warmup, "ignore_size": ignore_size, "progress": progress}
+    curves = [lru_mrc(trace, sizes, **common)] if exact else []  # type: ignore[arg-type]
+    if rate is not None:
+        curves.append(shards_mrc(trace, sizes, rate=rate, **common))  # type: ignore[arg-type]
+    if s_max is not None:
+        curves.append(shards_mrc(trace, sizes, s_max=s_max, **common))  # type: ignore[arg-type]
+    table = pd.DataFrame({c["method"].iloc[0]: c["miss_ratio"].to_numpy() for c in curves},
+                         index=pd.Index(curves[0]["size"].to_numpy(), name="size"))
+    if exact:
+        for est in curves[1:]:
+            table[f"error {est['method'].iloc[0]}"] = compare_curves(curves[0], est)["abs_error"].to_numpy()
+    return table

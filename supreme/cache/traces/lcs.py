@@ -57,6 +57,8 @@ def is_lcs_header(head: bytes) -> bool:
 
 def _version(path: str | os.PathLike[str]) -> tuple[int, int]:
     head = peek(path, LCS_HEADER_BYTES)
+    if len(head) >= 8 and not is_lcs_header(head):
+        raise TraceError(f"{path}: not an lcs trace (no start magic {LCS_MAGIC:#x} at byte 0)")
     if len(head) < LCS_HEADER_BYTES:
         raise TraceError(f"{path}: truncated lcs header ({len(head)} of {LCS_HEADER_BYTES} bytes)")
     start, version = struct.unpack_from("<QQ", head)
