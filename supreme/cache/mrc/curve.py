@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from supreme.cache.mrc.bitstack import feed_unit, new_bit_state
 from supreme.cache.mrc.shards import HASH_SPACE, FixedSizeSampler, hash53, scale
 from supreme.cache.mrc.stack import COLD, feed, new_state
 from supreme.cache.policies import PolicyError
@@ -50,15 +51,26 @@ def _weights(trace: Trace, ignore_size: bool) -> np.ndarray:
     return np.ones(len(trace), np.int64) if ignore_size else trace.obj_size.astype(np.int64)
 
 
+def _distances(ids: np.ndarray, n_obj: int, weights: np.ndarray | None, progress: bool,
+               desc: str) -> np.ndarray:
+    """Stack distances of dense ``ids`` (unit weights when ``weights`` is None: the bitmap pass)."""
+    out = np.empty(len(ids), np.int64)
+    if weights is None:
+        bits = new_bit_state(n_obj)
+        for part in _chunks(len(ids), progress, desc):
+            out[part] = feed_unit(bits, ids[part])
+        return out
+    state = new_state(n_obj)
+    for part in _chunks(len(ids), progress, desc):
+        out[part] = feed(state, ids[part], weights[part])
+    return out
+
+
 def lru_distances(trace: Trace, *, ignore_size: bool = True, progress: bool = False) -> np.ndarray:
     """Each request's LRU stack distance (objects, or bytes), ``COLD`` (-1) for first requests."""
     ids, n_obj = trace.dense_ids()
-    weights = _weights(trace, ignore_size)
-    state = new_state(n_obj)
-    out = np.empty(len(ids), np.int64)
-    for part in _chunks(len(ids), progress, "stack distances"):
-        out[part] = feed(state, ids[part], weights[part])
-    return out
+    weights = None if ignore_size else trace.obj_size.astype(np.int64)
+    return _distances(ids, n_obj, weights, progress, "stack distances")
 
 
 def _rows(method: str, sizes: np.ndarray, requests: float, hits: np.ndarray, byte_hit: np.ndarray,
@@ -106,12 +118,11 @@ def lru_mrc(trace: Trace, sizes: Sequence[int] | np.ndarray, *, warmup: int = 0,
 def _fixed_rate(trace: Trace, rate: float, weights: np.ndarray,
                 progress: bool) -> tuple[np.ndarray, np.ndarray]:
     keep = np.flatnonzero(hash53(trace.obj_id) < int(rate * HASH_SPACE))
-    _, ids = np.unique(trace.obj_id[keep], return_inverse=True)  # any dense numbering will do
-    state = new_state(int(ids.max()) + 1 if len(ids) else 0)
+    ids, uniques = pd.factorize(trace.obj_id[keep], sort=False)
     sub_weights = weights[keep]
-    out = np.empty(len(ids), np.int64)
-    for part in _chunks(len(ids), progress, "SHARDS fixed rate"):
-        out[part] = feed(state, ids[part], sub_weights[part])
+    unit = bool(len(sub_weights)) and bool((sub_weights == 1).all())
+    out = _distances(ids.astype(np.int64), len(uniques), None if unit else sub_weights, progress,
+                     "SHARDS fixed rate")
     scaled = np.full(len(trace), np.nan)
     scaled[keep] = np.where(out >= 0, (out - sub_weights) / rate + sub_weights, np.inf)
     w = np.zeros(len(trace))
