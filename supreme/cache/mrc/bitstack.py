@@ -126,8 +126,12 @@ def _feed_unit(ids, out, words, tree, owner, last, scalars):
     scalars[_TOTAL] = total
 
 
-def feed_unit(state: BitState, ids: np.ndarray) -> np.ndarray:
-    """Object-count stack distances (``COLD`` for first requests) of a chunk, continuing ``state``."""
-    out = np.empty(len(ids), np.int64)
+def feed_unit(state: BitState, ids: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Object-count stack distances (``COLD`` for first requests) of a chunk, continuing ``state``.
+
+    ``out`` (int64, contiguous, as long as ``ids``) receives them in place when given.
+    """
+    if out is None:
+        out = np.empty(len(ids), np.int64)
     _feed_unit(np.ascontiguousarray(ids, np.int64), out, *state)
     return out

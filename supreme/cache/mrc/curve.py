@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from supreme.cache.mrc.bitstack import feed_unit, new_bit_state
 from supreme.cache.mrc.shards import HASH_SPACE, FixedSizeSampler, hash53, scale
-from supreme.cache.mrc.stack import COLD, feed, new_state
+from supreme.cache.mrc.stack import COLD, distance_histogram, feed, new_state
 from supreme.cache.policies import PolicyError
 from supreme.cache.trace import Trace
 
@@ -58,7 +58,7 @@ def _distances(ids: np.ndarray, n_obj: int, weights: np.ndarray | None, progress
     if weights is None:
         bits = new_bit_state(n_obj)
         for part in _chunks(len(ids), progress, desc):
-            out[part] = feed_unit(bits, ids[part])
+            feed_unit(bits, ids[part], out[part])
         return out
     state = new_state(n_obj)
     for part in _chunks(len(ids), progress, desc):
@@ -100,16 +100,14 @@ def lru_mrc(trace: Trace, sizes: Sequence[int] | np.ndarray, *, warmup: int = 0,
         raise PolicyError(f"warmup must be >= 0, got {warmup!r}")
     d = lru_distances(trace, ignore_size=ignore_size, progress=progress) if distances is None else distances
     d = d[warmup:]
-    nbytes = trace.obj_size[warmup:].astype(np.int64)
-    reuse = d != COLD
-    if ignore_size:  # distances are at most n_obj: counting sort, O(n)
-        top = int(sizes.max())
-        clipped = np.minimum(d[reuse], top + 1)
-        cw = np.concatenate([[0], np.cumsum(np.bincount(clipped, minlength=top + 2))])
-        byte_counts = np.bincount(clipped, weights=nbytes[reuse], minlength=top + 2)
+    nbytes = trace.obj_size[warmup:]
+    if ignore_size:  # distances are at most n_obj: a counting pass, O(n)
+        counts, byte_counts = distance_histogram(d, nbytes, int(sizes.max()))
+        cw = np.concatenate([[0], np.cumsum(counts)])
         cb = np.concatenate([[0.0], np.cumsum(byte_counts)])
-        hits, byte_hit = cw[sizes + 1].astype(np.int64), cb[sizes + 1]
+        hits, byte_hit = cw[sizes + 1], cb[sizes + 1]
     else:
+        reuse = d != COLD
         hits_f, byte_hit = _hits_at(d[reuse], np.ones(int(reuse.sum())), nbytes[reuse], sizes)
         hits = hits_f.astype(np.int64)
     return _rows("exact", sizes, len(d), hits, byte_hit, float(nbytes.sum()))

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-__all__ = ["COLD", "StackState", "feed", "new_state"]
+__all__ = ["COLD", "StackState", "distance_histogram", "feed", "new_state"]
 
 #: the distance of a first request (a cold miss at every size)
 COLD = -1
@@ -137,3 +137,22 @@ def feed(state: StackState, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
     out = np.empty(len(ids), np.int64)
     _feed(np.ascontiguousarray(ids, np.int64), np.ascontiguousarray(weights, np.int64), out, *state)
     return out
+
+
+@njit(cache=True, nogil=True)
+def _histogram(dist, nbytes, top, counts, byte_counts):
+    for i in range(dist.shape[0]):
+        d = dist[i]
+        if d != COLD:
+            k = d if d <= top else top + 1
+            counts[k] += 1
+            byte_counts[k] += nbytes[i]
+
+
+def distance_histogram(dist: np.ndarray, nbytes: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
+    """Requests and their bytes per distance 0..top (``top + 1``: deeper); cold requests left out."""
+    counts = np.zeros(top + 2, np.int64)
+    byte_counts = np.zeros(top + 2, np.float64)
+    _histogram(np.ascontiguousarray(dist, np.int64), np.ascontiguousarray(nbytes, np.int64), int(top), counts,
+               byte_counts)
+    return counts, byte_counts
