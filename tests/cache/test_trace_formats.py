@@ -221,8 +221,15 @@ def test_truncated_zstd_names_the_record(tmp_path: Path) -> None:
     zst = _zst(_oracle(tmp_path))
     cut = tmp_path / "cut.oracleGeneral.bin.zst"
     cut.write_bytes(zst.read_bytes()[:-7])
-    with pytest.raises(TraceError, match=r"truncated zstd stream .*, in or after oracleGeneral record 1"):
+    with pytest.raises(TraceError, match=r"truncated zstd stream .*, in or after oracleGeneral record 1\b"):
+        load_trace(cut)  # one small block: nothing of it decodes
+    big = _zst(save_trace(Trace.from_ids(np.arange(200_000) % 5000), tmp_path / "big.oracleGeneral.bin"))
+    cut.write_bytes(big.read_bytes()[: big.stat().st_size // 2])
+    msg = r"truncated zstd stream .*, in or after oracleGeneral record (\d+)"
+    with pytest.raises(TraceError, match=msg) as err:
         load_trace(cut)
+    sound = int(str(err.value).rsplit(" ", 1)[1])
+    assert 1 < sound < 200_000  # the records before the cut decoded whole
     bad = tmp_path / "bad.oracleGeneral.bin.zst"
     raw = bytearray(zst.read_bytes())
     raw[len(raw) // 2:len(raw) // 2 + 16] = b"\xff" * 16

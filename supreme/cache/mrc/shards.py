@@ -13,9 +13,11 @@ fixed size   at most ``s_max`` objects are kept: when a new one would exceed it,
              rate are rescaled by ``R_new/R_old``, i.e. a sample taken at rate ``R_i`` weighs
              ``R_final/R_i`` in the end.
 
-Departures from the paper: the hash is splitmix64's finalizer (the paper leaves it open), histogram
-buckets are exact scaled distances (no bucket width), and the adjusted variant is the default for
-fixed rate only.
+Departures from the paper: the hash is splitmix64's finalizer (the paper leaves it open); histogram
+buckets are exact scaled distances (no bucket width); the adjustment is offered for both variants
+(for fixed size, the expected sample is ``N·R_final``), on by default; and the fixed-size sampler
+keeps a few per-object arrays over the trace's dense ids, so its memory is O(objects in the trace),
+not the paper's O(s_max) (the tree and the heap are O(s_max)).
 """
 
 from __future__ import annotations

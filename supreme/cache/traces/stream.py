@@ -106,6 +106,11 @@ class _Blocks:
         self._blocks = blocks
         self._buf = bytearray()
 
+    @property
+    def pending(self) -> bytes:
+        """Bytes decoded but not read yet."""
+        return bytes(self._buf)
+
     def read(self, n: int = -1) -> bytes:
         while n < 0 or len(self._buf) < n:
             block = next(self._blocks, None)
@@ -171,9 +176,11 @@ def iter_records(path: str | os.PathLike[str], dtype: np.dtype, *, what: str, sk
                              f"({nbytes % size} of {size} bytes)")
     blocks = iter_bytes(p)
     fh = _Blocks(blocks)
+    in_header = bool(skip)
     try:
         if skip and len(fh.read(skip)) < skip:
             raise TraceError(f"{p}: truncated {what} header (shorter than {skip} bytes)")
+        in_header = False
         while True:
             block = fh.read(chunk * size)
             whole = len(block) // size
@@ -187,8 +194,9 @@ def iter_records(path: str | os.PathLike[str], dtype: np.dtype, *, what: str, sk
             first += whole
             if len(block) < chunk * size:
                 return
-    except CorruptStream as exc:  # name the records the bad frame holds (this chunk's, or later)
-        raise TraceError(f"{exc}, in or after {what} record {first + 1}") from exc
+    except CorruptStream as exc:  # the records decoded whole before the fault are sound
+        sound = first if in_header else first + len(fh.pending) // size
+        raise TraceError(f"{exc}, in or after {what} record {sound + 1}") from exc
     except OSError as exc:
         raise TraceError(f"{p}: unreadable at {what} record {first + 1} ({exc})") from exc
     finally:
