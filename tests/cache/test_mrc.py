@@ -131,3 +131,12 @@ def test_shards_adjustment_helps() -> None:
 def test_bad_arguments(call: object, msg: str) -> None:
     with pytest.raises(PolicyError, match=msg):
         call(Trace.from_ids([1, 2, 1]))  # type: ignore[operator]
+
+
+def test_progress_bar_on_long_runs_only(capsys: pytest.CaptureFixture[str]) -> None:
+    long = Trace.from_ids(np.random.default_rng(9).integers(0, 50_000, 1_100_000))
+    lru_mrc(long, [10, 1000], progress=True)
+    assert "stack distances" in capsys.readouterr().err
+    lru_mrc(long, [10, 1000], progress=False)
+    lru_mrc(_traces()["zipf"], [10], progress=True)  # short: no bar
+    assert capsys.readouterr().err == ""

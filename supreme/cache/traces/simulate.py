@@ -127,7 +127,7 @@ def miss_ratio_curve(trace: Trace, policy: str, sizes: list[int] | np.ndarray, *
 
     With ``one_pass``, LRU in object mode comes from one stack-distance pass
     (:func:`supreme.cache.mrc.lru_mrc`, equal to the per-size runs) instead of one run per size.
-    ``progress`` shows a bar over the runs.
+    ``progress`` shows a bar over the runs when they replay 5M requests or more in all.
     """
     from tqdm import tqdm
 
@@ -139,7 +139,8 @@ def miss_ratio_curve(trace: Trace, policy: str, sizes: list[int] | np.ndarray, *
         from supreme.cache.mrc import lru_mrc
 
         frames.append(lru_mrc(trace, sizes, warmup=warmup, progress=progress).drop(columns="method"))
-    bar = tqdm(runs, desc="per-size runs", unit="run", disable=not progress or not runs, leave=False)
+    short = len(trace) * len(runs) < 5_000_000  # a few seconds at most: no bar
+    bar = tqdm(runs, desc="per-size runs", unit="run", disable=not progress or short, leave=False)
     rows = [simulate(trace, n, s, warmup=warmup, ignore_size=ignore_size, engine=engine).as_dict()
             for n, s in bar]
     frames.append(pd.DataFrame.from_records(rows, columns=ROW_COLUMNS))
