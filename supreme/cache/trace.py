@@ -1,15 +1,20 @@
 """Access traces: a columnar ``Trace``, a recorder, and the standard file formats.
 
-Formats
+Formats (one reader module each in :mod:`supreme.cache.traces`; every one but Parquet may be
+zstd-compressed, told by magic bytes and decompressed as a stream)
 -------
 parquet        our own: columns time, obj_id, obj_size[, next_access_vtime]
-csv            our own (same columns, with header) or libCacheSim's csv reader layout:
+csv, txt       our own (same columns, with header) or libCacheSim's csv/txt reader layout:
                any delimited file, fields chosen by header name or 1-based index
-               (libCacheSim's ``time-col``/``obj-id-col``/``obj-size-col``)
+               (libCacheSim's ``time-col``/``obj-id-col``/``obj-size-col``), string ids hashed
+               (:mod:`~supreme.cache.traces.delimited`)
 oraclegeneral  libCacheSim's binary: 24-byte little-endian records
                ``uint32 time, uint64 obj_id, uint32 obj_size, int64 next_access_vtime``
                (next_access_vtime counts requests from 1, -1 when never requested again;
-               ``Trace.next_access_vtime`` holds 0-based positions)
+               ``Trace.next_access_vtime`` holds 0-based positions) (:mod:`~supreme.cache.traces.oracle`)
+lcs            libCacheSim's own binary, versions 1-8 (:mod:`~supreme.cache.traces.lcs`)
+vscsi          VMware block traces, v1/v2 (:mod:`~supreme.cache.traces.vscsi`)
+twr            Twitter key-value traces (:mod:`~supreme.cache.traces.twr`)
 
 Corrupt input raises :class:`TraceError` naming the file and the record.
 """
@@ -20,6 +25,7 @@ import os
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,17 +33,15 @@ import pandas as pd
 from supreme.errors import SupremeError
 
 __all__ = [
-    "FORMATS", "ORACLE_DTYPE", "Trace", "TraceError", "TraceRecorder", "load_trace", "read_csv",
-    "read_oracle_general", "save_trace",
+    "FORMATS", "ORACLE_DTYPE", "WRITABLE", "Trace", "TraceError", "TraceRecorder", "load_trace", "read_csv",
+    "read_oracle_general", "read_parquet", "save_trace",
 ]
 
-FORMATS = ("auto", "csv", "oraclegeneral", "parquet")
+FORMATS = ("auto", "csv", "txt", "oraclegeneral", "lcs", "vscsi", "twr", "parquet")
+#: the formats :func:`save_trace` writes
+WRITABLE = ("csv", "oraclegeneral", "parquet")
 ORACLE_DTYPE = np.dtype([("time", "<u4"), ("obj_id", "<u8"), ("obj_size", "<u4"), ("next", "<i8")])
 COLUMNS = ("time", "obj_id", "obj_size")
-#: Header layouts recognised without a column mapping (cloudPhysics block traces: lbn is the object).
-KNOWN_LAYOUTS: dict[tuple[str, ...], dict[str, str]] = {
-    ("version", "time", "op", "size", "lbn"): {"time": "time", "obj_id": "lbn", "obj_size": "size"},
-}
 
 
 class TraceError(SupremeError, ValueError):
@@ -80,10 +84,10 @@ class Trace:
 
     def dense_ids(self) -> tuple[np.ndarray, int]:
         """Ids remapped to 0..k-1 in order of first appearance, and k."""
-        _, first, inverse = np.unique(self.obj_id, return_index=True, return_inverse=True)
-        rank = np.empty(len(first), dtype=np.int64)
-        rank[np.argsort(first, kind="stable")] = np.arange(len(first))
-        return rank[inverse].astype(np.int64), len(first)
+        # a hash table in one pass (pandas' factorize numbers by first appearance): 4-6x faster
+        # than sorting with np.unique on 10M requests, which dominated whole simulation runs
+        codes, uniques = pd.factorize(self.obj_id, sort=False)
+        return codes.astype(np.int64, copy=False), len(uniques)
 
     def next_access(self) -> np.ndarray:
         """Position of each request's next request for the same object (-1: none); computed if absent."""
@@ -148,9 +152,7 @@ def _detect(path: Path) -> str:
         return "oraclegeneral"
     if name.endswith(".csv") or name.endswith(".txt"):
         return "csv"
-    raise TraceError(
-        f"{path}: cannot tell the trace format from the name; pass a format ({', '.join(FORMATS)})"
-    )
+    raise TraceError(f"{path}: cannot tell the trace format from the name; pass one ({', '.join(WRITABLE)})")
 
 
 def _check_file(path: str | os.PathLike[str]) -> Path:
@@ -161,34 +163,10 @@ def _check_file(path: str | os.PathLike[str]) -> Path:
 
 
 def read_oracle_general(path: str | os.PathLike[str]) -> Trace:
-    """libCacheSim's oracleGeneral binary (24-byte records)."""
-    p = _check_file(path)
-    nbytes = p.stat().st_size
-    if nbytes % ORACLE_DTYPE.itemsize:
-        full = nbytes // ORACLE_DTYPE.itemsize
-        raise TraceError(
-            f"{p}: truncated oracleGeneral record {full + 1} at byte {full * ORACLE_DTYPE.itemsize} "
-            f"({nbytes % ORACLE_DTYPE.itemsize} of {ORACLE_DTYPE.itemsize} bytes)"
-        )
-    rec = np.fromfile(p, dtype=ORACLE_DTYPE)
-    bad = np.flatnonzero(rec["obj_size"] == 0)
-    if len(bad):
-        raise TraceError(f"{p}: record {bad[0] + 1} has obj_size 0")
-    raw = rec["next"].astype(np.int64)
-    nxt = np.where(raw > 0, raw - 1, -1)  # libCacheSim's virtual time counts requests from 1
-    return Trace(rec["time"].astype(np.int64), rec["obj_id"].copy(), rec["obj_size"].astype(np.int64), nxt)
+    """libCacheSim's oracleGeneral binary (24-byte records), plain or zstd-compressed."""
+    from supreme.cache.traces.oracle import read_oracle_general as read
 
-
-def _column(frame: pd.DataFrame, spec: str | int, path: Path, what: str) -> pd.Series:
-    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
-        idx = int(spec) - 1  # libCacheSim counts fields from 1
-        if not 0 <= idx < frame.shape[1]:
-            raise TraceError(f"{path}: {what} field {spec} out of range (file has {frame.shape[1]} fields)")
-        return frame.iloc[:, idx]
-    if spec not in frame.columns:
-        names = ", ".join(map(str, frame.columns))
-        raise TraceError(f"{path}: no column {spec!r} for {what} (columns: {names})")
-    return frame[spec]
+    return read(_check_file(path))
 
 
 def read_csv(
@@ -197,51 +175,12 @@ def read_csv(
     *,
     header: bool | None = None,
     delimiter: str = ",",
+    obj_id_is_num: bool | None = None,
 ) -> Trace:
     """A delimited trace; ``columns`` maps time/obj_id/obj_size to a header name or 1-based field."""
-    p = _check_file(path)
-    try:
-        with p.open() as fh:
-            first = fh.readline().strip().split(delimiter)
-    except UnicodeDecodeError as exc:
-        raise TraceError(f"{p}: not a text trace ({exc})") from exc
-    if header is None:
-        header = any(not cell.strip().lstrip("-").isdigit() for cell in first)
-    try:
-        frame = pd.read_csv(p, sep=delimiter, header=0 if header else None, dtype=str,
-                            keep_default_na=False, skip_blank_lines=True)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise TraceError(f"{p}: unreadable CSV ({exc})") from exc
-    if columns is None:
-        names = tuple(str(c).strip().lower() for c in frame.columns) if header else ()
-        if names in KNOWN_LAYOUTS:
-            columns = KNOWN_LAYOUTS[names]
-        elif header and all(c in names for c in COLUMNS):
-            columns = {c: c for c in COLUMNS}
-        else:
-            columns = {"time": 1, "obj_id": 2, "obj_size": 3}
-    out: dict[str, np.ndarray] = {}
-    for what in COLUMNS:
-        if what not in columns:
-            if what == "obj_size":
-                out[what] = np.ones(len(frame), dtype=np.int64)
-                continue
-            raise TraceError(f"{p}: no column given for {what}")
-        raw = _column(frame, columns[what], p, what)
-        values = pd.to_numeric(raw.str.strip(), errors="coerce")
-        bad = values.isna() | (values != values.round())
-        if what == "obj_size":
-            bad |= values <= 0
-        if bad.any():
-            i = int(np.argmax(bad.to_numpy()))
-            line = i + 1 + (1 if header else 0)
-            raise TraceError(f"{p}: record {i + 1} (line {line}): bad {what} value {raw.iloc[i]!r}")
-        out[what] = values.to_numpy(dtype=np.float64).astype(np.int64) if values.dtype.kind == "f" \
-            else values.to_numpy(dtype=np.int64)
-    nxt = None
-    if "next_access_vtime" in frame.columns:
-        nxt = pd.to_numeric(frame["next_access_vtime"], errors="coerce").fillna(-1).to_numpy(np.int64)
-    return Trace(out["time"], out["obj_id"], out["obj_size"], nxt)
+    from supreme.cache.traces.delimited import read_csv as read
+
+    return read(_check_file(path), columns, header=header, delimiter=delimiter, obj_id_is_num=obj_id_is_num)
 
 
 def read_parquet(path: str | os.PathLike[str]) -> Trace:
@@ -258,19 +197,11 @@ def read_parquet(path: str | os.PathLike[str]) -> Trace:
     return Trace(frame["time"].to_numpy(), frame["obj_id"].to_numpy(), frame["obj_size"].to_numpy(), nxt)
 
 
-def load_trace(path: str | os.PathLike[str], format: str = "auto", **csv_options: object) -> Trace:
-    """Read a trace in any supported format (``auto`` guesses from the file name)."""
-    p = _check_file(path)
-    fmt = format.lower().replace("_", "").replace("-", "")
-    if fmt not in FORMATS:
-        raise TraceError(f"unknown trace format {format!r}; valid: {', '.join(FORMATS)}")
-    if fmt == "auto":
-        fmt = _detect(p)
-    if fmt == "parquet":
-        return read_parquet(p)
-    if fmt == "oraclegeneral":
-        return read_oracle_general(p)
-    return read_csv(p, **csv_options)  # type: ignore[arg-type]
+def load_trace(path: str | os.PathLike[str], format: str = "auto", **csv_options: Any) -> Trace:
+    """Read a trace in any supported format (``auto``: by magic bytes, then by name)."""
+    from supreme.cache.traces.formats import load
+
+    return load(path, format, **csv_options)
 
 
 def save_trace(trace: Trace, path: str | os.PathLike[str], format: str = "auto") -> Path:
@@ -284,14 +215,9 @@ def save_trace(trace: Trace, path: str | os.PathLike[str], format: str = "auto")
     elif fmt == "csv":
         trace.to_frame().to_csv(p, index=False)
     elif fmt == "oraclegeneral":
-        if len(trace) and (trace.time.min() < 0 or trace.time.max() > 0xFFFFFFFF
-                           or trace.obj_size.max() > 0xFFFFFFFF or trace.obj_id.min() < 0):
-            raise TraceError(f"{p}: values do not fit oracleGeneral's uint32 time/size or uint64 id")
-        rec = np.empty(len(trace), dtype=ORACLE_DTYPE)
-        rec["time"], rec["obj_id"], rec["obj_size"] = trace.time, trace.obj_id, trace.obj_size
-        nxt = trace.next_access()
-        rec["next"] = np.where(nxt >= 0, nxt + 1, -1)
-        rec.tofile(p)
+        from supreme.cache.traces.oracle import write_oracle_general
+
+        write_oracle_general(trace, p)
     else:
-        raise TraceError(f"unknown trace format {format!r}; valid: {', '.join(FORMATS[1:])}")
+        raise TraceError(f"cannot write trace format {format!r}; valid: {', '.join(WRITABLE)}")
     return p

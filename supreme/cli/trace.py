@@ -1,4 +1,12 @@
-"""``supreme trace``: simulate eviction policies over access traces, and convert trace formats.
+"""``supreme trace``: simulate eviction policies over access traces, describe them, curves, convert.
+
+``supreme trace info TRACE`` prints requests, objects, working set, one-hit wonders and the
+reuse-distance histogram (:func:`supreme.cache.traces.info.trace_info`).  ``supreme trace mrc
+TRACE`` prints the exact one-pass LRU miss-ratio curve and/or SHARDS estimates of it, with the
+sampling error beside the exact curve when both run (:mod:`supreme.cache.mrc`).  Every command
+reads every format of :mod:`supreme.cache.trace` (zstd told by magic bytes) and takes the csv
+column mapping (``--obj-id-col``, ``--time-col``, ``--size-col``, ``--header``/``--no-header``,
+``--delimiter``, ``--obj-id-str``); long runs show a progress bar unless ``--no-progress``.
 
 ``supreme trace simulate TRACE --size N|--sizes LIST [--policy P]`` replays the trace through the
 static policy with the compiled kernels.  With ``--adaptive`` and/or ``--prefetch`` it also runs
@@ -19,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from supreme.cache.policies import POLICIES, PolicyError, normalize_name
-from supreme.cache.trace import FORMATS, Trace, load_trace, save_trace
+from supreme.cache.trace import FORMATS, WRITABLE, Trace, TraceError, load_trace, save_trace
 from supreme.errors import SupremeError
 
 __all__ = ["register"]
@@ -46,6 +54,32 @@ def _sizes(text: str) -> list[int] | str:
     return values
 
 
+def _column(text: str | None) -> str | int | None:
+    if text is None:
+        return None
+    return int(text) if text.strip().isdigit() else text.strip()
+
+
+def _csv_options(args: argparse.Namespace) -> dict[str, Any]:
+    cols = {k: _column(getattr(args, f"{k}_col")) for k in ("time", "obj_id", "size")}
+    options: dict[str, Any] = {}
+    if any(v is not None for v in cols.values()):
+        if cols["obj_id"] is None:
+            raise TraceError("--time-col/--size-col need --obj-id-col too")
+        options["columns"] = {("obj_size" if k == "size" else k): v for k, v in cols.items() if v is not None}
+    if args.header is not None:
+        options["header"] = args.header
+    if args.delimiter is not None:
+        options["delimiter"] = "\t" if args.delimiter in ("\\t", "tab") else args.delimiter
+    if args.obj_id_str:
+        options["obj_id_is_num"] = False
+    return options
+
+
+def _load(args: argparse.Namespace, path: str) -> Trace:
+    return load_trace(path, args.format, **_csv_options(args))
+
+
 def _limit(trace: Trace, limit: int | None) -> Trace:
     if limit is None:
         return trace
@@ -68,7 +102,7 @@ def _simulate(args: argparse.Namespace) -> int:
     elif args.threshold is not None or args.rate is not None or args.cycle is not None:
         raise PolicyError("--threshold, --rate and --cycle apply to --adaptive/--prefetch runs only")
     spec = None if args.sizes is None else _sizes(args.sizes)  # a bad list fails before the load
-    trace = _limit(load_trace(args.trace, args.format), args.limit)
+    trace = _limit(_load(args, args.trace), args.limit)
     if learning:
         from supreme.cache.traces import auto_sizes
 
@@ -98,7 +132,9 @@ def _print_curve(args: argparse.Namespace, trace: Trace, names: list[str], spec:
 
     ignore = not args.bytes
     sizes = auto_sizes(trace, ignore_size=ignore) if isinstance(spec, str) else spec
-    frames = [miss_ratio_curve(trace, n, sizes, warmup=args.warmup, ignore_size=ignore) for n in names]
+    # LRU's whole curve comes from one stack-distance pass (equal to the per-size runs)
+    frames = [miss_ratio_curve(trace, n, sizes, warmup=args.warmup, ignore_size=ignore, one_pass=True,
+                               progress=not args.no_progress) for n in names]
     mrc = pd.concat(frames, ignore_index=True)
     table = mrc.pivot(index="size", columns="policy", values="miss_ratio")[names]
     print(f"miss ratio, trace {args.trace} ({len(trace)} requests)")
@@ -177,8 +213,52 @@ def _print_adaptive(args: argparse.Namespace, trace: Trace, policy: str, sizes: 
     return 0
 
 
+def _info(args: argparse.Namespace) -> int:
+    from supreme.cache.traces.formats import detect_format
+    from supreme.cache.traces.info import trace_info
+
+    src = detect_format(args.trace, args.format)
+    trace = _limit(_load(args, args.trace), args.limit)
+    info = trace_info(trace, progress=not args.no_progress)
+    print(f"trace {args.trace}: {src.format}{' (zstd)' if src.compressed else ''}")
+    for key, value in info.as_dict().items():
+        print(f"  {key:<22}{value:>20,.4f}" if isinstance(value, float) else f"  {key:<22}{value:>20,}")
+    print("reuse distance (LRU stack distance, objects):")
+    print(info.reuse.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if args.csv:
+        info.reuse.to_csv(args.csv, index=False)
+        print(f"wrote {args.csv}")
+    return 0
+
+
+def _mrc(args: argparse.Namespace) -> int:
+    from supreme.cache.mrc import curve_table
+    from supreme.cache.traces import auto_sizes
+
+    if args.points <= 0:
+        raise PolicyError(f"--points must be a positive integer, got {args.points}")
+    if args.warmup < 0:
+        raise PolicyError(f"--warmup must be >= 0, got {args.warmup}")
+    spec = _sizes(args.sizes)
+    trace = _limit(_load(args, args.trace), args.limit)
+    ignore = not args.bytes
+    sizes = auto_sizes(trace, args.points, ignore_size=ignore) if isinstance(spec, str) else spec
+    table = curve_table(trace, sizes, exact=not args.no_exact, rate=args.shards_rate, s_max=args.shards_size,
+                        warmup=args.warmup, ignore_size=ignore, progress=not args.no_progress)
+    print(f"LRU miss ratio, trace {args.trace} ({len(trace)} requests, sizes in "
+          f"{'bytes' if args.bytes else 'objects'})")
+    print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+    for col in table.columns:
+        if str(col).startswith("error"):
+            print(f"mean absolute {col}: {table[col].mean():.4f} (max {table[col].max():.4f})")
+    if args.csv:
+        table.reset_index().to_csv(args.csv, index=False)
+        print(f"wrote {args.csv}")
+    return 0
+
+
 def _convert(args: argparse.Namespace) -> int:
-    trace = load_trace(args.src, args.format)
+    trace = _load(args, args.src)
     out = save_trace(trace, args.dst, args.to)
     print(f"wrote {len(trace)} requests to {out}")
     return 0
@@ -194,17 +274,33 @@ def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
     return run
 
 
+def _input_args(p: argparse.ArgumentParser, *, progress: bool = True) -> None:
+    p.add_argument("--format", default="auto", choices=FORMATS,
+                   help="trace format (auto: by magic bytes, then by name; zstd is told by its magic)")
+    p.add_argument("--obj-id-col", help="csv/txt: object id column (header name or 1-based field)")
+    p.add_argument("--time-col", help="csv/txt: time column (default: none, time 0)")
+    p.add_argument("--size-col", help="csv/txt: size column (default: none, size 1)")
+    p.add_argument("--header", dest="header", action="store_true", default=None,
+                   help="csv/txt: the first line is a header (default: guessed)")
+    p.add_argument("--no-header", dest="header", action="store_false", help="csv/txt: no header line")
+    p.add_argument("--delimiter", help="csv/txt: field delimiter (default ','; 'tab' for tabs)")
+    p.add_argument("--obj-id-str", action="store_true",
+                   help="csv/txt: object ids are strings, hashed to 64-bit ids (default: guessed)")
+    if progress:
+        p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
-    """Add ``supreme trace simulate|convert``."""
+    """Add ``supreme trace simulate|info|mrc|convert``."""
     parser = subparsers.add_parser("trace", help="simulate eviction policies over access traces")
     sub = parser.add_subparsers(dest="trace_command", metavar="SUBCOMMAND", required=True)
     sim = sub.add_parser("simulate", help="miss ratios of a policy (or all) at a size or a list of sizes")
-    sim.add_argument("trace", help="trace file (csv, oracleGeneral .bin, parquet)")
+    sim.add_argument("trace", help="trace file (oracleGeneral, lcs, vscsi, twr, csv/txt, parquet; or .zst)")
     sim.add_argument("--policy", default="lru", help=f"one of {', '.join(POLICIES)}, or 'all'")
     sim.add_argument("--size", type=int, help="cache size (objects; bytes with --bytes)")
     sim.add_argument("--sizes", help="comma-separated sizes or 'auto' for a miss-ratio curve")
     sim.add_argument("--warmup", type=int, default=0, help="requests not counted at the start")
-    sim.add_argument("--format", default="auto", choices=FORMATS)
+    _input_args(sim)
     sim.add_argument("--bytes", action="store_true", help="use object sizes (default: every object is 1)")
     sim.add_argument("--csv", help="write the miss-ratio curve to this CSV")
     sim.add_argument("--plot", help="write the miss-ratio curve to this PNG")
@@ -221,9 +317,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                           "(default: the trace's own times)")
     sim.add_argument("--cycle", type=float, help="learning-cycle period in seconds (default 60)")
     sim.set_defaults(func=_guard(_simulate))
+    info = sub.add_parser("info", help="requests, objects, working set, one-hit wonders, reuse distances")
+    info.add_argument("trace")
+    info.add_argument("--limit", type=int, help="use only the first N requests of the trace")
+    info.add_argument("--csv", help="write the reuse-distance histogram to this CSV")
+    _input_args(info)
+    info.set_defaults(func=_guard(_info))
+    mrc = sub.add_parser("mrc", help="one-pass LRU miss-ratio curve (exact) and SHARDS estimates")
+    mrc.add_argument("trace")
+    mrc.add_argument("--sizes", default="auto", help="comma-separated sizes or 'auto' (log-spaced)")
+    mrc.add_argument("--points", type=int, default=100, help="number of sizes for --sizes auto")
+    mrc.add_argument("--shards-rate", type=float, help="also estimate by SHARDS at this fixed rate (0, 1]")
+    mrc.add_argument("--shards-size", type=int, help="also estimate by fixed-size SHARDS keeping N objects")
+    mrc.add_argument("--no-exact", action="store_true", help="skip the exact curve (SHARDS only)")
+    mrc.add_argument("--warmup", type=int, default=0, help="requests not counted at the start")
+    mrc.add_argument("--bytes", action="store_true", help="sizes in bytes (default: objects)")
+    mrc.add_argument("--limit", type=int, help="use only the first N requests of the trace")
+    mrc.add_argument("--csv", help="write the curve(s) and errors to this CSV")
+    _input_args(mrc)
+    mrc.set_defaults(func=_guard(_mrc))
     conv = sub.add_parser("convert", help="convert a trace between formats")
     conv.add_argument("src")
     conv.add_argument("dst")
-    conv.add_argument("--format", default="auto", choices=FORMATS, help="format of SRC")
-    conv.add_argument("--to", default="auto", choices=FORMATS, help="format of DST (auto: from its name)")
+    _input_args(conv, progress=False)
+    conv.add_argument("--to", default="auto", choices=("auto", *WRITABLE),
+                      help="format of DST (auto: from its name)")
     conv.set_defaults(func=_guard(_convert))

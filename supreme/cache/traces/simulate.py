@@ -21,6 +21,10 @@ from supreme.cache.trace import Trace
 __all__ = ["SimResult", "auto_sizes", "miss_ratio_curve", "simulate"]
 
 
+#: the columns of :meth:`SimResult.as_dict` (and of :func:`miss_ratio_curve`)
+ROW_COLUMNS = ["policy", "size", "requests", "hits", "misses", "miss_ratio", "byte_miss_ratio"]
+
+
 @dataclass
 class SimResult:
     """Counts of one simulation (requests after warm-up only)."""
@@ -117,9 +121,30 @@ def auto_sizes(trace: Trace, points: int = 10, ignore_size: bool = True) -> list
 
 
 def miss_ratio_curve(trace: Trace, policy: str, sizes: list[int] | np.ndarray, *, warmup: int = 0,
-                     ignore_size: bool = True, engine: str = "kernel") -> pd.DataFrame:
-    """One row per (policy, size); ``policy="all"`` runs every registered policy."""
+                     ignore_size: bool = True, engine: str = "kernel", one_pass: bool = False,
+                     progress: bool = False) -> pd.DataFrame:
+    """One row per (policy, size); ``policy="all"`` runs every registered policy.
+
+    With ``one_pass``, LRU in object mode comes from one stack-distance pass
+    (:func:`supreme.cache.mrc.lru_mrc`, equal to the per-size runs) instead of one run per size.
+    ``progress`` shows a bar over the runs when they replay 5M requests or more in all.
+    """
+    from tqdm import tqdm
+
     names = list(POLICIES) if str(policy).lower() == "all" else [normalize_name(policy)]
-    rows = [simulate(trace, n, int(s), warmup=warmup, ignore_size=ignore_size, engine=engine).as_dict()
-            for n in names for s in sizes]
-    return pd.DataFrame.from_records(rows)
+    fast = one_pass and ignore_size and engine == "kernel" and "lru" in names
+    runs = [(n, int(s)) for n in names for s in sizes if not (fast and n == "lru")]
+    frames = []
+    if fast:
+        from supreme.cache.mrc import lru_mrc
+
+        frames.append(lru_mrc(trace, sizes, warmup=warmup, progress=progress).drop(columns="method"))
+    short = len(trace) * len(runs) < 5_000_000  # a few seconds at most: no bar
+    bar = tqdm(runs, desc="per-size runs", unit="run", disable=not progress or short, leave=False)
+    rows = [simulate(trace, n, s, warmup=warmup, ignore_size=ignore_size, engine=engine).as_dict()
+            for n, s in bar]
+    frames.append(pd.DataFrame.from_records(rows, columns=ROW_COLUMNS))
+    out = pd.concat([f for f in frames if len(f)] or frames[-1:], ignore_index=True)
+    order = {n: i for i, n in enumerate(names)}
+    return out.sort_values(["policy", "size"], key=lambda c: c.map(order) if c.name == "policy" else c,
+                           kind="stable", ignore_index=True)
