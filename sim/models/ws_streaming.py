@@ -6,14 +6,16 @@ The real socket-free parts of :mod:`supreme.api.streaming` -- built by ``StreamG
 :class:`~supreme.api.streaming.health.HealthMonitor` and the gateway's sans-IO ``handle_text`` -- with
 the real :class:`~supreme.market.feed.MarketDataFeed` polling a real
 :class:`~supreme.market.replay.ReplayConnector` over the bundled sample (``SPX``, ``IXIC`` daily
-candles), and a real :class:`~supreme.cache.manager.CacheManager` taking every update.  Simulated: the
-sockets (handshake, frames) and each client's network delay::
+candles), and a real :class:`~supreme.cache.manager.CacheManager` taking every update through the
+real Subscription_Manager's "Cache update" step (the same code path as ``supreme serve``).
+Simulated: the sockets (handshake, frames) and each client's network delay::
 
     Client.handshake -> WebSocket_Server.established (Connection_Manager.validate/register)
     Client.subscribe -> WebSocket_Server.subscribe -> Subscription_Manager.register -> .confirmed
       -> WebSocket_Server.ack -> Client.ack
     loop every feed.poll_interval: Market_Data_Feed.poll -> Exchange_Connector.fetch
-      -> Cache_Manager.set (all tiers) -> Subscription_Manager.broadcast -> Client.update (after its delay)
+      -> Market_Data_Feed.cache_update -> Cache_Manager.set (all tiers)
+      -> Subscription_Manager.find_subscribers -> .broadcast -> Client.update (after its delay)
     Client.unsubscribe -> WebSocket_Server.unsubscribe -> Subscription_Manager.remove -> Client.ack
 
 Departure: the sample's daily candles are replayed on a compressed grid -- candle ``k`` opens at
@@ -80,7 +82,7 @@ class WsWorld:
         self.gateway = StreamGateway.build(
             clock, feed=self.feed, metrics=self.metrics, event_log=ctx.log, symbols=self.symbols,
             queue_size=sc["ws.queue_size"], allow_anonymous=True, ping_interval=sc["health.interval"],
-            ping_timeout=sc["health.timeout"], timeframe=sc["replay.timeframe"],
+            ping_timeout=sc["health.timeout"], timeframe=sc["replay.timeframe"], cache=self.cache,
         )
         self.connections = self.gateway.connections
         self.subscriptions = self.gateway.subscriptions
@@ -91,11 +93,9 @@ class WsWorld:
         self.handlers: dict[int, Any] = {}
         self.received: dict[str, list[dict[str, Any]]] = {}
 
-    # -- Market_Data_Feed -> Cache_Manager -> Subscription_Manager ------------------------------
+    # -- Market_Data_Feed -> (Cache_Manager: the real manager's step) -> Subscription_Manager -------
     def _cache_then_publish(self, publish: Any, update: dict[str, Any]) -> None:
-        assert self.cache is not None
-        key = f"{update['channel']}:{update['symbol']}:{update['timestamp']}"
-        self.cache.set(key, update["data"])
+        # the cache update already ran in SubscriptionManager._from_feed; this is the loop handoff
         subscribers = self.subscriptions.subscribers(update["symbol"], update["channel"])
         self.ctx.step("Subscription_Manager", "find_subscribers",
                       key=f"{update['symbol']}:{update['channel']}", subscribers=len(subscribers))
@@ -145,13 +145,10 @@ class WsWorld:
 
     def drain(self, conn: Any) -> None:
         """The sender: queued messages leave in order, each arriving after this client's network delay."""
-        import asyncio
-
         env = self.ctx.env
         while True:
-            try:
-                text = conn.queue.get_nowait()
-            except asyncio.QueueEmpty:
+            text = conn.next_message()  # refills from what waited behind a full queue, as the sender does
+            if text is None:
                 return
             self.connections.mark_sent(conn)
             arrive = max(self._wire_free.get(conn.id, 0.0), env.now + self.net.sample(self.ctx.rng))
