@@ -158,7 +158,7 @@ def test_subscribe_updates_from_the_feed_and_unsubscribe(make_env: Callable[...,
 # -- 500 concurrent subscribers -----------------------------------------------------------------------
 @pytest.mark.slow
 def test_500_subscribers_each_get_every_update_in_order(make_env: Callable[..., Env]) -> None:
-    env = make_env(ping_interval=60.0, limits=StreamLimits(max_connections_per_key=500))  # one key, 500 streams
+    env = make_env(ping_interval=60.0, limits=StreamLimits(max_connections_per_key=500))  # one key
     n_clients, per_symbol = 500, 20
 
     async def scenario() -> None:
