@@ -18,6 +18,11 @@ Simulated: the sockets (handshake, frames) and each client's network delay::
       -> Subscription_Manager.find_subscribers -> .broadcast -> Client.update (after its delay)
     Client.unsubscribe -> WebSocket_Server.unsubscribe -> Subscription_Manager.remove -> Client.ack
 
+Slow readers (``clients.slow`` of the clients, default 0): their sender runs only every
+``slow.read_every`` seconds, so with a small ``ws.queue_size`` their queue fills and the real
+Connection coalesces to the latest candle per subscription (``"skipped"`` in the update), and closes
+them ``4008`` only once they stay behind past ``ws.max_behind``; the other clients are unaffected.
+
 Departure: the sample's daily candles are replayed on a compressed grid -- candle ``k`` opens at
 ``k * replay.timeframe`` of simulated time -- so a run of minutes streams years of data with the
 replay connector's "as of now" rule unchanged.
@@ -78,12 +83,16 @@ class WsWorld:
             self.cache = CacheManager(MemoryTier("LRU", clock=clock, capacity=1024),
                                       LocalTier(clock, name="L2"), LocalTier(clock, name="L3"),
                                       clock=clock, event_log=ctx.log, flow="ws_streaming")
+        from supreme.api.streaming.limits import StreamLimits
+
         self.metrics = Metrics()
         self.gateway = StreamGateway.build(
             clock, feed=self.feed, metrics=self.metrics, event_log=ctx.log, symbols=self.symbols,
-            queue_size=sc["ws.queue_size"], allow_anonymous=True, ping_interval=sc["health.interval"],
+            limits=StreamLimits(queue_size=int(sc["ws.queue_size"]), max_behind=float(sc["ws.max_behind"])),
+            allow_anonymous=True, ping_interval=sc["health.interval"],
             ping_timeout=sc["health.timeout"], timeframe=sc["replay.timeframe"], cache=self.cache,
         )
+        self.slow: set[int] = set()  # connections whose sender runs only every slow.read_every seconds
         self.connections = self.gateway.connections
         self.subscriptions = self.gateway.subscriptions
         self.health = self.gateway.health
@@ -139,8 +148,16 @@ class WsWorld:
         self.drain(conn)
 
     def drain_all(self) -> None:
-        """Move every connection's queued messages onto the wire."""
+        """Move every connection's queued messages onto the wire (slow readers wait for their turn)."""
         for conn in self.connections.connections:
+            if conn.id not in self.slow:
+                self.drain(conn)
+
+    def slow_reader(self, conn: Any, every: float) -> Generator[simpy.Event, Any, None]:
+        """A sender that gets to run only every ``every`` seconds (a client reading slowly)."""
+        self.slow.add(conn.id)
+        while conn.state != "closed":
+            yield self.ctx.env.timeout(every)
             self.drain(conn)
 
     def drain(self, conn: Any) -> None:
@@ -193,7 +210,7 @@ def _client(w: WsWorld, i: int) -> Generator[simpy.Event, Any, None]:
         if kind == "update":
             got.append(msg)
             ctx.step("Client", "update", key=f"{msg['symbol']}:{msg['channel']}", frm="WebSocket_Server",
-                     seq=msg["seq"], client=name)
+                     seq=msg["seq"], client=name, skipped=msg.get("skipped", 0))
         elif kind == "ack":
             ctx.step("Client", "ack", key=symbol, frm="WebSocket_Server", op=msg.get("op"), client=name)
         elif kind == "ping":
@@ -201,6 +218,8 @@ def _client(w: WsWorld, i: int) -> Generator[simpy.Event, Any, None]:
 
     yield ctx.env.timeout(ctx.rng.uniform(0.0, 2.0))
     conn = yield from w.connect(name, on_message)
+    if i >= int(sc["clients"]) - int(sc["clients.slow"]):
+        ctx.env.process(w.slow_reader(conn, float(sc["slow.read_every"])))
     ctx.step("Client", "subscribe", key=symbol, client=name)
     yield from w.send(conn, {"op": "subscribe", "symbols": [symbol], "channels": ["candles"], "id": 1})
     yield ctx.env.timeout(max(0.0, sc["client.unsubscribe_at"] + ctx.rng.uniform(0, 5) - ctx.env.now))
@@ -225,10 +244,14 @@ def summarize(log: pd.DataFrame) -> dict[str, Any]:
     """Connections, updates polled, broadcast and received, and the delivery delay."""
     comp, op = log["component"], log["operation"]
     upd = log[(comp == "Client") & (op == "update")]
+    forced = log[(comp == "WebSocket_Gateway") & (op == "force_close")]
+    skipped = upd["detail"].map(lambda d: json.loads(d).get("skipped", 0) if isinstance(d, str) else 0)
     return {
         "connections": count_steps(log, "Connection_Manager", "register"),
         "polls": count_steps(log, "Market_Data_Feed", "poll"),
         "broadcasts": count_steps(log, "Subscription_Manager", "broadcast"),
         "updates_received": len(upd),
         "unsubscribed": count_steps(log, "Subscription_Manager", "remove"),
+        "updates_skipped": int(skipped.sum()),
+        "closed_slow": int(forced["detail"].astype(str).str.startswith("4008").sum()),
     }
