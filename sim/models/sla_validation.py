@@ -4,7 +4,10 @@ The Test_Harness sends ``requests`` open-loop requests through :mod:`sim.models.
 (the API_Server and its Cache_System are that model's real components on sim time), the
 Metrics_Collector is the event log, and the Validator is the real
 :func:`supreme.api.sla.validate` working on the log's ``API_Gateway.request`` rows (nearest-rank
-P50/P95/P99 per endpoint)::
+P50/P95/P99 per endpoint, failed requests against ``sla.error_budget``) — the same
+:func:`supreme.api.sla.judge` as ``supreme sla``.  Failures come from the trading-signal model's fault
+schedule, e.g. ``faults.exchange.error_at = 0`` with ``faults.exchange.error_rate = 0.05`` (a failed
+exchange fetch is a 503)::
 
     Test_Harness.Send test requests -> API_Server.Process requests (the trading_signal rows)
     Metrics_Collector.Record latencies -> Validator.Get latency data
@@ -55,11 +58,12 @@ def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
     log.record(end, FLOW, "Validator", "Get latency data", detail=json.dumps({"from": "Test_Harness"}))
     frame = log.to_frame()
     limits = SlaThresholds(
-        p50=float(sc["sla.p50"]) or None, p95=float(sc["sla.p95"]) or None, p99=float(sc["sla.p99"]) or None
+        p50=float(sc["sla.p50"]) or None, p95=float(sc["sla.p95"]) or None, p99=float(sc["sla.p99"]) or None,
+        error_budget=float(sc["sla.error_budget"]),
     )
     report = validate(frame, SlaConfig(default=limits))
     row = report.table.iloc[0].to_dict() if len(report.table) else {}
-    figures = {k: row.get(k) for k in ("n", "p50", "p95", "p99")}
+    figures = {k: row.get(k) for k in ("n", "errors", "timeouts", "error_rate", "p50", "p95", "p99")}
     log.record(
         end, FLOW, "Validator", "Calculate P95, P99 latencies", detail=json.dumps(figures, default=float)
     )

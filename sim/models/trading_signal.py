@@ -286,7 +286,9 @@ def serve(
         outcome = svc.handle(rid, client, symbol)
         yield from io.settle(request_id=rid)
     total = env.now - t0
-    status = "error" if outcome in ("error", "rejected") else "ok"
+    # the real gateway's vocabulary: a refusal (429/401) is "rejected", a 503 "error" (charged to the
+    # SLA's error budget), a served request "ok"
+    status = outcome if outcome in ("error", "rejected") else "ok"
     if log.enabled:
         now = svc.clock.now()
         log.record(

@@ -6,15 +6,22 @@ The real socket-free parts of :mod:`supreme.api.streaming` -- built by ``StreamG
 :class:`~supreme.api.streaming.health.HealthMonitor` and the gateway's sans-IO ``handle_text`` -- with
 the real :class:`~supreme.market.feed.MarketDataFeed` polling a real
 :class:`~supreme.market.replay.ReplayConnector` over the bundled sample (``SPX``, ``IXIC`` daily
-candles), and a real :class:`~supreme.cache.manager.CacheManager` taking every update.  Simulated: the
-sockets (handshake, frames) and each client's network delay::
+candles), and a real :class:`~supreme.cache.manager.CacheManager` taking every update through the
+real Subscription_Manager's "Cache update" step (the same code path as ``supreme serve``).
+Simulated: the sockets (handshake, frames) and each client's network delay::
 
     Client.handshake -> WebSocket_Server.established (Connection_Manager.validate/register)
     Client.subscribe -> WebSocket_Server.subscribe -> Subscription_Manager.register -> .confirmed
       -> WebSocket_Server.ack -> Client.ack
     loop every feed.poll_interval: Market_Data_Feed.poll -> Exchange_Connector.fetch
-      -> Cache_Manager.set (all tiers) -> Subscription_Manager.broadcast -> Client.update (after its delay)
+      -> Market_Data_Feed.cache_update -> Cache_Manager.set (all tiers)
+      -> Subscription_Manager.find_subscribers -> .broadcast -> Client.update (after its delay)
     Client.unsubscribe -> WebSocket_Server.unsubscribe -> Subscription_Manager.remove -> Client.ack
+
+Slow readers (``clients.slow`` of the clients, default 0): their sender runs only every
+``slow.read_every`` seconds, so with a small ``ws.queue_size`` their queue fills and the real
+Connection coalesces to the latest candle per subscription (``"skipped"`` in the update), and closes
+them ``4008`` only once they stay behind past ``ws.max_behind``; the other clients are unaffected.
 
 Departure: the sample's daily candles are replayed on a compressed grid -- candle ``k`` opens at
 ``k * replay.timeframe`` of simulated time -- so a run of minutes streams years of data with the
@@ -76,12 +83,16 @@ class WsWorld:
             self.cache = CacheManager(MemoryTier("LRU", clock=clock, capacity=1024),
                                       LocalTier(clock, name="L2"), LocalTier(clock, name="L3"),
                                       clock=clock, event_log=ctx.log, flow="ws_streaming")
+        from supreme.api.streaming.limits import StreamLimits
+
         self.metrics = Metrics()
         self.gateway = StreamGateway.build(
             clock, feed=self.feed, metrics=self.metrics, event_log=ctx.log, symbols=self.symbols,
-            queue_size=sc["ws.queue_size"], allow_anonymous=True, ping_interval=sc["health.interval"],
-            ping_timeout=sc["health.timeout"], timeframe=sc["replay.timeframe"],
+            limits=StreamLimits(queue_size=int(sc["ws.queue_size"]), max_behind=float(sc["ws.max_behind"])),
+            allow_anonymous=True, ping_interval=sc["health.interval"],
+            ping_timeout=sc["health.timeout"], timeframe=sc["replay.timeframe"], cache=self.cache,
         )
+        self.slow: set[int] = set()  # connections whose sender runs only every slow.read_every seconds
         self.connections = self.gateway.connections
         self.subscriptions = self.gateway.subscriptions
         self.health = self.gateway.health
@@ -91,11 +102,9 @@ class WsWorld:
         self.handlers: dict[int, Any] = {}
         self.received: dict[str, list[dict[str, Any]]] = {}
 
-    # -- Market_Data_Feed -> Cache_Manager -> Subscription_Manager ------------------------------
+    # -- Market_Data_Feed -> (Cache_Manager: the real manager's step) -> Subscription_Manager -------
     def _cache_then_publish(self, publish: Any, update: dict[str, Any]) -> None:
-        assert self.cache is not None
-        key = f"{update['channel']}:{update['symbol']}:{update['timestamp']}"
-        self.cache.set(key, update["data"])
+        # the cache update already ran in SubscriptionManager._from_feed; this is the loop handoff
         subscribers = self.subscriptions.subscribers(update["symbol"], update["channel"])
         self.ctx.step("Subscription_Manager", "find_subscribers",
                       key=f"{update['symbol']}:{update['channel']}", subscribers=len(subscribers))
@@ -139,19 +148,24 @@ class WsWorld:
         self.drain(conn)
 
     def drain_all(self) -> None:
-        """Move every connection's queued messages onto the wire."""
+        """Move every connection's queued messages onto the wire (slow readers wait for their turn)."""
         for conn in self.connections.connections:
+            if conn.id not in self.slow:
+                self.drain(conn)
+
+    def slow_reader(self, conn: Any, every: float) -> Generator[simpy.Event, Any, None]:
+        """A sender that gets to run only every ``every`` seconds (a client reading slowly)."""
+        self.slow.add(conn.id)
+        while conn.state != "closed":
+            yield self.ctx.env.timeout(every)
             self.drain(conn)
 
     def drain(self, conn: Any) -> None:
         """The sender: queued messages leave in order, each arriving after this client's network delay."""
-        import asyncio
-
         env = self.ctx.env
         while True:
-            try:
-                text = conn.queue.get_nowait()
-            except asyncio.QueueEmpty:
+            text = conn.next_message()  # refills from what waited behind a full queue, as the sender does
+            if text is None:
                 return
             self.connections.mark_sent(conn)
             arrive = max(self._wire_free.get(conn.id, 0.0), env.now + self.net.sample(self.ctx.rng))
@@ -196,7 +210,7 @@ def _client(w: WsWorld, i: int) -> Generator[simpy.Event, Any, None]:
         if kind == "update":
             got.append(msg)
             ctx.step("Client", "update", key=f"{msg['symbol']}:{msg['channel']}", frm="WebSocket_Server",
-                     seq=msg["seq"], client=name)
+                     seq=msg["seq"], client=name, skipped=msg.get("skipped", 0))
         elif kind == "ack":
             ctx.step("Client", "ack", key=symbol, frm="WebSocket_Server", op=msg.get("op"), client=name)
         elif kind == "ping":
@@ -204,6 +218,8 @@ def _client(w: WsWorld, i: int) -> Generator[simpy.Event, Any, None]:
 
     yield ctx.env.timeout(ctx.rng.uniform(0.0, 2.0))
     conn = yield from w.connect(name, on_message)
+    if i >= int(sc["clients"]) - int(sc["clients.slow"]):
+        ctx.env.process(w.slow_reader(conn, float(sc["slow.read_every"])))
     ctx.step("Client", "subscribe", key=symbol, client=name)
     yield from w.send(conn, {"op": "subscribe", "symbols": [symbol], "channels": ["candles"], "id": 1})
     yield ctx.env.timeout(max(0.0, sc["client.unsubscribe_at"] + ctx.rng.uniform(0, 5) - ctx.env.now))
@@ -228,10 +244,14 @@ def summarize(log: pd.DataFrame) -> dict[str, Any]:
     """Connections, updates polled, broadcast and received, and the delivery delay."""
     comp, op = log["component"], log["operation"]
     upd = log[(comp == "Client") & (op == "update")]
+    forced = log[(comp == "WebSocket_Gateway") & (op == "force_close")]
+    skipped = upd["detail"].map(lambda d: json.loads(d).get("skipped", 0) if isinstance(d, str) else 0)
     return {
         "connections": count_steps(log, "Connection_Manager", "register"),
         "polls": count_steps(log, "Market_Data_Feed", "poll"),
         "broadcasts": count_steps(log, "Subscription_Manager", "broadcast"),
         "updates_received": len(upd),
         "unsubscribed": count_steps(log, "Subscription_Manager", "remove"),
+        "updates_skipped": int(skipped.sum()),
+        "closed_slow": int(forced["detail"].astype(str).str.startswith("4008").sum()),
     }

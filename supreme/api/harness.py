@@ -91,17 +91,16 @@ async def run_load(client: Any, plan: Sequence[LoadRequest], *, rate: float, con
 
     async def one(i: int, req: LoadRequest, scheduled: float) -> None:
         async with slots:
-            status, rid, detail = 0, f"h{i}", ""
+            rid, outcome = f"h{i}", "error"
             try:
                 resp = await send(i, req)
-                status = resp.status_code
                 rid = resp.headers.get("x-request-id", rid)
+                outcome, detail = _judge_response(resp)
             except Exception as exc:  # a refused connection is a result, not a crash of the harness
-                detail = f"{type(exc).__name__}: {exc}"
+                outcome, detail = _judge_exception(exc)
             done = clock.now()
-        outcome = "error" if status == 0 or status >= 500 else ("rejected" if status >= 400 else "ok")
         log.record(done, "sla_validation", "Test_Harness", "request", outcome, request_id=rid,
-                   key=req.label, latency=done - scheduled, detail=detail or f"status={status}")
+                   key=req.label, latency=done - scheduled, detail=detail)
 
     for i, req in enumerate(plan[:warmup]):
         with contextlib.suppress(Exception):  # a failing warm-up request shows up again when measured
@@ -118,6 +117,30 @@ async def run_load(client: Any, plan: Sequence[LoadRequest], *, rate: float, con
         tasks.append(asyncio.create_task(one(i, req, scheduled)))
     await asyncio.gather(*tasks)
     return log
+
+
+def _judge_response(resp: Any) -> tuple[str, str]:
+    """``(outcome, detail)`` of an answer: ok, rejected (4xx), timeout (504) or error (5xx); the detail
+    names the status and the API's error code, so failures group by kind."""
+    status = int(resp.status_code)
+    if status < 400:
+        return "ok", f"status={status}"
+    code = ""
+    with contextlib.suppress(ValueError, AttributeError, TypeError):  # a body that is not our JSON error
+        body = resp.json()
+        code = str(body.get("error", "")) if isinstance(body, dict) else ""
+    detail = f"status={status} {code}".rstrip()
+    if status == 504:
+        return "timeout", detail
+    return ("rejected" if status < 500 else "error"), detail
+
+
+def _judge_exception(exc: BaseException) -> tuple[str, str]:
+    """``(outcome, detail)`` of a request that got no answer: timeout, or error (refused, reset ...)."""
+    import httpx
+
+    outcome = "timeout" if isinstance(exc, (httpx.TimeoutException, TimeoutError)) else "error"
+    return outcome, f"{type(exc).__name__}: {exc}"
 
 
 def build_plan(n: int, endpoints: Sequence[str], symbols: Sequence[str],
@@ -268,11 +291,12 @@ class SlaOutcome:
 
 def check_sla(config: SlaConfig, load: LoadSpec, *, events: str | Path | None = None,
               target: RemoteTarget | None = None, use_settings: bool = False, component: str | None = None,
-              top: int = 5) -> SlaOutcome:
+              top: int = 5, error_budget: float | None = None) -> SlaOutcome:
     """Judge an event log file (``events``), a running API (``target``) or, by default, the app in process.
 
     ``component`` names the rows that carry the total latency: ``API_Gateway`` for a file,
-    ``Test_Harness`` (the client's view) when sending.
+    ``Test_Harness`` (the client's view) when sending.  ``error_budget`` (a fraction) overrides the
+    config's budgets.
     """
     server: pd.DataFrame | None = None
     if events is not None:
@@ -287,6 +311,6 @@ def check_sla(config: SlaConfig, load: LoadSpec, *, events: str | Path | None = 
                                            endpoints=load.endpoints, symbols=load.symbols,
                                            use_settings=use_settings, warmup=load.warmup)
         component = component or "Test_Harness"
-    report = validate(frame, config, component=component)
+    report = validate(frame, config, component=component, error_budget=error_budget)
     joined = frame if server is None else pd.concat([frame, server], ignore_index=True)
     return SlaOutcome(report, joined, format_report(report, analyse(report, joined, top=top)))

@@ -9,8 +9,16 @@ a real run and a SimPy run:
 * percentiles are **nearest-rank** (``numpy.percentile(method="inverted_cdf")``): P95 is the smallest
   observed latency with at least 95 % of requests at or below it, so it is always a latency that
   happened and exact on a known sample (1..1000 ms gives P95 = 950 ms, P99 = 990 ms);
+* a request that failed (outcome ``error`` — a 5xx or no answer — or ``timeout``) counts against the
+  endpoint's **error budget** (default 0.1 %): the verdict fails when ``failed / n`` exceeds it,
+  whatever the percentiles say (fast failures would otherwise *improve* them).  A refusal
+  (``rejected``, a 4xx) is the client's fault and is counted but not charged.  The latency
+  percentiles cover every request, failed or not;
+* :func:`judge` is the one verdict — :func:`validate`, ``supreme sla`` and the SimPy model
+  :mod:`sim.models.sla_validation` all reach it;
 * a violation is analysed by joining the slowest requests with every step of the same request id,
-  showing where they spent their time.
+  showing where they spent their time; failed requests are summarised by kind (endpoint, outcome,
+  detail) with a count each, so a dead back-end reads as one line, not one per request.
 
 The load that produces a real log comes from :mod:`supreme.api.harness` (the Test_Harness).
 """
@@ -21,7 +29,7 @@ import json
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,32 +40,47 @@ from supreme.config import ConfigError
 from supreme.events import COLUMNS
 
 __all__ = [
-    "SlaConfig", "SlaReport", "SlaThresholds", "analyse", "format_report", "load_event_log",
-    "load_sla_config", "percentile", "request_latencies", "validate",
+    "DEFAULT_ERROR_BUDGET", "FAILED_OUTCOMES", "SlaConfig", "SlaReport", "SlaThresholds", "Verdict",
+    "analyse", "failure_kinds", "format_report", "judge", "load_event_log", "load_sla_config", "percentile",
+    "request_latencies", "validate",
 ]
+
+#: Request outcomes charged to the error budget.
+FAILED_OUTCOMES = ("error", "timeout")
+#: Fraction of requests that may fail (0.1 %).
+DEFAULT_ERROR_BUDGET = 0.001
 
 
 @dataclass(frozen=True)
 class SlaThresholds:
-    """Upper bounds in seconds (None: not checked)."""
+    """Upper bounds in seconds (None: not checked) and the error budget (fraction of requests, 0 <= b < 1)."""
 
     p50: float | None = None
     p95: float | None = 0.050
     p99: float | None = 0.100
+    error_budget: float = DEFAULT_ERROR_BUDGET
 
     def __post_init__(self) -> None:
         for name in ("p50", "p95", "p99"):
             v = getattr(self, name)
             if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ConfigError(f"SLA threshold {name} must be a positive number of seconds, got {v!r}")
+        _check_budget(self.error_budget)
 
     @classmethod
-    def from_ms(cls, p50: float | None, p95: float | None, p99: float | None) -> SlaThresholds:
-        """Thresholds given in milliseconds (None: not checked)."""
+    def from_ms(cls, p50: float | None, p95: float | None, p99: float | None,
+                error_budget_pct: float = DEFAULT_ERROR_BUDGET * 100) -> SlaThresholds:
+        """Thresholds given in milliseconds (None: not checked), the error budget in percent."""
         def seconds(ms: float | None) -> float | None:
             return None if ms is None else ms / 1e3
 
-        return cls(p50=seconds(p50), p95=seconds(p95), p99=seconds(p99))
+        return cls(p50=seconds(p50), p95=seconds(p95), p99=seconds(p99), error_budget=error_budget_pct / 100)
+
+
+def _check_budget(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ConfigError(f"SLA error budget must be a fraction in [0, 1) (0.001 = 0.1 %), got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -73,10 +96,11 @@ class SlaConfig:
 
 
 def _thresholds(raw: Mapping[str, Any], where: str, base: SlaThresholds | None = None) -> SlaThresholds:
-    known = {"p50_ms", "p95_ms", "p99_ms"}
+    known = {"p50_ms", "p95_ms", "p99_ms", "error_budget_pct"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"SLA config {where}: unknown setting(s) {unknown}; use {sorted(known)}")
+    base = base if base is not None else SlaThresholds()
     vals: dict[str, float | None] = {}
     for name in ("p50", "p95", "p99"):
         if f"{name}_ms" in raw:
@@ -85,12 +109,19 @@ def _thresholds(raw: Mapping[str, Any], where: str, base: SlaThresholds | None =
                 raise ConfigError(f"SLA config {where}: {name}_ms must be a number, got {v!r}")
             vals[name] = float(v) / 1000.0
         else:
-            vals[name] = getattr(base, name) if base is not None else getattr(SlaThresholds(), name)
-    return SlaThresholds(**vals)
+            vals[name] = getattr(base, name)
+    budget = base.error_budget
+    if "error_budget_pct" in raw:
+        v = raw["error_budget_pct"]
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v < 100:
+            raise ConfigError(f"SLA config {where}: error_budget_pct must be a number in [0, 100), got {v!r}")
+        budget = float(v) / 100.0
+    return SlaThresholds(p50=vals["p50"], p95=vals["p95"], p99=vals["p99"], error_budget=budget)
 
 
 def load_sla_config(path: str | Path) -> SlaConfig:
-    """Read ``[default]`` and ``[endpoints."POST /api/v1/trading/signal"]`` tables (TOML or JSON), in ms."""
+    """Read ``[default]`` and ``[endpoints."POST /api/v1/trading/signal"]`` tables (TOML or JSON): limits in
+    ms (``p95_ms = 50``), the error budget in percent (``error_budget_pct = 0.1``)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -129,13 +160,14 @@ def percentile(values: Sequence[float] | np.ndarray, q: float) -> float:
 
 def request_latencies(frame: pd.DataFrame, component: str = "API_Gateway",
                       operation: str = "request") -> pd.DataFrame:
-    """One row per request: ``request_id``, ``endpoint``, ``time``, ``latency``, ``outcome``."""
-    cols = ["request_id", "endpoint", "time", "latency", "outcome"]
+    """One row per request: ``request_id``, ``endpoint``, ``time``, ``latency``, ``outcome``, ``detail``."""
+    cols = ["request_id", "endpoint", "time", "latency", "outcome", "detail"]
     if frame.empty:
         return pd.DataFrame(columns=cols)
     rows = frame[(frame["component"] == component) & (frame["operation"] == operation)]
     if not rows.empty:
         out = rows[["request_id", "key", "time", "latency", "outcome"]].rename(columns={"key": "endpoint"})
+        out["detail"] = rows["detail"].astype("string").fillna("").astype(str) if "detail" in rows else ""
         return out.reset_index(drop=True)
     # no total step: the span of each request's steps
     steps = frame.dropna(subset=["request_id"]).copy()
@@ -147,21 +179,58 @@ def request_latencies(frame: pd.DataFrame, component: str = "API_Gateway",
         "endpoint": g["flow"].first() if "flow" in steps else "request",
         "time": g["time"].max(),
         "latency": g["time"].max() - g["start"].min(),
-        "outcome": g["outcome"].agg(lambda s: "error" if (s == "error").any() else "ok"),
+        "outcome": g["outcome"].agg(_span_outcome),
+        "detail": "",
     }).reset_index()
     return spans[cols]
 
 
+def _span_outcome(outcomes: pd.Series) -> str:
+    # the worst step decides: a timeout anywhere makes the request a timeout, then an error
+    for worst in ("timeout", "error"):
+        if (outcomes == worst).any():
+            return worst
+    return "ok"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The SLA verdict on one endpoint: passed, the failed fraction, and why it failed."""
+
+    passed: bool
+    error_rate: float
+    violations: tuple[str, ...]
+
+
+def judge(n: int, failed: int, percentiles: Mapping[str, float], limits: SlaThresholds) -> Verdict:
+    """The one SLA verdict: ``n`` > 0, each percentile (``p50``/``p95``/``p99``, seconds) strictly below its
+    limit, and ``failed / n`` (errors and timeouts) within the error budget."""
+    if n < 0 or not 0 <= failed <= max(n, 0):
+        raise ValueError(f"need 0 <= failed <= n, got failed={failed}, n={n}")
+    if n == 0:
+        return Verdict(False, float("nan"), ("no requests",))
+    rate = failed / n
+    why: list[str] = []
+    if rate > limits.error_budget:
+        why.append(f"failed {failed}/{n} = {rate * 100:.3f} % > budget {limits.error_budget * 100:.3f} %")
+    for name in ("p50", "p95", "p99"):
+        limit = getattr(limits, name)
+        value = percentiles.get(name, float("nan"))
+        if limit is not None and not value < limit:
+            why.append(f"{name} {value * 1e3:.3f} ms >= {limit * 1e3:.3f} ms")
+    return Verdict(not why, rate, tuple(why))
+
+
 @dataclass
 class SlaReport:
-    """Per-endpoint percentiles against thresholds."""
+    """Per-endpoint percentiles and failure counts against thresholds and error budgets."""
 
     table: pd.DataFrame
     latencies: pd.DataFrame
 
     @property
     def passed(self) -> bool:
-        """True when every endpoint meets its thresholds."""
+        """True when every endpoint meets its thresholds and its error budget."""
         return bool(len(self.table)) and bool(self.table["passed"].all())
 
     @property
@@ -170,33 +239,54 @@ class SlaReport:
         return self.table[~self.table["passed"]]
 
 
+_TABLE_COLUMNS = [
+    "endpoint", "n", "errors", "timeouts", "rejected", "error_rate", "error_budget", "p50", "p50_limit",
+    "p95", "p95_limit", "p99", "p99_limit", "max", "passed", "violations"]
+
+
 def validate(frame: pd.DataFrame, config: SlaConfig | None = None, *, component: str = "API_Gateway",
-             operation: str = "request") -> SlaReport:
-    """Compute P50/P95/P99 per endpoint and check them against ``config``."""
+             operation: str = "request", error_budget: float | None = None) -> SlaReport:
+    """Compute P50/P95/P99 and the failed fraction per endpoint and judge them against ``config``
+    (``error_budget``, a fraction, overrides every endpoint's budget when given)."""
     config = config or SlaConfig()
+    budget = None if error_budget is None else _check_budget(error_budget)
     lat = request_latencies(frame, component, operation)
     rows: list[dict[str, Any]] = []
     for endpoint, grp in lat.groupby("endpoint", sort=True):
         values = grp["latency"].to_numpy(dtype=np.float64)
         th = config.for_endpoint(str(endpoint))
+        if budget is not None:
+            th = replace(th, error_budget=budget)
+        outcome = grp["outcome"]
         row: dict[str, Any] = {"endpoint": endpoint, "n": int(values.size),
-                               "errors": int((grp["outcome"] == "error").sum())}
-        failed: list[str] = []
-        for name, q in (("p50", 50.0), ("p95", 95.0), ("p99", 99.0)):
-            value = percentile(values, q)
-            limit = getattr(th, name)
+                               "errors": int((outcome == "error").sum()),
+                               "timeouts": int((outcome == "timeout").sum()),
+                               "rejected": int((outcome == "rejected").sum()),
+                               "error_budget": th.error_budget}
+        pct = {name: percentile(values, q) for name, q in (("p50", 50.0), ("p95", 95.0), ("p99", 99.0))}
+        for name, value in pct.items():
             row[name] = value
-            row[f"{name}_limit"] = limit
-            if limit is not None and not value < limit:
-                failed.append(f"{name} {value * 1e3:.3f} ms >= {limit * 1e3:.3f} ms")
+            row[f"{name}_limit"] = getattr(th, name)
+        verdict = judge(row["n"], row["errors"] + row["timeouts"], pct, th)
+        row["error_rate"] = verdict.error_rate
         row["max"] = float(values.max()) if values.size else float("nan")
-        row["passed"] = not failed
-        row["violations"] = "; ".join(failed)
+        row["passed"] = verdict.passed
+        row["violations"] = "; ".join(verdict.violations)
         rows.append(row)
-    table = pd.DataFrame.from_records(rows, columns=[
-        "endpoint", "n", "errors", "p50", "p50_limit", "p95", "p95_limit", "p99", "p99_limit", "max",
-        "passed", "violations"])
+    table = pd.DataFrame.from_records(rows, columns=_TABLE_COLUMNS)
     return SlaReport(table=table, latencies=lat)
+
+
+def failure_kinds(report: SlaReport) -> pd.DataFrame:
+    """Failed requests (errors, timeouts) grouped by endpoint, outcome and detail, most frequent first."""
+    lat = report.latencies
+    bad = lat[lat["outcome"].isin(FAILED_OUTCOMES)]
+    cols = ["endpoint", "outcome", "detail", "count"]
+    if bad.empty:
+        return pd.DataFrame(columns=cols)
+    counts = bad.groupby(["endpoint", "outcome", "detail"], sort=False).size().rename("count").reset_index()
+    return counts.sort_values(["count", "endpoint"], ascending=[False, True], kind="stable")[cols] \
+        .reset_index(drop=True)
 
 
 def analyse(report: SlaReport, events: pd.DataFrame | None, top: int = 5, steps: int = 4) -> pd.DataFrame:
@@ -231,18 +321,34 @@ def _ms(v: Any) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v) * 1e3:.3f}"
 
 
-def format_report(report: SlaReport, analysis: pd.DataFrame | None = None) -> str:
-    """A pass/fail table (ms) and, for violations, the slowest requests with their steps."""
-    head = f"{'endpoint':<36} {'n':>6} {'err':>4} {'p50':>9} {'p95':>9} {'/limit':>8} {'p99':>9} " \
-           f"{'/limit':>8} {'max':>9}  result"
-    lines = ["Latency SLA validation (ms, nearest-rank percentiles)", head, "-" * len(head)]
+def _pct(v: Any) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{float(v) * 100:.2f}%"
+
+
+def format_report(report: SlaReport, analysis: pd.DataFrame | None = None, kinds: int = 5) -> str:
+    """A pass/fail table (ms, error rate against budget), the ``kinds`` most frequent kinds of failure
+    with their counts and, for violations, the slowest requests with their steps."""
+    head = f"{'endpoint':<32} {'n':>6} {'err':>5} {'t/o':>4} {'err%':>7} {'budget':>7} {'p50':>9} " \
+           f"{'p95':>9} {'/limit':>8} {'p99':>9} {'/limit':>8} {'max':>9}  result"
+    lines = ["Latency SLA validation (ms, nearest-rank percentiles; errors and timeouts against the budget)",
+             head, "-" * len(head)]
     for _, r in report.table.iterrows():
         lines.append(
-            f"{r['endpoint']:<36} {r['n']:>6} {r['errors']:>4} {_ms(r['p50']):>9} {_ms(r['p95']):>9} "
-            f"{_ms(r['p95_limit']):>8} {_ms(r['p99']):>9} {_ms(r['p99_limit']):>8} {_ms(r['max']):>9}  "
+            f"{r['endpoint']:<32} {r['n']:>6} {r['errors']:>5} {r['timeouts']:>4} {_pct(r['error_rate']):>7} "
+            f"{_pct(r['error_budget']):>7} {_ms(r['p50']):>9} {_ms(r['p95']):>9} {_ms(r['p95_limit']):>8} "
+            f"{_ms(r['p99']):>9} {_ms(r['p99_limit']):>8} {_ms(r['max']):>9}  "
             f"{'PASS' if r['passed'] else 'FAIL'}")
     if report.table.empty:
         lines.append("(no requests found in the event log)")
+    failed = failure_kinds(report)
+    if not failed.empty:
+        lines.append(f"Failed requests by kind ({int(failed['count'].sum())} in {len(failed)} kind(s)):")
+        for _, f in failed.head(kinds).iterrows():
+            detail = f["detail"] or "(no detail)"
+            lines.append(f"  {f['count']:>6} x {f['endpoint']} {f['outcome']}: {detail}")
+        if len(failed) > kinds:
+            rest = failed.iloc[kinds:]
+            lines.append(f"  {int(rest['count'].sum()):>6} x in {len(rest)} other kind(s)")
     verdict = "PASSED" if report.passed else "FAILED"
     lines.append(f"SLA validation {verdict}")
     for _, r in report.violations.iterrows():

@@ -11,7 +11,11 @@ Three sources, one validator (:mod:`supreme.api.sla`):
 * ``--events FILE``: an event log (Parquet/CSV, the shared schema; e.g. from ``supreme sim run`` or
   ``supreme serve --event-log``) judged on its ``API_Gateway``/``request`` rows.
 
-Exit status: 0 when every endpoint meets its thresholds, 1 on a violation, 2 on bad input.
+The verdict charges failed requests (5xx, no answer, timeouts) to an error budget (``--error-budget``,
+in percent, default 0.1): 10 requests that all fail are a FAIL however fast they failed.
+
+Exit status: 0 when every endpoint meets its thresholds and its error budget, 1 on a violation
+(FAIL), 2 on bad input.
 """
 
 from __future__ import annotations
@@ -31,6 +35,13 @@ def _ms_or_none(text: str) -> float | None:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"thresholds must be > 0 ms, got {text!r}")
+    return value
+
+
+def _percent(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 100:
+        raise argparse.ArgumentTypeError(f"the error budget is a percentage in [0, 100), got {text!r}")
     return value
 
 
@@ -60,6 +71,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--p50-ms", type=_ms_or_none, default=None, help="P50 limit in ms (default: unchecked)")
     p.add_argument("--p95-ms", type=_ms_or_none, default=50.0, help="P95 limit in ms (default 50)")
     p.add_argument("--p99-ms", type=_ms_or_none, default=100.0, help="P99 limit in ms (default 100)")
+    p.add_argument("--error-budget", type=_percent, default=None, metavar="PCT",
+                   help="failed requests (errors + timeouts) allowed, in percent of each endpoint's requests "
+                        "(default 0.1, or the --config file's error_budget_pct)")
     p.add_argument("--component", default=None,
                    help="rows that carry the total latency (default: API_Gateway for --events, "
                         "Test_Harness when sending)")
@@ -69,7 +83,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Send (or read), validate, print; 1 on violation."""
+    """Send (or read), validate, print; 1 on a violation (latency or error budget)."""
     from supreme.api.harness import LoadSpec, RemoteTarget, check_sla
     from supreme.api.sla import SlaConfig, SlaThresholds, load_sla_config
 
@@ -82,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
     target = None if not args.url else RemoteTarget(args.url, args.key_id, args.key_file, args.secret,
                                                      args.timeout)
     outcome = check_sla(config, load, events=args.events or None, target=target,
-                        use_settings=args.use_settings, component=args.component, top=args.top)
+                        use_settings=args.use_settings, component=args.component, top=args.top,
+                        error_budget=None if args.error_budget is None else args.error_budget / 100)
     print(outcome.text)
     if args.out:
         outcome.events.to_parquet(args.out)

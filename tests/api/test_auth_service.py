@@ -252,3 +252,20 @@ def test_unreachable_nonce_store_refuses(tmp_path: Path, clock: ManualClock) -> 
 def test_invalid_service_config() -> None:
     with pytest.raises(ValueError, match="recv_window_ms"):
         AuthService(None, ManualClock(), recv_window_ms=0)  # type: ignore[arg-type]
+
+
+def test_check_signature_is_the_in_process_part_with_the_cached_key(
+        service: AuthService, key: tuple[str, str], clock: ManualClock, event_log: EventLog) -> None:
+    headers = {k.lower(): v for k, v in signed(key, clock, nonce="c1").items()}
+    first, record, message = service.check_signature(headers, "POST", PATH, BODY)
+    again = service.check_signature(headers, "POST", PATH, BODY)  # no replay store here: a pure check
+    assert first.key_id == record.key_id == key[0] and again[2] == message
+    gets = event_log.to_frame().query("component == 'Cache_Manager' and operation == 'get'")["outcome"]
+    assert list(gets) == ["miss", "hit"]  # the second check used the cached public key / secret
+    assert service.authenticate(headers, "POST", PATH, BODY).key_id == key[0]
+    with pytest.raises(ReplayedRequest):  # the full path still refuses the replay
+        service.authenticate(headers, "POST", PATH, BODY)
+    with pytest.raises(BadSignature):
+        service.check_signature(headers, "POST", PATH, BODY + b" ")
+    mixed = {("X-Api-Key" if k == "x-api-key" else k): v for k, v in headers.items()}
+    assert service.check_signature(mixed, "POST", PATH, BODY)[0].key_id == key[0]

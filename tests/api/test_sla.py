@@ -147,3 +147,133 @@ def test_warmup_must_leave_requests_to_measure() -> None:
 
     with pytest.raises(ValueError, match="warmup"):
         asyncio.run(run_load(None, [LoadRequest("GET", "/health")] * 3, rate=10.0, warmup=3))
+
+
+# -- the error budget -------------------------------------------------------------------------------------
+def with_failures(errors: int, timeouts: int, rejected: int, n: int = 1000) -> EventLog:
+    """``n`` fast requests (1 ms) of which the first ``errors`` failed, the next ``timeouts`` timed out and
+    the next ``rejected`` were refused; details name two kinds of error."""
+    log = EventLog(run_id="fail", world="real")
+    for i in range(n):
+        if i < errors:
+            outcome, detail = "error", "status=503 auth_unavailable" if i % 2 else "ConnectError: refused"
+        elif i < errors + timeouts:
+            outcome, detail = "timeout", "ReadTimeout: read"
+        elif i < errors + timeouts + rejected:
+            outcome, detail = "rejected", "status=429 rate_limited"
+        else:
+            outcome, detail = "ok", "status=200"
+        log.record(i, "request_pipeline", "API_Gateway", "request", outcome, request_id=f"q{i}", key=EP,
+                   latency=0.001, detail=detail)
+    return log
+
+
+def test_judge_charges_failures_to_the_error_budget() -> None:
+    from supreme.api.sla import judge
+
+    fast = {"p50": 0.001, "p95": 0.001, "p99": 0.001}
+    limits = SlaThresholds()  # P95 < 50 ms, P99 < 100 ms, budget 0.1 %
+    assert limits.error_budget == 0.001
+    assert judge(1000, 1, fast, limits).passed  # 0.1 % is within a 0.1 % budget
+    two = judge(1000, 2, fast, limits)
+    assert not two.passed and two.error_rate == 0.002
+    assert two.violations == ("failed 2/1000 = 0.200 % > budget 0.100 %",)
+    every = judge(10, 10, fast, limits)  # the dead back-end: fast, and every request failed
+    assert not every.passed and every.error_rate == 1.0
+    assert judge(10, 0, fast, limits).passed
+    assert not judge(10, 1, fast, SlaThresholds(error_budget=0.0)).passed
+    assert judge(10, 1, fast, SlaThresholds(error_budget=0.1)).passed
+    slow = judge(10, 10, {"p50": 0.2, "p95": 0.2, "p99": 0.2}, limits)  # both reasons are given
+    assert len(slow.violations) == 3 and slow.violations[0].startswith("failed 10/10")
+    assert judge(0, 0, {}, limits).violations == ("no requests",)
+    with pytest.raises(ValueError, match="failed <= n"):
+        judge(5, 6, fast, limits)
+    with pytest.raises(ConfigError, match="error budget"):
+        SlaThresholds(error_budget=1.5)
+
+
+def test_validate_counts_errors_and_timeouts_not_refusals() -> None:
+    frame = with_failures(errors=4, timeouts=2, rejected=30).to_frame()
+    report = validate(frame)
+    row = report.table.set_index("endpoint").loc[EP]
+    assert (row["n"], row["errors"], row["timeouts"], row["rejected"]) == (1000, 4, 2, 30)
+    assert row["error_rate"] == pytest.approx(0.006) and row["error_budget"] == 0.001
+    assert not report.passed and "failed 6/1000 = 0.600 %" in row["violations"]
+    assert validate(frame, error_budget=0.01).passed  # the function's own override
+    assert validate(with_failures(0, 0, 30).to_frame()).passed  # refusals alone are not charged
+    with pytest.raises(ConfigError, match="error budget"):
+        validate(frame, error_budget=-0.1)
+
+
+def test_report_shows_rate_budget_and_failure_kinds() -> None:
+    report = validate(with_failures(errors=4, timeouts=2, rejected=0).to_frame())
+    text = format_report(report)
+    assert "0.60%" in text and "0.10%" in text and "SLA validation FAILED" in text
+    assert "Failed requests by kind (6 in 3 kind(s)):" in text
+    assert "2 x POST /api/v1/trading/signal error: status=503 auth_unavailable" in text
+    assert "2 x POST /api/v1/trading/signal timeout: ReadTimeout: read" in text
+    # many kinds of failure: the report stays bounded
+    log = EventLog()
+    for i in range(200):
+        log.record(i, "request_pipeline", "API_Gateway", "request", "error", request_id=f"e{i}", key=EP,
+                   latency=0.001, detail=f"kind {i % 40}")
+    text = format_report(validate(log.to_frame()), kinds=5)
+    assert text.count(" x POST ") == 5 and "175 x in 35 other kind(s)" in text
+    assert len(text.splitlines()) < 20
+
+
+def test_error_budget_in_config_and_on_the_command_line(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "sla.toml"
+    cfg.write_text('[default]\nerror_budget_pct = 1.0\n[endpoints."GET /health"]\nerror_budget_pct = 0\n')
+    config = load_sla_config(cfg)
+    assert config.for_endpoint(EP).error_budget == 0.01
+    assert config.for_endpoint("GET /health").error_budget == 0
+    cfg.write_text("[default]\nerror_budget_pct = 150\n")
+    with pytest.raises(ConfigError, match="error_budget_pct"):
+        load_sla_config(cfg)
+    path = tmp_path / "ev.parquet"
+    with_failures(errors=4, timeouts=2, rejected=0).to_frame().to_parquet(path)
+    assert main(["sla", "--events", str(path)]) == 1
+    assert "failed 6/1000 = 0.600 % > budget 0.100 %" in capsys.readouterr().out
+    assert main(["sla", "--events", str(path), "--error-budget", "1"]) == 0
+    assert "SLA validation PASSED" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["sla", "--events", str(path), "--error-budget", "100"])
+
+
+def test_harness_outcomes_name_the_kind_of_failure() -> None:
+    import httpx
+
+    from supreme.api.harness import _judge_exception, _judge_response
+
+    assert _judge_response(httpx.Response(200)) == ("ok", "status=200")
+    assert _judge_response(httpx.Response(503, json={"error": "auth_unavailable"})) == \
+        ("error", "status=503 auth_unavailable")
+    assert _judge_response(httpx.Response(429, json={"error": "rate_limited"})) == \
+        ("rejected", "status=429 rate_limited")
+    assert _judge_response(httpx.Response(504, text="<html>timeout</html>")) == ("timeout", "status=504")
+    assert _judge_response(httpx.Response(502, content=b"\xff\x00")) == ("error", "status=502")
+    assert _judge_exception(httpx.ReadTimeout("timed out")) == ("timeout", "ReadTimeout: timed out")
+    assert _judge_exception(httpx.ConnectError("refused"))[0] == "error"
+
+
+def test_dead_redis_fails_with_a_short_clear_report(tmp_path: Path) -> None:
+    """The issue's case: ``SUPREME_REDIS_URL=redis://127.0.0.1:1/0 supreme sla -n 10 --use-settings``."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SUPREME_REDIS_URL": "redis://127.0.0.1:1/0",
+           "SUPREME_DATABASE_URL": f"sqlite:///{tmp_path / 'keys.db'}", "SUPREME_DATA_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "supreme", "sla", "-n", "10", "--use-settings"], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "SLA validation FAILED" in done.stdout and "PASSED" not in done.stdout
+    assert "failed 10/10 = 100.000 % > budget 0.100 %" in done.stdout
+    assert "10 x POST /api/v1/trading/signal error: status=503 auth_unavailable" in done.stdout
+    assert "Traceback" not in done.stderr
+    # one line per kind of failure: 20 signed requests (10 warm-up) hit the nonce store, one line says so
+    assert done.stderr.count("nonce store (Redis) failed: ConnectionError") == 1
+    assert len(done.stderr.splitlines()) <= 5, done.stderr
+    assert len(done.stdout.splitlines()) <= 20, done.stdout

@@ -26,6 +26,7 @@ from supreme.api.streaming import (
     StreamClient,
     StreamClientError,
     StreamGateway,
+    StreamLimits,
     create_stream_app,
     signed_headers,
 )
@@ -157,7 +158,7 @@ def test_subscribe_updates_from_the_feed_and_unsubscribe(make_env: Callable[...,
 # -- 500 concurrent subscribers -----------------------------------------------------------------------
 @pytest.mark.slow
 def test_500_subscribers_each_get_every_update_in_order(make_env: Callable[..., Env]) -> None:
-    env = make_env(ping_interval=60.0)
+    env = make_env(ping_interval=60.0, limits=StreamLimits(max_connections_per_key=500))  # one key
     n_clients, per_symbol = 500, 20
 
     async def scenario() -> None:
@@ -187,7 +188,8 @@ def test_500_subscribers_each_get_every_update_in_order(make_env: Callable[..., 
 
 # -- a client that stops reading ----------------------------------------------------------------------
 def test_stalled_client_is_dropped_without_delaying_the_others(make_env: Callable[..., Env]) -> None:
-    env = make_env(queue_size=32, close_timeout=0.5)
+    # a stalled reader coalesces first; it is closed once it has stayed behind for max_behind
+    env = make_env(limits=StreamLimits(queue_size=32, max_behind=0.3), close_timeout=0.5)
     pad, limit, after = "x" * 65_536, 800, 40  # 800 x 64 KiB outgrows any loopback buffering
 
     async def scenario() -> int:
@@ -204,9 +206,8 @@ def test_stalled_client_is_dropped_without_delaying_the_others(make_env: Callabl
             for c in fast:
                 await c.connect()
                 await c.subscribe(["A"], ["trades"])
-            # The stalled client now reads nothing more.  Updates come in bursts smaller than the queue
-            # (as a feed's polls do; a burst larger than the queue would overflow every client), until
-            # the stalled one is dropped, then ``after`` more.
+            # The stalled client now reads nothing more.  Updates come in bursts until the stalled one,
+            # behind for longer than max_behind, is dropped, then ``after`` more.
             published, dropped_at = 0, None
             while published < limit and (dropped_at is None or published < dropped_at + after):
                 for _ in range(8):
@@ -230,7 +231,7 @@ def test_stalled_client_is_dropped_without_delaying_the_others(make_env: Callabl
 
     run(scenario(), timeout=100)
     dropped = env.log.to_frame().query("operation == 'record_dropped'")
-    assert len(dropped) == 1 and "slow consumer" in dropped["detail"].iloc[0]
+    assert len(dropped) == 1 and "slow consumer: behind for" in dropped["detail"].iloc[0]
     assert env.metrics.snapshot().value("supreme_ws_dropped_total") == 1
 
 

@@ -19,6 +19,7 @@ from supreme.api.streaming import (
     HealthMonitor,
     ProtocolError,
     StreamGateway,
+    StreamLimits,
     StreamRefused,
     SubscriptionError,
     SubscriptionManager,
@@ -45,10 +46,11 @@ def candles(n: int = 30, start_ms: int = T0_MS, base: float = 100.0) -> pd.DataF
 
 
 def drain(conn: Connection) -> list[dict[str, Any]]:
-    """Every message queued on ``conn``, parsed."""
+    """Every message queued on ``conn`` (and what waited behind its full queue, as the sender sends it),
+    parsed."""
     out = []
-    while not conn.queue.empty():
-        out.append(json.loads(conn.queue.get_nowait()))
+    while (text := conn.next_message()) is not None:
+        out.append(json.loads(text))
     return out
 
 
@@ -60,8 +62,8 @@ def test_public_api_is_locked() -> None:
     assert sorted(streaming.__all__) == sorted([
         "STREAM_PATH", "ClientMessage", "Connection", "ConnectionManager", "Gap", "HealthMonitor",
         "HealthReport", "ProtocolError", "ServerThread", "StreamClient", "StreamClientError", "StreamGateway",
-        "StreamRefused", "StreamServer", "SubscriptionError", "SubscriptionManager", "create_stream_app",
-        "parse_client_message", "signed_headers", "stream_router", "uvicorn_ws_options"])
+        "StreamLimits", "StreamRefused", "StreamServer", "SubscriptionError", "SubscriptionManager",
+        "create_stream_app", "parse_client_message", "signed_headers", "stream_router", "uvicorn_ws_options"])
 
 
 # -- protocol ---------------------------------------------------------------------------------------
@@ -142,7 +144,8 @@ def test_register_unregister_feed_metrics(clock: ManualClock) -> None:
     assert snap.value("supreme_ws_send_queue_depth") == 1
     assert manager.unregister(a, 1000, "bye") and not manager.unregister(a)
     b.offer("1"), b.offer("2")
-    assert not b.offer("3")  # full: slow consumer
+    assert b.offer("3") and b.behind and b.open  # full: it waits in the backlog, the connection stays
+    assert manager.force_close(b, P.CLOSE_SLOW_CONSUMER, "slow consumer: test")
     assert (b.state, b.close_code, b.dropped) == ("closing", P.CLOSE_SLOW_CONSUMER, True)
     manager.unregister(b)
     snap = metrics.snapshot()
@@ -197,8 +200,9 @@ def test_unknown_symbol_is_all_or_nothing(clock: ManualClock) -> None:
         capped.subscribe(conn, ["A"], ["ticker", "trades", "candles"])
 
 
-def test_slow_subscriber_is_closed_and_others_still_get_everything(clock: ManualClock) -> None:
-    manager = anon_manager(clock, queue_size=4)
+def test_slow_subscriber_coalesces_then_is_closed_only_past_the_bound(clock: ManualClock) -> None:
+    limits = StreamLimits(queue_size=4, max_behind=5.0)
+    manager = ConnectionManager(clock, allow_anonymous=True, limits=limits)
     subs = SubscriptionManager(clock)
     slow, fast = manager.register(None), manager.register(None)
     subs.subscribe(slow, ["A"], ["ticker"])
@@ -208,7 +212,15 @@ def test_slow_subscriber_is_closed_and_others_still_get_everything(clock: Manual
         subs.publish({"symbol": "A", "channel": "ticker", "timestamp": k, "data": {}})
         got += [m["seq"] for m in drain(fast)]
     assert got == list(range(1, 11))
-    assert slow.state == "closing" and slow.close_code == P.CLOSE_SLOW_CONSUMER and slow.queue.qsize() == 4
+    assert slow.open and slow.queue.qsize() == 4 and slow.behind and slow.coalesced == 5
+    clock.advance(5.0)  # behind for exactly the bound: still tolerated
+    subs.publish({"symbol": "A", "channel": "ticker", "timestamp": 10, "data": {}})
+    assert slow.open
+    clock.advance(0.5)  # past it: closed as a slow consumer, the fast one unaffected
+    subs.publish({"symbol": "A", "channel": "ticker", "timestamp": 11, "data": {}})
+    assert slow.state == "closing" and slow.close_code == P.CLOSE_SLOW_CONSUMER and slow.dropped
+    assert "behind for 5.5 s" in slow.close_reason
+    assert [m["seq"] for m in drain(fast)] == [11, 12] and fast.open
 
 
 def test_feed_drives_fan_out_through_the_handoff(clock: ManualClock) -> None:

@@ -182,6 +182,24 @@ def test_sla_pass_and_fail() -> None:
     assert s["n"] == 300
 
 
+def test_sla_model_charges_failures_to_the_error_budget() -> None:
+    """The model's verdict is supreme.api.sla.judge: failed exchange fetches (503s) fail the SLA."""
+    from supreme.api.sla import SlaThresholds, judge
+
+    sc = {"requests": 300, "faults.exchange.error_at": 0.0, "faults.exchange.error_rate": 0.5}
+    log = run_model("sla_validation", sc)
+    s = get_model("sla_validation").summarize(log)
+    assert s["errors"] >= 1 and s["passed"] is False
+    assert s["error_rate"] == s["errors"] / s["n"]
+    expected = judge(int(s["n"]), int(s["errors"]), s, SlaThresholds(p95=0.050, p99=0.100))
+    check = log[(log["component"] == "Validator") & (log["operation"] == "Check against SLAs")]
+    assert check["detail"].tolist() == ["; ".join(expected.violations)]
+    assert ("Test_Harness", "SLA validation failed") in steps(log)
+    # the same failures inside a wider budget pass
+    wide = run_model("sla_validation", {**sc, "sla.error_budget": 0.5})
+    assert get_model("sla_validation").summarize(wide)["passed"] is True
+
+
 def test_request_pipeline_steps_in_order() -> None:
     log = run_model("request_pipeline", QUICK["request_pipeline"])
     miss = log[(log["operation"] == "check_response_cache") & (log["outcome"] == "miss")]["request_id"].iloc[

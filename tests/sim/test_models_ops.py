@@ -257,7 +257,7 @@ def test_ws_streaming_diagram_and_order(logs: dict[str, pd.DataFrame]) -> None:
         ("Client", "handshake"), ("Connection_Manager", "register"), ("Client", "established"),
         ("Client", "subscribe"), ("WebSocket_Server", "subscribe"), ("Subscription_Manager", "register"),
         ("Subscription_Manager", "confirmed"), ("WebSocket_Server", "ack"), ("Client", "ack"),
-        ("Exchange_Connector", "fetch"), ("Cache_Manager", "set"),
+        ("Exchange_Connector", "fetch"), ("Cache_Manager", "set"), ("Market_Data_Feed", "cache_update"),
         ("Subscription_Manager", "find_subscribers"),
         ("Subscription_Manager", "broadcast"), ("Client", "update"), ("Client", "unsubscribe"),
         ("WebSocket_Server", "unsubscribe"), ("Subscription_Manager", "remove"),
@@ -272,6 +272,23 @@ def test_ws_streaming_diagram_and_order(logs: dict[str, pd.DataFrame]) -> None:
     bc = log[(log["component"] == "Subscription_Manager") & (log["operation"] == "broadcast")]
     first_bc = bc["time"].min()
     assert log[(log["component"] == "Client") & (log["operation"] == "update")]["time"].min() > first_bc
+
+
+def test_ws_streaming_slow_reader_coalesces_then_is_closed_past_the_bound() -> None:
+    """The real Connection on sim time: a slow reader loses intermediate candles, announced, not the
+    connection; one slower than ws.max_behind is closed 4008; the others get everything either way."""
+    base = {"duration": 60.0, "client.unsubscribe_at": 50.0, "clients.slow": 1, "ws.queue_size": 2}
+    coalescing = run_model("ws_streaming", {**base, "slow.read_every": 5.0})
+    s = get_model("ws_streaming").summarize(coalescing)
+    assert s["updates_skipped"] > 0 and s["closed_slow"] == 0
+    received = coalescing.attrs["received"]
+    slow, fast = received.pop("client2"), received
+    seqs = [q for q, _ in slow]
+    assert seqs == sorted(seqs) and seqs[-1] > len(seqs)  # in order, with announced jumps
+    for got in fast.values():
+        assert [q for q, _ in got] == list(range(1, len(got) + 1))
+    closed = get_model("ws_streaming").summarize(run_model("ws_streaming", {**base, "slow.read_every": 15.0}))
+    assert closed["closed_slow"] == 1
 
 
 def test_ws_lifecycle_drop_detected_at_timeout(logs: dict[str, pd.DataFrame]) -> None:

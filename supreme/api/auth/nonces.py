@@ -13,7 +13,8 @@ twice the acceptance span, which covers clocks running up to 2x slower than real
 than real time (SimPy) only keep entries longer than needed.
 
 When Redis is unreachable the client sees only "authentication store unavailable"; the connection
-error is logged here, never put in a response.
+error is logged here (once per kind of failure, see :class:`~supreme.monitoring.failures.FailureLog`),
+never put in a response.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import logging
 from typing import Any
 
 from supreme.api.auth.errors import AuthUnavailable
+from supreme.monitoring.failures import FailureLog
 
 __all__ = ["ReplayGuard"]
 
@@ -38,14 +40,17 @@ class ReplayGuard:
             client = fakeredis.FakeRedis()
         self.client = client
         self.namespace = namespace
+        self.failures = FailureLog(_log, "nonce store (Redis)")
 
     def first_use(self, key_id: str, digest_hex: str, ttl_ms: int) -> bool:
         """Atomically record the digest; False if it was already recorded (a replay)."""
         import redis
 
         try:
-            return bool(self.client.set(f"{self.namespace}auth:replay:{key_id}:{digest_hex}", b"1",
-                                        nx=True, px=max(1, int(ttl_ms))))
+            first = bool(self.client.set(f"{self.namespace}auth:replay:{key_id}:{digest_hex}", b"1",
+                                         nx=True, px=max(1, int(ttl_ms))))
         except redis.RedisError as exc:
-            _log.warning("nonce store (Redis) unreachable", exc_info=exc)
+            self.failures.failed(exc)  # one log line per kind of failure, the rest counted
             raise AuthUnavailable("authentication store unavailable (nonce store), request refused") from exc
+        self.failures.succeeded()
+        return first

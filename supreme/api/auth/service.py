@@ -190,7 +190,22 @@ class AuthService:
                                body: bytes, required: Iterable[str] = (),
                                request_id: str | None = None) -> Principal:
         """Check an exchange-style signed request (see :mod:`supreme.api.auth.signing`)."""
-        low = {k.lower(): v for k, v in headers.items()}
+        signed, record, message = self.check_signature(headers, method, path_with_query, body, request_id)
+        if not self.replay.first_use(signed.key_id, hashlib.sha256(message).hexdigest(), self.replay_ttl_ms):
+            self._ev("api_key_auth", "Auth_Service", "check_replay", "rejected", signed.key_id, request_id)
+            raise ReplayedRequest(f"request already accepted for key {signed.key_id} "
+                                  f"(same timestamp, nonce and content); use a fresh {HEADER_NONCE}")
+        principal = Principal(key_id=record.key_id, scopes=record.scopes, method="signature")
+        self.authorize(principal, required, request_id, flow="api_key_auth")
+        return principal
+
+    def check_signature(self, headers: Mapping[str, str], method: str, path_with_query: str, body: bytes,
+                        request_id: str | None = None) -> tuple[SignedRequest, KeyRecord, bytes]:
+        """The in-process part of a signature check -- headers, timestamp window, key (cached record and
+        loaded public key / secret), signature -- without the shared replay store or the scopes; returns
+        the parsed request, the key and the canonical message.  :meth:`authenticate_signature` adds the
+        replay check (after this, so forgeries burn no nonce) and the scopes."""
+        low = headers if all(k.islower() for k in headers) else {k.lower(): v for k, v in headers.items()}
         missing = [h for h, k in ((HEADER_KEY, _H_KEY), (HEADER_TIMESTAMP, _H_TS), (HEADER_SIGNATURE, _H_SIG))
                    if not low.get(k)]
         try:
@@ -220,13 +235,7 @@ class AuthService:
                      request_id)
             raise
         self._ev("api_key_auth", "Auth_Service", "validate_signature", "ok", signed.key_id, request_id)
-        if not self.replay.first_use(signed.key_id, hashlib.sha256(message).hexdigest(), self.replay_ttl_ms):
-            self._ev("api_key_auth", "Auth_Service", "check_replay", "rejected", signed.key_id, request_id)
-            raise ReplayedRequest(f"request already accepted for key {signed.key_id} "
-                                  f"(same timestamp, nonce and content); use a fresh {HEADER_NONCE}")
-        principal = Principal(key_id=record.key_id, scopes=record.scopes, method="signature")
-        self.authorize(principal, required, request_id, flow="api_key_auth")
-        return principal
+        return signed, record, message
 
     def authorize(self, principal: Principal, required: Iterable[str], request_id: str | None = None,
                   flow: str = "api_key_auth") -> None:

@@ -15,7 +15,7 @@ are dead by the clock (``ZREMRANGEBYSCORE``), so the index holds about as many m
 live sessions instead of growing with every login for as long as logins keep its TTL alive.
 
 When Redis is unreachable the client sees only "authentication store unavailable"; the connection
-error (host, port, reason) is logged here, never put in a response.
+error (host, port, reason) is logged here (once per kind of failure), never put in a response.
 """
 
 from __future__ import annotations
@@ -31,17 +31,12 @@ from typing import Any
 from supreme.api.auth.errors import AuthUnavailable, InvalidSession, SessionExpired
 from supreme.clock import Clock
 from supreme.events import NULL_LOG, EventLog
+from supreme.monitoring.failures import FailureLog
 
 __all__ = ["IssuedSession", "SessionInfo", "SessionStore", "token_hash"]
 
 _MAX_TOKEN_LEN = 256
 _log = logging.getLogger(__name__)
-
-
-def _unavailable(exc: Exception) -> AuthUnavailable:
-    """The client-facing error for a Redis failure; the detail goes to the server log only."""
-    _log.warning("session store (Redis) unreachable", exc_info=exc)
-    return AuthUnavailable("authentication store unavailable (session store), request refused")
 
 
 def token_hash(token: str) -> str:
@@ -110,6 +105,12 @@ class SessionStore:
         self.ttl = float(ttl)
         self.refresh_window = float(refresh_window)
         self.event_log = event_log
+        self.failures = FailureLog(_log, "session store (Redis)")
+
+    def _unavailable(self, exc: Exception) -> AuthUnavailable:
+        """The client-facing error for a Redis failure; the detail goes to the server log, once per kind."""
+        self.failures.failed(exc)
+        return AuthUnavailable("authentication store unavailable (session store), request refused")
 
     def _key(self, digest: str) -> str:
         return f"{self.namespace}auth:session:{digest}"
@@ -145,7 +146,8 @@ class SessionStore:
             pipe.pexpire(self._index(key_id), self._px())
             pipe.execute()
         except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
+            raise self._unavailable(exc) from exc
+        self.failures.succeeded()
         self._record("create", "ok", key_id, request_id)
         return IssuedSession(token=token, info=info)
 
@@ -158,7 +160,8 @@ class SessionStore:
         try:
             raw = self.client.get(self._key(token_hash(token)))
         except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
+            raise self._unavailable(exc) from exc
+        self.failures.succeeded()
         if raw is None:
             raise InvalidSession("unknown session token (never issued, already refreshed, or revoked)")
         return SessionInfo.from_json(raw)
@@ -188,7 +191,7 @@ class SessionStore:
         try:
             raw = self.client.getdel(self._key(digest))
         except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
+            raise self._unavailable(exc) from exc
         if raw is None:
             self._record("refresh", "rejected", None, request_id)
             raise InvalidSession("unknown session token (never issued, already refreshed, or revoked)")
@@ -196,7 +199,7 @@ class SessionStore:
         try:
             self.client.zrem(self._index(info.key_id), digest)
         except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
+            raise self._unavailable(exc) from exc
         if info.state(self.clock.now()) == "dead":
             self._record("refresh", "rejected", info.key_id, request_id)
             raise InvalidSession(f"session of key {info.key_id} is past its refresh window; log in again")
@@ -214,7 +217,7 @@ class SessionStore:
             if raw is not None:
                 self.client.zrem(self._index(SessionInfo.from_json(raw).key_id), digest)
         except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
+            raise self._unavailable(exc) from exc
         return raw is not None
 
     def revoke_key(self, key_id: str) -> int:
@@ -227,6 +230,6 @@ class SessionStore:
             ended = int(self.client.delete(*[self._key(d) for d in digests])) if digests else 0
             self.client.delete(self._index(key_id))
         except redis.RedisError as exc:
-            raise _unavailable(exc) from exc
+            raise self._unavailable(exc) from exc
         self._record("revoke_key", "ok", key_id, None)
         return ended

@@ -5,6 +5,7 @@ Modules
 -------
 =====================  ========================================================================
 ``protocol``           message schemas, close codes (pure functions)
+``limits``             ``StreamLimits``: queue size, behind bound, connection and subscription caps
 ``connections``        Connection_Manager: upgrade validation, registry, metrics, force close
 ``subscriptions``      Subscription_Manager: (symbol, channel) index, feed hookup, fan-out
 ``health``             Health_Monitor: application pings on the injected clock
@@ -26,8 +27,9 @@ Connecting
 
 The key needs scope ``market:read`` (or ``admin``).  A refused upgrade is accepted and closed at once
 with a close code and a reason naming the fault: ``4401`` (missing/bad credentials, e.g.
-``"invalid_session: ..."``), ``4403`` (missing scope), ``1013`` (key store unreachable or connection
-limit; try again later).
+``"invalid_session: ..."``), ``4403`` (missing scope), ``4429`` (this key already holds
+``max_connections_per_key`` open streams, default 32), ``1013`` (key store unreachable or the
+server-wide connection limit; try again later).  Caps: :mod:`~supreme.api.streaming.limits`.
 
 Client -> server (JSON text frames)
 -----------------------------------
@@ -39,7 +41,9 @@ Client -> server (JSON text frames)
     {"op": "pong", "id": 7}                 # answer to the server's {"type": "ping", "id": 7}
 
 ``channels`` defaults to all three; ``id`` (string or integer) is echoed in the reply.  At most 100
-symbols per request and 500 subscriptions per connection.  Subscribing is all-or-nothing: one unknown
+symbols per request and ``max_subscriptions`` (500) subscriptions per connection: a subscribe that
+would exceed it is refused whole with a ``too_many_subscriptions`` error frame, and the connection
+keeps what it had.  Subscribing is all-or-nothing: one unknown
 symbol refuses the whole request.
 
 Server -> client
@@ -63,14 +67,18 @@ dict for ``ticker``; ``timestamp`` (ms) is when the item became visible.  ``seq`
 of one subscription (connection x symbol x channel) from 1 without holes; a resubscription starts
 again at 1.  The ack of a subscribe is queued before its first update.
 
-Slow consumers: disconnect, not gap markers
--------------------------------------------
+Slow consumers: coalesce, then disconnect
+-----------------------------------------
 Each connection has a bounded send queue (256 messages by default), drained by its own sender task;
-fan-out only enqueues.  A client whose queue overflows is closed with ``4008 slow consumer``.  We chose
-disconnect over skipping with ``gap`` markers because candles and trades are not idempotent
-snapshots -- a silent hole would corrupt a client's indicators; a close is explicit, and the client
-reconnects and backfills over REST.  So within one connection ``seq`` never skips; the client still
-checks it (:class:`~supreme.api.streaming.client.StreamClient` records any :class:`Gap`).
+fan-out only enqueues.  When a client's queue is full, a burst does not close it: it *coalesces* --
+only the latest update per subscription is kept (control messages wait in a small FIFO backlog) and
+sent when the queue has room again, as ``{"type":"update","seq":N,"skipped":K,...}``: its ``seq``
+jumps by ``K`` past the ``K`` older updates it replaced.  The hole is announced, never silent (candles
+and trades are not idempotent snapshots: a client that needs every one backfills the ``K`` over REST).
+A client that stays behind longer than ``max_behind`` (10 s) is closed with ``4008 slow consumer``,
+as is one whose control backlog overflows.  Without a ``skipped`` field ``seq`` never skips; the
+client checks it (:class:`~supreme.api.streaming.client.StreamClient` records an unannounced hole as a
+:class:`Gap` and counts announced ones in ``coalesced``).
 
 Health and closing
 ------------------
@@ -95,6 +103,7 @@ from supreme.api.streaming.client import Gap, StreamClient, StreamClientError, s
 from supreme.api.streaming.connections import Connection, ConnectionManager, StreamRefused
 from supreme.api.streaming.gateway import StreamGateway
 from supreme.api.streaming.health import HealthMonitor, HealthReport
+from supreme.api.streaming.limits import StreamLimits
 from supreme.api.streaming.protocol import ClientMessage, ProtocolError, parse_client_message
 from supreme.api.streaming.router import (
     STREAM_PATH,
@@ -119,6 +128,7 @@ __all__ = [
     "StreamClient",
     "StreamClientError",
     "StreamGateway",
+    "StreamLimits",
     "StreamRefused",
     "StreamServer",
     "SubscriptionError",

@@ -98,6 +98,7 @@ class StreamClient:
         self._last_seq: dict[tuple[str, str], int] = {}
         self.gaps: list[Gap] = []
         self.duplicates = 0
+        self.coalesced = 0  # updates the server replaced by a newer one (announced by "skipped")
         self.errors: list[dict[str, Any]] = []
         self.pings_answered = 0
         self.received = 0
@@ -182,7 +183,10 @@ class StreamClient:
             self.duplicates += 1
             log.warning("stream %s/%s: seq %d repeated or out of order (last %d)", *key, seq, last)
             return
-        if seq != last + 1:
+        skipped = msg.get("skipped")
+        if isinstance(skipped, int) and skipped > 0 and seq == last + 1 + skipped:
+            self.coalesced += skipped  # the server announced it: a slow read, not a lost update
+        elif seq != last + 1:
             gap = Gap(key[0], key[1], last + 1, seq)
             self.gaps.append(gap)
             log.warning(

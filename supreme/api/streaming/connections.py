@@ -6,14 +6,20 @@ so it needs no running loop) and its per-subscription sequence counters.  The so
 (:mod:`supreme.api.streaming.gateway`) drains the queue and installs :attr:`Connection.closer`, the
 one hook through which a decision to close reaches the socket; a SimPy model installs its own.
 
-Slow consumers: when a message does not fit in the queue the connection is force-closed with
-``4008 slow consumer`` — the fan-out never waits for a client and never silently skips updates
-(a client sees either every update of its subscriptions, in order, or a close).
+Slow consumers: the fan-out never waits for a client.  When an update does not fit in the queue the
+connection starts *coalescing*: it keeps only the latest update per subscription
+(:attr:`Connection.pending`, bounded by the number of subscriptions), and control messages (acks,
+errors, pings) wait in a small FIFO backlog.  The sender refills the queue as it drains -- backlog
+first, then the latest update of each subscription, whose ``seq`` jumps and which says how many
+older updates it replaced (``"skipped": K``), so a client always knows what it missed.  A burst
+larger than the queue therefore costs a subscriber intermediate updates, never the connection.
+Only a consumer that stays behind longer than ``max_behind`` seconds (on the clock), or whose
+control backlog overflows, is force-closed with ``4008 slow consumer``.
 
 Exception tree::
 
     SupremeError
-    └── StreamRefused     the upgrade is refused; carries ``close_code`` (4401/4403/1013) and ``reason``
+    └── StreamRefused     the upgrade is refused; carries ``close_code`` (4401/4403/4429/1013) and ``reason``
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
@@ -31,6 +38,7 @@ from prometheus_client.registry import Collector
 from supreme.api.auth.errors import AuthError, MissingCredentials
 from supreme.api.auth.service import AuthService, Principal
 from supreme.api.streaming import protocol as P
+from supreme.api.streaming.limits import StreamLimits
 from supreme.clock import Clock
 from supreme.errors import SupremeError
 from supreme.events import NULL_LOG, EventLog
@@ -40,6 +48,7 @@ __all__ = ["Connection", "ConnectionManager", "StreamRefused"]
 
 FLOW = "ws_lifecycle"
 COMPONENT = "Connection_Manager"
+Key = tuple[str, str]
 
 
 class StreamRefused(SupremeError):
@@ -61,7 +70,7 @@ class Connection:
     peer: str
     opened_at: float
     queue: asyncio.Queue[str]
-    subscriptions: dict[tuple[str, str], int] = field(default_factory=dict)  # (symbol, channel) -> last seq
+    subscriptions: dict[Key, int] = field(default_factory=dict)  # (symbol, channel) -> last seq
     state: str = "open"  # open -> closing -> closed
     close_code: int | None = None
     close_reason: str = ""
@@ -72,6 +81,14 @@ class Connection:
     enqueued: int = 0
     sent: int = 0
     protocol_errors: int = 0
+    max_behind: float = StreamLimits.max_behind
+    max_backlog: int = StreamLimits.max_backlog
+    #: Control messages waiting behind a full queue (FIFO, at most ``max_backlog``).
+    backlog: deque[str] = field(default_factory=deque, repr=False)
+    #: The latest update per subscription waiting behind a full queue: key -> (body, seq, skipped).
+    pending: dict[Key, tuple[str, int, int]] = field(default_factory=dict, repr=False)
+    behind_since: float | None = None  # when the queue last overflowed without being caught up
+    coalesced: int = 0  # updates replaced by a newer one of the same subscription, in total
     #: Called once when the manager decides to close: ``closer(connection)``; the adapter sends the frame.
     closer: Callable[[Connection], Any] | None = field(default=None, repr=False)
 
@@ -80,27 +97,101 @@ class Connection:
         """True until a close was decided."""
         return self.state == "open"
 
-    def next_seq(self, key: tuple[str, str]) -> int:
+    @property
+    def behind(self) -> bool:
+        """True while messages wait outside the queue (the consumer is coalescing)."""
+        return bool(self.backlog or self.pending)
+
+    def next_seq(self, key: Key) -> int:
         """The next sequence number of subscription ``key`` (1, 2, ...)."""
         seq = self.subscriptions[key] + 1
         self.subscriptions[key] = seq
         return seq
 
-    def offer(self, text: str) -> bool:
-        """Queue ``text`` for sending; False (and a ``slow consumer`` close) when the queue is full."""
-        if self.state != "open":
-            return False
+    def _put(self, text: str) -> bool:
         try:
             self.queue.put_nowait(text)
         except asyncio.QueueFull:
-            self.request_close(
-                P.CLOSE_SLOW_CONSUMER,
-                f"slow consumer: send queue full ({self.queue.maxsize} messages)",
-                dropped=True,
-            )
             return False
         self.enqueued += 1
         return True
+
+    def _fall_behind(self, now: float | None) -> bool:
+        """Mark the overflow; False (and a ``4008`` close) once it has lasted past ``max_behind``."""
+        if now is None:
+            return True
+        if self.behind_since is None:
+            self.behind_since = now
+        elif now - self.behind_since > self.max_behind:
+            self.request_close(P.CLOSE_SLOW_CONSUMER,
+                               f"slow consumer: behind for {now - self.behind_since:.1f} s "
+                               f"(> {self.max_behind:g} s), {self.coalesced} updates coalesced", dropped=True)
+            return False
+        return True
+
+    def offer(self, text: str, now: float | None = None) -> bool:
+        """Queue a control message (ack, error, ping); behind a full queue it waits in the backlog.
+        False when the connection is closing, or closes (``4008``) because the backlog is full or the
+        consumer has been behind past ``max_behind`` (checked when ``now`` is given)."""
+        if self.state != "open":
+            return False
+        if not self.behind and self._put(text):
+            return True
+        if len(self.backlog) >= self.max_backlog:
+            self.request_close(P.CLOSE_SLOW_CONSUMER,
+                               f"slow consumer: {len(self.backlog)} control messages waiting", dropped=True)
+            return False
+        if not self._fall_behind(now):
+            return False
+        self.backlog.append(text)
+        return True
+
+    def offer_update(self, key: Key, body: str, now: float | None = None) -> bool:
+        """Queue the next update of subscription ``key`` (``body`` from :func:`protocol.update_body`);
+        behind a full queue it replaces the subscription's pending update.  False when closing/closed."""
+        if self.state != "open":
+            return False
+        seq = self.next_seq(key)
+        if not self.behind and self._put(P.update_text(body, seq)):
+            return True
+        if not self._fall_behind(now):
+            return False
+        old = self.pending.get(key)
+        skipped = 0 if old is None else old[2] + 1
+        self.coalesced += old is not None
+        self.pending[key] = (body, seq, skipped)
+        return True
+
+    def forget(self, key: Key) -> None:
+        """Drop the pending update of ``key`` (unsubscribed: nothing of it may follow the ack)."""
+        self.pending.pop(key, None)
+
+    def refill(self) -> int:
+        """Move waiting messages into the queue while it has room: the backlog first (acks precede the
+        updates they announce), then each subscription's latest update; returns how many moved."""
+        moved = 0
+        while self.backlog and self._put(self.backlog[0]):
+            self.backlog.popleft()
+            moved += 1
+        while self.pending and not self.backlog:
+            key = next(iter(self.pending))
+            body, seq, skipped = self.pending[key]
+            if not self._put(P.update_text(body, seq, skipped)):
+                break
+            del self.pending[key]
+            moved += 1
+        if not self.behind:
+            self.behind_since = None
+        return moved
+
+    def next_message(self) -> str | None:
+        """The next text to send, refilling from the backlog and pending updates; None when idle."""
+        try:
+            return self.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            if not self.refill():
+                return None
+            return self.queue.get_nowait()
 
     def request_close(self, code: int, reason: str, *, dropped: bool) -> bool:
         """Decide to close (first decision wins); tells the adapter through :attr:`closer`."""
@@ -156,24 +247,33 @@ class ConnectionManager:
         *,
         metrics: Metrics | None = None,
         event_log: EventLog = NULL_LOG,
-        queue_size: int = 256,
+        limits: StreamLimits | None = None,
+        queue_size: int | None = None,
         required_scopes: Iterable[str] = ("market:read",),
         allow_anonymous: bool = False,
-        max_connections: int = 10_000,
+        max_connections: int | None = None,
     ) -> None:
-        if queue_size < 1:
+        if queue_size is not None and queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
         if auth is None and not allow_anonymous:
             raise ValueError("ConnectionManager needs an AuthService, or allow_anonymous=True")
+        limits = limits if limits is not None else StreamLimits()
+        if queue_size is not None:
+            limits = replace(limits, queue_size=int(queue_size))
+        if max_connections is not None:
+            limits = replace(limits, max_connections=int(max_connections))
+        self.limits = limits
         self.clock = clock
         self.auth = auth
         self.metrics = metrics
         self.event_log = event_log
-        self.queue_size = int(queue_size)
+        self.queue_size = limits.queue_size
         self.required_scopes = tuple(required_scopes)
         self.allow_anonymous = allow_anonymous
-        self.max_connections = int(max_connections)
+        self.max_connections = limits.max_connections
+        self.max_per_key = limits.max_connections_per_key
         self._connections: dict[int, Connection] = {}
+        self._per_key: dict[str | None, int] = {}
         self._ids = itertools.count(1)
         self.opened = 0
         self.closed = 0
@@ -234,22 +334,44 @@ class ConnectionManager:
             )
             self._ev("validate", "rejected", detail=f"{exc.code}: {exc}", request_id=request_id)
             raise StreamRefused(close, f"{exc.code}: {exc}"[:120], exc.code) from exc
+        self._check_key_cap(principal.key_id, request_id)
         self._ev("validate", "ok", key=principal.key_id, request_id=request_id)
         return principal
 
+    def _check_key_cap(self, key_id: str | None, request_id: str | None = None) -> None:
+        """:class:`StreamRefused` (``4429``) when ``key_id`` already holds its cap of open streams."""
+        if key_id is None:  # anonymous streams (tests, models) have only the server-wide cap
+            return
+        held = self._per_key.get(key_id, 0)
+        if held >= self.max_per_key:
+            self._ev("validate", "rejected", key=key_id, detail="per-key connection limit",
+                     request_id=request_id)
+            raise StreamRefused(
+                P.CLOSE_TOO_MANY_CONNECTIONS,
+                f"too many streams for key {key_id}: {held} open, at most {self.max_per_key}",
+                "too_many_connections_for_key",
+            )
+
     # -- registry -----------------------------------------------------------------------------
     def register(self, principal: Principal | None, peer: str = "") -> Connection:
-        """Add an accepted connection (after ``101 Switching Protocols``)."""
+        """Add an accepted connection (after ``101 Switching Protocols``); :class:`StreamRefused`
+        (``4429``) if its key reached its cap meanwhile (validation runs off the loop, so two upgrades
+        of one key can pass it together; registering is the decision that counts)."""
         now = self.clock.now()
+        key_id = principal.key_id if principal else None
+        self._check_key_cap(key_id)
         conn = Connection(
             next(self._ids),
-            principal.key_id if principal else None,
+            key_id,
             peer,
             now,
             asyncio.Queue(maxsize=self.queue_size),
             last_seen=now,
+            max_behind=self.limits.max_behind,
+            max_backlog=self.limits.max_backlog,
         )
         self._connections[conn.id] = conn
+        self._per_key[key_id] = self._per_key.get(key_id, 0) + 1
         self.opened += 1
         self._ev("register", key=str(conn.id), detail=peer)
         if self.metrics is not None:
@@ -263,6 +385,11 @@ class ConnectionManager:
         """Remove ``conn`` (idempotent); a close not asked for by the client counts as dropped."""
         if self._connections.pop(conn.id, None) is None:
             return False
+        left = self._per_key.get(conn.key_id, 1) - 1
+        if left > 0:
+            self._per_key[conn.key_id] = left
+        else:
+            self._per_key.pop(conn.key_id, None)
         if conn.state == "open":  # the client closed (or vanished) first
             conn.close_code, conn.close_reason = code, reason
             conn.dropped = bool(dropped)
@@ -270,6 +397,8 @@ class ConnectionManager:
             conn.dropped = conn.dropped or dropped
         conn.state = "closed"
         conn.subscriptions.clear()
+        conn.pending.clear()
+        conn.backlog.clear()
         self.closed += 1
         self._ev("unregister", key=str(conn.id), detail=f"code={conn.close_code} {conn.close_reason}".strip())
         if conn.dropped:
@@ -323,6 +452,10 @@ class ConnectionManager:
 
     def __len__(self) -> int:
         return len(self._connections)
+
+    def per_key(self, key_id: str | None) -> int:
+        """Open connections of ``key_id``."""
+        return self._per_key.get(key_id, 0)
 
     def queue_depths(self) -> dict[int, int]:
         """Messages waiting per connection."""

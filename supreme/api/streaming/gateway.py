@@ -2,9 +2,11 @@
 
 Per connection the adapter runs two tasks: a *receiver* that hands each text frame to
 :meth:`StreamGateway.handle_text` (sans-IO: it only calls the managers and queues replies), and a
-*sender* that drains the connection's bounded queue into the socket.  Fan-out
-(:meth:`SubscriptionManager.publish`) only queues, so a client whose socket is stuck blocks nothing
-but its own sender; when its queue overflows the connection is closed ``4008 slow consumer``.
+*sender* that drains the connection's bounded queue into the socket and refills it from what waited
+behind it (:meth:`Connection.refill`).  Fan-out (:meth:`SubscriptionManager.publish`) only queues, so
+a client whose socket is stuck blocks nothing but its own sender; when its queue overflows it
+coalesces to the latest update per subscription, and it is closed ``4008 slow consumer`` only when it
+stays behind past ``max_behind`` (see :mod:`~supreme.api.streaming.limits`).
 
 Background tasks, started on the event loop by :meth:`StreamGateway.start` (the router's lifespan,
 or lazily by the first connection): the :class:`HealthMonitor` loop, and -- when ``poll_interval`` is
@@ -28,7 +30,8 @@ from supreme.api.deps import path_with_query
 from supreme.api.streaming import protocol as P
 from supreme.api.streaming.connections import Connection, ConnectionManager, StreamRefused
 from supreme.api.streaming.health import HealthMonitor
-from supreme.api.streaming.subscriptions import SubscriptionError, SubscriptionManager
+from supreme.api.streaming.limits import StreamLimits
+from supreme.api.streaming.subscriptions import StreamCache, SubscriptionError, SubscriptionManager
 from supreme.clock import Clock, SystemClock
 from supreme.events import NULL_LOG, EventLog
 from supreme.market.feed import MarketDataFeed, Update
@@ -83,7 +86,10 @@ class StreamGateway:
         metrics: Metrics | None = None,
         event_log: EventLog = NULL_LOG,
         symbols: Any = None,
-        queue_size: int = 256,
+        queue_size: int | None = None,
+        limits: StreamLimits | None = None,
+        cache: StreamCache | None = None,
+        cache_ttl: float | None = None,
         required_scopes: tuple[str, ...] = ("market:read",),
         allow_anonymous: bool = False,
         ping_interval: float = 20.0,
@@ -92,19 +98,25 @@ class StreamGateway:
         timeframe: str | None = None,
         **kwargs: Any,
     ) -> StreamGateway:
-        """All three managers and the adapter, wired (``clock`` defaults to :class:`SystemClock`)."""
+        """All three managers and the adapter, wired (``clock`` defaults to :class:`SystemClock`).
+
+        ``limits`` (default :class:`StreamLimits`) holds the caps; ``queue_size`` overrides its queue
+        size.  With ``cache`` every market update is written through it before its broadcast.
+        """
         clock = clock if clock is not None else SystemClock()
         connections = ConnectionManager(
             clock,
             auth,
             metrics=metrics,
             event_log=event_log,
+            limits=limits,
             queue_size=queue_size,
             required_scopes=required_scopes,
             allow_anonymous=allow_anonymous,
         )
         subscriptions = SubscriptionManager(
-            clock, feed, symbols=symbols, timeframe=timeframe, event_log=event_log
+            clock, feed, symbols=symbols, timeframe=timeframe, event_log=event_log,
+            max_per_connection=connections.limits.max_subscriptions, cache=cache, cache_ttl=cache_ttl,
         )
         health = HealthMonitor(
             connections, clock, interval=ping_interval, timeout=ping_timeout, event_log=event_log
@@ -124,13 +136,17 @@ class StreamGateway:
     def from_services(
         cls, services: Any, *, clock: Clock | None = None, poll_interval: float | None = 1.0, **kwargs: Any
     ) -> StreamGateway:
-        """Wire to the app's ``Services`` (feed, auth, metrics, event log).
+        """Wire to the app's ``Services`` (feed, auth, metrics, event log, and its cache manager for the
+        "Cache update" step); the caps come from ``SUPREME_WS_*`` (:meth:`StreamLimits.from_env`)
+        unless ``limits`` is given.
 
         The gateway paces its health pings and feed polls on ``clock`` (default: a
         :class:`SystemClock`), not on the services' market clock: network liveness is a matter of
         real seconds, whatever speed the replay runs at, and a hand-driven test clock must not be
         advanced by background loops.
         """
+        kwargs.setdefault("limits", StreamLimits.from_env())
+        kwargs.setdefault("cache", services.cache)
         return cls.build(
             clock if clock is not None else SystemClock(),
             feed=services.feed,
@@ -243,13 +259,19 @@ class StreamGateway:
             )
 
     def publish(self, update: Update) -> int:
-        """Fan ``update`` out now (call on the event loop thread, or with no loop at all)."""
+        """Cache ``update`` (when a cache is wired) and fan it out now (call on the event loop thread, or
+        with no loop at all)."""
+        if self.subscriptions.cache is not None:
+            self.subscriptions.cache_update(update)
         return self.subscriptions.publish(update)
 
     def publish_threadsafe(self, update: Update) -> None:
-        """Fan ``update`` out from any thread (scheduled on the gateway's loop)."""
+        """Cache ``update`` in the calling thread (when a cache is wired), then fan it out on the
+        gateway's loop."""
         if self.loop is None:
             raise RuntimeError("StreamGateway is not started; await start() on the server's loop first")
+        if self.subscriptions.cache is not None:
+            self.subscriptions.cache_update(update)
         self.loop.call_soon_threadsafe(self.subscriptions.publish, update)
 
     # -- background tasks ------------------------------------------------------------------------
@@ -339,7 +361,14 @@ class StreamGateway:
             return
         await ws.accept()
         self._ev("ws_lifecycle", "WebSocket_Gateway", "switching_protocols", request_id=rid, key=peer)
-        conn = self.connections.register(principal, peer)
+        try:
+            conn = self.connections.register(principal, peer)
+        except StreamRefused as exc:  # the key reached its cap while this upgrade was validated
+            self._ev("ws_lifecycle", "WebSocket_Gateway", "refuse", "rejected", request_id=rid, key=peer,
+                     detail=f"{exc.close_code} {exc.reason}")
+            with contextlib.suppress(Exception):
+                await ws.close(exc.close_code, exc.reason)
+            return
         done = asyncio.Event()
         conn.closer = lambda _c: done.set()
         client_close: list[tuple[int, str, bool]] = []
@@ -415,6 +444,8 @@ class StreamGateway:
                     await ws.send({"type": "websocket.send", "text": queue.get_nowait()})
                     n += 1
                 self.connections.mark_sent(conn, n)
+                if conn.behind:  # room again: what waited behind the full queue moves in
+                    conn.refill()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the client went away while we were sending

@@ -119,7 +119,7 @@ class HealthMonitor:
                 self._ev(
                     now, "Connection_Manager", "send_health_ping", conn=conn, detail=f"id={conn.ping_id}"
                 )
-                conn.offer(P.ping(conn.ping_id, now))
+                conn.offer(P.ping(conn.ping_id, now), now)  # also bounds how long a consumer stays behind
                 report.pinged.append(conn.id)
         return report
 

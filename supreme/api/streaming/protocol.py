@@ -29,6 +29,7 @@ __all__ = [
     "CLOSE_NORMAL",
     "CLOSE_POLICY",
     "CLOSE_SLOW_CONSUMER",
+    "CLOSE_TOO_MANY_CONNECTIONS",
     "CLOSE_UNAUTHORIZED",
     "MAX_ITEMS",
     "OPS",
@@ -49,8 +50,9 @@ CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001  # server shutdown
 CLOSE_POLICY = 1008  # too many protocol errors in a row
 CLOSE_INTERNAL = 1011
-CLOSE_AUTH_UNAVAILABLE = 1013  # "try again later": the key store could not be reached
-CLOSE_SLOW_CONSUMER = 4008
+CLOSE_AUTH_UNAVAILABLE = 1013  # "try again later": key store unreachable, or the server is full
+CLOSE_SLOW_CONSUMER = 4008  # behind (coalescing) longer than max_behind, or control backlog overflowed
+CLOSE_TOO_MANY_CONNECTIONS = 4429  # this API key already holds its cap of open streams (like HTTP 429)
 CLOSE_HEALTH_TIMEOUT = 4408  # no application pong in time (like HTTP 408)
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -178,6 +180,9 @@ def update_body(update: dict[str, Any]) -> str:
         return dumps(_finite(message))
 
 
-def update_text(body: str, seq: int) -> str:
-    """``{"type":"update","seq":N,<body fields>}`` from :func:`update_body`'s text."""
+def update_text(body: str, seq: int, skipped: int = 0) -> str:
+    """``{"type":"update","seq":N,<body fields>}`` from :func:`update_body`'s text; a coalesced update
+    also says how many older updates of its subscription it replaced (``"skipped":K``, seq jumps by K)."""
+    if skipped:
+        return f'{{"type":"update","seq":{seq},"skipped":{skipped},{body[1:]}'
     return f'{{"type":"update","seq":{seq},{body[1:]}'

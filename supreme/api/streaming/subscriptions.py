@@ -1,9 +1,17 @@
 """The Subscription_Manager participant: who listens to which (symbol, channel), and fan-out.
 
 State and decisions only: :meth:`SubscriptionManager.publish` turns one feed update into one queued
-message per subscriber (``Connection.offer``, never blocking) and returns; a subscriber whose queue is
-full is force-closed by its connection, the others are not delayed.  The update body is serialised
-once and only the sequence number is spliced per subscriber.
+message per subscriber (``Connection.offer_update``, never blocking) and returns; a subscriber whose
+queue is full coalesces (keeps the latest update per subscription, see
+:mod:`~supreme.api.streaming.connections`), the others are not delayed.  The update body is
+serialised once and only the sequence number is spliced per subscriber.
+
+"Cache update" (the diagram's ``Market_Data_Feed -> Cache_Manager``): with a ``cache`` (the app's
+:class:`~supreme.cache.manager.CacheManager`), every update the feed hands over is written to all
+tiers as ``stream:{symbol}:{channel}:latest`` = ``{"timestamp", "data"}`` *before* it is broadcast
+-- in the feed's thread, so tier I/O never runs on the event loop -- and recorded as a
+``Market_Data_Feed``/``cache_update`` step (the manager records its own ``set``).  A cache failure is
+recorded (outcome ``error``), logged once per kind, and never holds the broadcast back.
 
 The first client subscription of a (symbol, channel) subscribes the manager to the
 :class:`~supreme.market.feed.MarketDataFeed`; the last one leaving unsubscribes it.  The feed may poll
@@ -13,8 +21,9 @@ adapter sets to ``loop.call_soon_threadsafe`` so :meth:`publish` always runs on 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from supreme.api.streaming import protocol as P
 from supreme.api.streaming.connections import Connection
@@ -22,12 +31,29 @@ from supreme.clock import Clock
 from supreme.errors import SupremeError
 from supreme.events import NULL_LOG, EventLog
 from supreme.market.feed import CHANNELS, MarketDataFeed, Subscription, Update
+from supreme.monitoring.failures import FailureLog
 
-__all__ = ["SubscriptionError", "SubscriptionManager"]
+__all__ = ["StreamCache", "SubscriptionError", "SubscriptionManager", "cache_key"]
 
 FLOW = "ws_streaming"
 COMPONENT = "Subscription_Manager"
 Key = tuple[str, str]
+
+_log = logging.getLogger(__name__)
+
+
+class StreamCache(Protocol):
+    """The slice of the cache manager the stream writes through (``CacheManager.set`` fits it)."""
+
+    def set(self, key: str, value: Any, ttl: float | None = None, low_priority: bool = False, *,
+            request_id: str | None = None, flow: str | None = None) -> None:
+        """Write ``value`` to every tier."""
+        ...
+
+
+def cache_key(symbol: str, channel: str) -> str:
+    """The cache key of a stream's latest update."""
+    return f"stream:{symbol}:{channel}:latest"
 
 
 class SubscriptionError(SupremeError, ValueError):
@@ -54,9 +80,15 @@ class SubscriptionManager:
         timeframe: str | None = None,
         event_log: EventLog = NULL_LOG,
         max_per_connection: int = 500,
+        cache: StreamCache | None = None,
+        cache_ttl: float | None = None,
     ) -> None:
         self.clock = clock
         self.feed = feed
+        self.cache = cache
+        self.cache_ttl = cache_ttl
+        self.cache_errors = 0
+        self._cache_failures = FailureLog(_log, "stream cache update")
         if symbols is None and feed is not None:
             symbols = lambda: feed.connector.symbols  # noqa: E731 - read live: a connector may add markets
         self._symbols = symbols
@@ -167,6 +199,7 @@ class SubscriptionManager:
     def _remove(self, conn: Connection, key: Key) -> bool:
         if conn.subscriptions.pop(key, None) is None:
             return False
+        conn.forget(key)
         subscribers = self._subs.get(key)
         if subscribers is not None:
             subscribers.pop(conn.id, None)
@@ -188,7 +221,30 @@ class SubscriptionManager:
 
     # -- fan-out --------------------------------------------------------------------------------
     def _from_feed(self, update: Update) -> None:
+        if self.cache is not None:
+            self.cache_update(update)
         self.handoff(self.publish, update)
+
+    def cache_update(self, update: Update, request_id: str | None = None) -> bool:
+        """Write ``update`` through the cache manager (all tiers); False (recorded, logged once per
+        kind) when the cache refused it -- the broadcast goes on regardless."""
+        assert self.cache is not None
+        key = cache_key(update["symbol"], update["channel"])
+        t0 = self.clock.now()
+        try:
+            self.cache.set(key, {"timestamp": update.get("timestamp"), "data": update.get("data")},
+                           ttl=self.cache_ttl, request_id=request_id, flow=FLOW)
+        except (SupremeError, OSError, ValueError, TypeError) as exc:  # a cache fault never stops the stream
+            self.cache_errors += 1
+            self._cache_failures.failed(exc)
+            self._ev("cache_update", "error", key=key, detail=f"{type(exc).__name__}: {exc}"[:200],
+                     component="Market_Data_Feed", request_id=request_id)
+            return False
+        self._cache_failures.succeeded()
+        if self.event_log.enabled:
+            self.event_log.record(self.clock.now(), FLOW, "Market_Data_Feed", "cache_update", "ok", key=key,
+                                  latency=self.clock.now() - t0, request_id=request_id)
+        return True
 
     def publish(self, update: Update) -> int:
         """Queue ``update`` for each subscriber of its symbol/channel; returns how many accepted it."""
@@ -198,9 +254,10 @@ class SubscriptionManager:
         if not subscribers:
             return 0
         body = P.update_body(update)
+        now = self.clock.now()
         accepted = 0
         for conn in list(subscribers.values()):
-            if conn.open and conn.offer(P.update_text(body, conn.next_seq(key))):
+            if conn.offer_update(key, body, now):
                 accepted += 1
             else:
                 self.rejected += 1
