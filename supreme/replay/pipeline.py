@@ -149,11 +149,13 @@ class ReplayPipeline:
         return value if isinstance(value, dict) else None
 
     def run(self, *, resume: bool = False, progress: bool = False, speed: float | None = None,
-            wall: Clock | None = None, on_step: Callable[[int], Any] | None = None) -> PipelineResult:
+            wall: Clock | None = None, on_step: Callable[[int], Any] | None = None,
+            before_step: Callable[[], Any] | None = None) -> PipelineResult:
         """Replay every stream to its end; ``resume`` continues after the stored position.
 
         ``speed`` (market seconds per wall second) paces the replay on ``wall``; None is as fast as
-        possible.  ``on_step(candles so far)`` is called after each step.
+        possible.  ``before_step()`` is called once the clock has moved to a step's end (a fault
+        schedule applies its windows there), ``on_step(candles so far)`` after the step.
         """
         wall = wall or SystemClock()
         tf_ms = timeframe_ms(self.timeframe)
@@ -177,6 +179,8 @@ class ReplayPipeline:
             while t_ms < end_ms:
                 t_ms = min(t_ms + self.settings.block_candles * tf_ms, end_ms)
                 self.clock.set(t_ms / 1000.0)
+                if before_step is not None:
+                    before_step()
                 entries, n = self._step(after, blocks, counts)
                 replayed += n
                 queue.put_many(entries)
