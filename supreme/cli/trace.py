@@ -24,6 +24,7 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from supreme.cache.policies import POLICIES, PolicyError, normalize_name
@@ -148,7 +149,7 @@ def _print_curve(args: argparse.Namespace, trace: Trace, names: list[str], spec:
         matplotlib.use("Agg")  # a command writes files; it never opens a window
         from lab.eviction import plot_curve
 
-        fig = plot_curve(table, title=f"Miss-ratio curve: {args.trace}",
+        fig = plot_curve(table, title=f"Miss-ratio curve: {Path(args.trace).name}",
                          xlabel="cache size (bytes)" if args.bytes else "cache size (objects)")
         fig.savefig(args.plot, dpi=120)
         print(f"wrote {args.plot}")
