@@ -106,7 +106,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         database_url=settings.database_url if settings else None,
         progress=not args.no_progress, speed=args.speed, log_events=not args.no_events,
         settings=PipelineSettings(block_candles=args.block, run_name=args.run_name), trades=args.from_trades,
-        trace=args.trace,
+        trace=args.trace, stream_signals=True,
     )
     summary = run.result.summary()
     for note in run.result.notes:

@@ -18,7 +18,50 @@ from supreme.events import EventLog
 if TYPE_CHECKING:
     from supreme.replay.pipeline import PipelineResult
 
-__all__ = ["plot_signals", "write_outputs"]
+__all__ = ["SignalSink", "plot_signals", "write_outputs"]
+
+
+class SignalSink:
+    """Signal blocks into ``signals.parquet`` as they are made, keeping each symbol's last ``tail``
+    signals (for the figure): a long replay's memory does not grow with its length."""
+
+    def __init__(self, path: str | Path, tail: int = 2880) -> None:
+        self.path = Path(path)
+        self.tail = tail
+        self.rows = 0
+        self._writer: Any = None
+        self._tails: dict[str, list[Any]] = {}
+
+    def __call__(self, block: Any) -> None:
+        """Append one :class:`~supreme.strategy.block.SignalBlock`."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not len(block):
+            return
+        table = pa.Table.from_pandas(block.frame(), preserve_index=False)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.path, table.schema)
+        self._writer.write_table(table)
+        self.rows += len(block)
+        kept = self._tails.setdefault(block.symbol, [])
+        kept.append(block)
+        while len(kept) > 1 and sum(len(b) for b in kept[1:]) >= self.tail:
+            kept.pop(0)
+
+    def tail_frame(self) -> pd.DataFrame:
+        """The kept signals of every symbol (at least ``tail`` each, where there were that many)."""
+        from supreme.strategy.block import signals_frame
+
+        return signals_frame([b for blocks in self._tails.values() for b in blocks])
+
+    def close(self) -> None:
+        """Finish the file (an empty replay writes the columns with no rows)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        elif not self.path.exists():
+            self.tail_frame().to_parquet(self.path, index=False)
 
 
 def plot_signals(signals: pd.DataFrame, *, last: int | None = 2880, max_points: int = 20_000) -> Any:
@@ -52,13 +95,17 @@ def plot_signals(signals: pd.DataFrame, *, last: int | None = 2880, max_points: 
 
 
 def write_outputs(result: PipelineResult, folder: str | Path, event_log: EventLog,
-                  *, figure: bool = True) -> dict[str, Path]:
-    """Write the output files of ``result`` into ``folder`` (created); return their paths by name."""
+                  *, figure: bool = True, sink: SignalSink | None = None) -> dict[str, Path]:
+    """Write the output files of ``result`` into ``folder`` (created); return their paths by name.
+
+    With ``sink`` the signals were streamed to ``signals.parquet`` already; the figure uses its tail.
+    """
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in ("signals.parquet", "events.parquet", "cache_stats.csv",
                                             "summary.json")}
-    result.signals.to_parquet(paths["signals.parquet"], index=False)
+    if sink is None:
+        result.signals.to_parquet(paths["signals.parquet"], index=False)
     events = event_log.to_frame()
     events["detail"] = events["detail"].astype("string")
     events.to_parquet(paths["events.parquet"], index=False)
@@ -68,7 +115,7 @@ def write_outputs(result: PipelineResult, folder: str | Path, event_log: EventLo
     if figure:
         import matplotlib.pyplot as plt
 
-        fig = plot_signals(result.signals)
+        fig = plot_signals(result.signals if sink is None else sink.tail_frame())
         paths["price_signals.png"] = out / "price_signals.png"
         fig.savefig(paths["price_signals.png"])
         plt.close(fig)

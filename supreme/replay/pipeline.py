@@ -44,6 +44,7 @@ from supreme.replay.sources import Stream
 from supreme.resilience.breaker import CircuitBreaker
 from supreme.strategy.block import SignalBlock, signal_block, signals_frame
 from supreme.strategy.rules import RuleConfig, TradingRules
+from supreme.strategy.vote import ACTION_CODES
 
 __all__ = ["PipelineResult", "PipelineSettings", "ReplayPipeline", "rules_digest"]
 
@@ -82,6 +83,8 @@ class PipelineResult:
     breakers: dict[str, str]
     resumed_from: dict[str, int]
     notes: list[str] = field(default_factory=list)
+    #: signals per action word, counted as they were made (also when they went to a sink)
+    actions: dict[str, int] = field(default_factory=dict)
 
     @property
     def candles_per_s(self) -> float:
@@ -90,9 +93,9 @@ class PipelineResult:
 
     def summary(self) -> dict[str, Any]:
         """The figures a summary prints."""
-        counts = self.signals["action"].value_counts().to_dict() if len(self.signals) else {}
-        return {"candles": self.candles, "signals": len(self.signals), "elapsed_s": round(self.elapsed, 3),
-                "candles/s": round(self.candles_per_s), "actions": counts, "breakers": self.breakers,
+        return {"candles": self.candles, "signals": sum(self.actions.values()),
+                "elapsed_s": round(self.elapsed, 3), "candles/s": round(self.candles_per_s),
+                "actions": {k: v for k, v in self.actions.items() if v}, "breakers": self.breakers,
                 "batches": self.queue_stats.get("batches", 0), "resumed_from": self.resumed_from}
 
 
@@ -150,12 +153,15 @@ class ReplayPipeline:
 
     def run(self, *, resume: bool = False, progress: bool = False, speed: float | None = None,
             wall: Clock | None = None, on_step: Callable[[int], Any] | None = None,
-            before_step: Callable[[], Any] | None = None) -> PipelineResult:
+            before_step: Callable[[], Any] | None = None,
+            sink: Callable[[SignalBlock], Any] | None = None) -> PipelineResult:
         """Replay every stream to its end; ``resume`` continues after the stored position.
 
         ``speed`` (market seconds per wall second) paces the replay on ``wall``; None is as fast as
         possible.  ``before_step()`` is called once the clock has moved to a step's end (a fault
-        schedule applies its windows there), ``on_step(candles so far)`` after the step.
+        schedule applies its windows there), ``on_step(candles so far)`` after the step.  With ``sink``
+        each signal block goes there as it is made (a long replay streams them to disk) and the
+        result's ``signals`` frame stays empty; memory then does not grow with the replay.
         """
         wall = wall or SystemClock()
         tf_ms = timeframe_ms(self.timeframe)
@@ -170,6 +176,12 @@ class ReplayPipeline:
                                  max_delay=self.settings.max_delay, ttl=self.settings.ttl)
         bar = _progress(total, progress)
         blocks: list[SignalBlock] = []
+        actions = np.zeros(len(ACTION_CODES), np.int64)
+
+        def collect(sig: SignalBlock) -> None:
+            actions[:] += np.bincount(sig.action, minlength=len(ACTION_CODES))
+            (sink or blocks.append)(sig)
+
         counts = {k: int(done[k]) if done else 0 for k in ("candles", "signals")}
         replayed = 0
         t0 = wall.now()
@@ -181,7 +193,7 @@ class ReplayPipeline:
                 self.clock.set(t_ms / 1000.0)
                 if before_step is not None:
                     before_step()
-                entries, n = self._step(after, blocks, counts)
+                entries, n = self._step(after, collect, counts)
                 replayed += n
                 queue.put_many(entries)
                 bar.update(n)
@@ -200,9 +212,9 @@ class ReplayPipeline:
         notes = [n for s in self.streams for n in s.notes]
         return PipelineResult(signals, replayed, elapsed, self.cache.stats(), queue.stats(),
                               {k: b.state.value for k, b in self.breakers.items()},
-                              resumed_from, notes)
+                              resumed_from, notes, dict(zip(ACTION_CODES, actions.tolist(), strict=True)))
 
-    def _step(self, after: dict[str, int], blocks: list[SignalBlock],
+    def _step(self, after: dict[str, int], collect: Callable[[SignalBlock], Any],
               counts: dict[str, int]) -> tuple[list[tuple[str, Any]], int]:
         """One step of market time: each stream's new candles into its window, the cache and the strategy."""
         x, tf, keep = self.settings.exchange, self.timeframe, self.rules.config.history
@@ -224,7 +236,7 @@ class ReplayPipeline:
             candles = _candle_matrix(block.slice(skip, len(block)))
             entries.append((f"candles:{x}:{st.symbol}:{tf}:{first}", candles))
             entries.append((f"signals:{x}:{st.symbol}:{tf}:{self._digest}:{first}", sig.matrix()))
-            blocks.append(sig)
+            collect(sig)
             after[st.symbol] = int(block.timestamp[-1])
             counts["candles"] += fresh
             counts["signals"] += len(sig)

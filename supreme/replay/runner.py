@@ -11,7 +11,7 @@ from supreme.cache.capture import AccessCapture
 from supreme.clock import ManualClock
 from supreme.events import EventLog
 from supreme.market.validation import OnError
-from supreme.replay.output import write_outputs
+from supreme.replay.output import SignalSink, write_outputs
 from supreme.replay.pipeline import PipelineResult, PipelineSettings, ReplayPipeline
 from supreme.replay.sources import open_streams
 
@@ -32,7 +32,8 @@ def replay_files(paths: Sequence[str | Path], out: str | Path, *, symbols: Seque
                  redis_url: str | None = None, database_url: str | None = None, progress: bool = False,
                  speed: float | None = None, log_events: bool = True, namespace: str = "supreme:",
                  settings: PipelineSettings | None = None, figure: bool = True,
-                 trades: bool = False, trace: str | Path | None = None) -> ReplayRun:
+                 trades: bool = False, trace: str | Path | None = None,
+                 stream_signals: bool = False) -> ReplayRun:
     """Replay ``paths`` through the pipeline into the folder ``out``.
 
     L2 is Redis at ``redis_url`` (default: an in-process fakeredis), L3 the database at
@@ -53,14 +54,17 @@ def replay_files(paths: Sequence[str | Path], out: str | Path, *, symbols: Seque
                                       event_log=log, default_ttl=None, flow="trading_signal",
                                       namespace=namespace)
     capture = cache.capture = AccessCapture() if trace is not None else None
+    sink = SignalSink(folder / "signals.parquet") if stream_signals else None
     try:
         pipeline = ReplayPipeline(streams, cache, clock, event_log=log, breakers=breakers, settings=settings)
-        result = pipeline.run(resume=resume, progress=progress, speed=speed)
+        result = pipeline.run(resume=resume, progress=progress, speed=speed, sink=sink)
     finally:
+        if sink is not None:
+            sink.close()
         cache.close()
         if redis_url:
             redis.close()
-    outputs = write_outputs(result, folder, log, figure=figure)
+    outputs = write_outputs(result, folder, log, figure=figure, sink=sink)
     if capture is not None and trace is not None:
         outputs["trace"] = capture.save(trace)
     return ReplayRun(result, log, outputs)

@@ -17,6 +17,7 @@ import pytest
 from supreme.cache.codec import decode_entry
 from supreme.market.loaders import load_ohlcv
 from supreme.market.validation import DataValidationError
+from supreme.replay.pipeline import PipelineSettings
 from supreme.replay.runner import replay_files
 from supreme.replay.sources import ReplayInputError, open_streams
 from tests.replay.conftest import walk_frame, write_csv
@@ -170,3 +171,18 @@ def test_trades_aggregate_into_candles_and_too_few_is_a_clear_error(tmp_path: Pa
     trades.iloc[:3].to_parquet(short)
     with pytest.raises(ValueError, match="no candles"):
         replay_files([short], tmp_path / "out2", trades=True, timeframe="1h", figure=False)
+
+
+def test_streamed_signals_equal_kept_ones(tmp_path: Path) -> None:
+    a = write_csv(walk_frame(5000, seed=18), tmp_path / "AAA.csv")
+    b = write_csv(walk_frame(4000, seed=19), tmp_path / "BBB.csv")
+    kept = replay_files([a, b], tmp_path / "kept", figure=False)
+    streamed = replay_files([a, b], tmp_path / "streamed", stream_signals=True,
+                            settings=PipelineSettings(block_candles=500))
+    assert streamed.result.signals.empty and streamed.result.summary()["signals"] == len(kept.result.signals)
+    assert streamed.result.actions == kept.result.actions
+    on_disk = pd.read_parquet(streamed.outputs["signals.parquet"]).sort_values(["symbol", "as_of"])
+    want = kept.result.signals.sort_values(["symbol", "as_of"])
+    pd.testing.assert_frame_equal(on_disk.reset_index(drop=True), want.reset_index(drop=True),
+                                  check_dtype=False)
+    assert streamed.outputs["price_signals.png"].stat().st_size > 10_000
