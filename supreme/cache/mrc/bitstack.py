@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, uint64
 
+from supreme.cache.mrc.fenwick import add, build, pack_live, prefix
 from supreme.cache.mrc.stack import COLD
 
 __all__ = ["BitState", "feed_unit", "new_bit_state"]
@@ -49,36 +50,8 @@ def _popcount(v):
 
 
 @njit(inline="always")
-def _add(tree, i, v):
-    i += 1
-    n = tree.shape[0]
-    while i < n:
-        tree[i] += v
-        i += i & (-i)
-
-
-@njit(inline="always")
-def _prefix(tree, i):
-    """Markers in words 0..i."""
-    s = 0
-    i += 1
-    while i > 0:
-        s += tree[i]
-        i -= i & (-i)
-    return s
-
-
-@njit(inline="always")
 def _pack(words, tree, owner, last, scalars):
-    m = owner.shape[0]
-    j = 0
-    for pos in range(m):
-        x = owner[pos]
-        owner[pos] = -1
-        if x >= 0 and last[x] == pos:
-            owner[j] = x
-            last[x] = j
-            j += 1
+    j = pack_live(owner, last)
     words[:] = 0
     for pos in range(j):
         words[pos >> 6] |= uint64(1) << uint64(pos & 63)
@@ -86,10 +59,7 @@ def _pack(words, tree, owner, last, scalars):
     n_words = words.shape[0]
     for w in range(n_words):
         tree[w + 1] = _popcount(words[w])
-    for i in range(1, n_words + 1):
-        parent = i + (i & (-i))
-        if parent <= n_words:
-            tree[parent] += tree[i]
+    build(tree, n_words)
     scalars[_T] = j
 
 
@@ -106,9 +76,9 @@ def _feed_unit(ids, out, words, tree, owner, last, scalars):
             w = p >> 6
             bit = uint64(1) << uint64(p & 63)
             upto = words[w] & (bit | (bit - uint64(1)))  # markers of this word at or before p
-            d = total - (_prefix(tree, w - 1) + _popcount(upto)) + 1
+            d = total - (prefix(tree, w - 1) + _popcount(upto)) + 1
             words[w] &= ~bit
-            _add(tree, w, -1)
+            add(tree, w, -1)
             total -= 1
             last[x] = -1  # so a packing before the new marker is set does not keep the old one
         out[i] = d
@@ -117,7 +87,7 @@ def _feed_unit(ids, out, words, tree, owner, last, scalars):
             _pack(words, tree, owner, last, scalars)
             t = scalars[_T]
         words[t >> 6] |= uint64(1) << uint64(t & 63)
-        _add(tree, t >> 6, 1)
+        add(tree, t >> 6, 1)
         owner[t] = x
         last[x] = t
         t += 1

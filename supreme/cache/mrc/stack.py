@@ -25,6 +25,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from supreme.cache.mrc.fenwick import add, build, pack_live, prefix
+
 __all__ = ["COLD", "StackState", "distance_histogram", "feed", "new_state"]
 
 #: the distance of a first request (a cold miss at every size)
@@ -55,44 +57,14 @@ def new_state(n_obj: int, slots: int | None = None) -> StackState:
 
 
 @njit(inline="always")
-def _add(tree, i, v):
-    i += 1
-    m = tree.shape[0]
-    while i < m:
-        tree[i] += v
-        i += i & (-i)
-
-
-@njit(inline="always")
-def _prefix(tree, i):
-    """Sum of positions 0..i."""
-    s = 0
-    i += 1
-    while i > 0:
-        s += tree[i]
-        i -= i & (-i)
-    return s
-
-
-@njit(inline="always")
 def _compact(tree, owner, last, weight, scalars):
     """Pack the live positions to the front (order kept) and rebuild the tree in O(m)."""
     m = owner.shape[0]
-    j = 0
-    for pos in range(m):
-        x = owner[pos]
-        owner[pos] = -1
-        if x >= 0 and last[x] == pos:
-            owner[j] = x
-            last[x] = j
-            j += 1
+    j = pack_live(owner, last)
     tree[:] = 0
     for pos in range(j):
         tree[pos + 1] = weight[owner[pos]]
-    for i in range(1, m + 1):  # linear-time Fenwick construction: push each node into its parent
-        parent = i + (i & (-i))
-        if parent <= m:
-            tree[parent] += tree[i]
+    build(tree, m)
     scalars[_T] = j
 
 
@@ -101,7 +73,7 @@ def _forget(tree, last, weight, scalars, x):
     """Take object ``x`` out of the stack (its latest position cleared)."""
     p = last[x]
     if p >= 0:
-        _add(tree, p, -weight[x])
+        add(tree, p, -weight[x])
         scalars[_TOTAL] -= weight[x]
         last[x] = -1
 
@@ -112,12 +84,12 @@ def _access(tree, owner, last, weight, scalars, x, w):
     p = last[x]
     d = COLD
     if p >= 0:
-        d = scalars[_TOTAL] - _prefix(tree, p) + w  # weight above x in the stack, plus its own
+        d = scalars[_TOTAL] - prefix(tree, p) + w  # weight above x in the stack, plus its own
         _forget(tree, last, weight, scalars, x)
     if scalars[_T] >= owner.shape[0]:
         _compact(tree, owner, last, weight, scalars)
     t = scalars[_T]
-    _add(tree, t, w)
+    add(tree, t, w)
     owner[t] = x
     last[x] = t
     weight[x] = w
