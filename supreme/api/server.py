@@ -18,8 +18,12 @@ __all__ = ["serve"]
 
 def serve(host: str = "127.0.0.1", port: int = 8000, *, log_level: str = "info",
           event_log_path: str | None = None, echo: Callable[[str], None] = print,
-          **options: Any) -> None:
+          drain_seconds: int = 25, **options: Any) -> None:
     """Serve until interrupted, then close the services; ``options`` go to ``Services.from_settings``.
+
+    On SIGTERM/SIGINT the server drains: it stops accepting, closes stream clients with 1001, lets
+    requests in flight finish for up to ``drain_seconds`` (default 25, inside Kubernetes' 30-second
+    grace period), then flushes and closes the cache tiers.
 
     The event log is kept only with ``event_log_path`` (a long-running server must not grow an
     unbounded log unless asked to) and written there as Parquet at shutdown; ``echo`` says so.
@@ -42,5 +46,5 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, log_level: str = "info",
 
     app = create_app(services, close_on_shutdown=True, on_shutdown=save_events)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
-                            **uvicorn_ws_options())
+                            timeout_graceful_shutdown=drain_seconds, **uvicorn_ws_options())
     StreamServer(config, app.state.stream_gateway).run()

@@ -454,9 +454,15 @@ class CacheManager(L1Adaptation):
                                self._counts.snapshot())
 
     def close(self) -> None:
-        """Close every tier."""
-        for t in self.tiers:
-            t.close()
+        """Flush the write-behind queue and what the journals hold (where the tiers answer), then close
+        every tier: a draining server leaves nothing behind that it could still write."""
+        try:
+            if self.write_behind is not None:
+                self.write_behind.close()
+            self.flush_pending()
+        finally:
+            for t in self.tiers:
+                t.close()
 
     def __enter__(self) -> CacheManager:
         return self

@@ -37,6 +37,10 @@ class WriteBehindLike(Protocol):
         """Forget the queued entry of ``key`` (a newer write superseded it)."""
         ...
 
+    def close(self) -> None:
+        """Flush what is queued and detach."""
+        ...
+
 
 class WriteBehindQueue:
     """A bounded write-behind queue in front of a manager's L2/L3 (see the module docstring)."""

@@ -36,6 +36,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--event-log", metavar="PATH",
                    help="keep the event log and write it here (Parquet) at shutdown; off otherwise")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--drain-seconds", type=int, default=25,
+                   help="on SIGTERM, seconds requests in flight may take to finish (default 25)")
     p.set_defaults(func=run)
 
 
@@ -47,5 +49,6 @@ def run(args: argparse.Namespace) -> int:
     serve(args.host, args.port, log_level=args.log_level, event_log_path=args.event_log,
           echo=lambda message: print(f"supreme serve: {message}", flush=True),
           replay_start=args.replay_start, replay_speed=args.replay_speed, recorded=args.data,
-          key_rate=args.rate, key_burst=args.burst, ip_rate=args.ip_rate, ip_burst=args.ip_burst)
+          key_rate=args.rate, key_burst=args.burst, ip_rate=args.ip_rate, ip_burst=args.ip_burst,
+          drain_seconds=args.drain_seconds)
     return 0

@@ -119,3 +119,15 @@ def test_settings_are_checked(clock: ManualClock) -> None:
     WriteBehindQueue(m)
     with pytest.raises(ValueError, match="already has"):
         WriteBehindQueue(m)
+
+
+def test_closing_the_manager_flushes_the_queue_and_the_journals(clock: ManualClock) -> None:
+    m, l2, l3 = _manager(clock)
+    q = WriteBehindQueue(m, batch_size=100)
+    q.put("queued", 1)
+    l2.available = False
+    m.set("journaled", 2)  # L2 down: journaled there, written to L3
+    l2.available = True
+    m.close()  # a draining server: nothing it could still write is left behind
+    assert _held(l2, "queued") == 1 and _held(l3, "queued") == 1 and _held(l2, "journaled") == 2
+    assert m.write_behind is None
