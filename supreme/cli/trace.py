@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from supreme.cache.policies import POLICIES, PolicyError, normalize_name
 from supreme.cache.trace import FORMATS, Trace, load_trace, save_trace
+from supreme.cli._args import add_progress, progress_wanted
+from supreme.cli._errors import report_error
 from supreme.errors import SupremeError
 
 __all__ = ["register"]
@@ -79,15 +80,27 @@ def _simulate(args: argparse.Namespace) -> int:
     return _print_curve(args, trace, names, spec)
 
 
+def _policies(args: argparse.Namespace, names: list[str]) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(names, desc="policies", unit="policy", leave=False, disable=not progress_wanted(args))
+
+
 def _print_one_size(args: argparse.Namespace, trace: Trace, names: list[str]) -> int:
     from supreme.cache.traces import simulate
 
-    rows = [simulate(trace, n, args.size, warmup=args.warmup, ignore_size=not args.bytes) for n in names]
+    rows = [simulate(trace, n, args.size, warmup=args.warmup, ignore_size=not args.bytes)
+            for n in _policies(args, names)]
     print(f"trace {args.trace}: {len(trace)} requests, size {args.size} "
           f"({'bytes' if args.bytes else 'objects'}), warmup {args.warmup}")
     print(f"{'policy':<10}{'hits':>10}{'misses':>10}{'miss_ratio':>12}{'byte_miss_ratio':>17}")
     for r in rows:
         print(f"{r.policy:<10}{r.hits:>10}{r.misses:>10}{r.miss_ratio:>12.4f}{r.byte_miss_ratio:>17.4f}")
+    if args.csv:  # the same columns as a curve's CSV, one size
+        import pandas as pd
+
+        pd.DataFrame.from_records([r.as_dict() for r in rows]).to_csv(args.csv, index=False)
+        print(f"wrote {args.csv}")
     return 0
 
 
@@ -98,7 +111,8 @@ def _print_curve(args: argparse.Namespace, trace: Trace, names: list[str], spec:
 
     ignore = not args.bytes
     sizes = auto_sizes(trace, ignore_size=ignore) if isinstance(spec, str) else spec
-    frames = [miss_ratio_curve(trace, n, sizes, warmup=args.warmup, ignore_size=ignore) for n in names]
+    frames = [miss_ratio_curve(trace, n, sizes, warmup=args.warmup, ignore_size=ignore)
+              for n in _policies(args, names)]
     mrc = pd.concat(frames, ignore_index=True)
     table = mrc.pivot(index="size", columns="policy", values="miss_ratio")[names]
     print(f"miss ratio, trace {args.trace} ({len(trace)} requests)")
@@ -189,7 +203,7 @@ def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
         try:
             return int(func(args))
         except SupremeError as exc:  # PolicyError, TraceError, AdaptiveConfigError …: one line
-            print(f"supreme trace: error: {exc}", file=sys.stderr)
+            report_error(args, exc)
             return 2
     return run
 
@@ -206,7 +220,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sim.add_argument("--warmup", type=int, default=0, help="requests not counted at the start")
     sim.add_argument("--format", default="auto", choices=FORMATS)
     sim.add_argument("--bytes", action="store_true", help="use object sizes (default: every object is 1)")
-    sim.add_argument("--csv", help="write the miss-ratio curve to this CSV")
+    sim.add_argument("--csv", help="write the results to this CSV (one row per policy and size)")
     sim.add_argument("--plot", help="write the miss-ratio curve to this PNG")
     sim.add_argument("--limit", type=int, help="use only the first N requests of the trace")
     sim.add_argument("--adaptive", action="store_true",
@@ -220,6 +234,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                      help="space requests 1/RATE seconds apart for the learning cycle "
                           "(default: the trace's own times)")
     sim.add_argument("--cycle", type=float, help="learning-cycle period in seconds (default 60)")
+    add_progress(sim)
     sim.set_defaults(func=_guard(_simulate))
     conv = sub.add_parser("convert", help="convert a trace between formats")
     conv.add_argument("src")
