@@ -1,7 +1,7 @@
 """Units of the models' summary figures, for printing: simulated seconds as ms or s, ratios, counts.
 
 The models' ``summarize`` returns plain numbers in SI units (times in simulated seconds).  A
-figure's unit follows from its key: percentiles and waits are latencies (shown in ms), times and
+figure's unit follows from its key: percentiles and waits are latencies (in ms below 1 s), times and
 delays are durations (shown in s), ratios and rates are dimensionless.
 """
 
@@ -36,8 +36,10 @@ def format_figure(key: str, value: Any) -> str:
     if isinstance(value, float) and math.isnan(value):
         return "-"
     unit = unit_of(key)
-    if unit == "ms":
+    if unit == "ms" and abs(value) < 1.0:
         return f"{value * 1e3:.4g} ms"
+    if unit == "ms":  # a latency of a second or more reads better in s than as 1.036e+04 ms
+        unit = "s"
     if unit == "s":
         return f"{value:.4g} s"
     if unit == "ratio":
