@@ -74,7 +74,8 @@ def test_plain_drops_roles_literals_and_block_markers() -> None:
     ["demo"], ["replay", "--sample", "SPX"], ["trace", "simulate", "t.csv", "--size", "2"],
     ["sim", "sweep", "cache_hierarchy", "--grid", "seed=1"],
 ])
-def test_long_commands_take_progress_and_no_progress(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_long_commands_take_progress_and_no_progress(argv: list[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     parser = build_parser()
     assert progress_wanted(parser.parse_args([*argv, "--progress"])) is True
     assert progress_wanted(parser.parse_args([*argv, "--no-progress"])) is False

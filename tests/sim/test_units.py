@@ -19,9 +19,11 @@ def test_unit_of(key: str, unit: str) -> None:
 
 
 @pytest.mark.parametrize(("key", "value", "text"), [
-    ("p50", 7.86432210729826e-05, "0.07864 ms"), ("p99", 10.3565861727373, "10.36 s"), ("p95", 0.1046513, "104.7 ms"),
+    ("p50", 7.86432210729826e-05, "0.07864 ms"), ("p99", 10.3565861727373, "10.36 s"),
+    ("p95", 0.1046513, "104.7 ms"),
     ("time_to_ack", 49.154534060923744, "49.15 s"), ("l1_hit_ratio", 0.3965, "0.3965"),
-    ("n", 1000.0, "1000"), ("requests", 106, "106"), ("passed", True, "True"), ("result", "succeeded", "succeeded"),
+    ("n", 1000.0, "1000"), ("requests", 106, "106"), ("passed", True, "True"),
+    ("result", "succeeded", "succeeded"),
     ("wait_p99", None, "-"), ("p95", math.nan, "-"),
 ])
 def test_format_figure(key: str, value: object, text: str) -> None:
