@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	touch $(BASE_STAMP) $(STAMP)
 
 demo: $(BASE_STAMP)
-	@echo "note: the first run compiles the numba kernels (about a minute); later runs load them from disk"
+	@echo "note: a first run also compiles the numba kernels (about 10 s more); later runs load them from disk"
 	$(BIN)/supreme demo
 
 # re-resolve the pins from pyproject's extras, keeping every pin that still fits (uv, a dev dependency);
