@@ -16,6 +16,14 @@ trap 'rm -rf "$WORK"' EXIT
 WHEEL=$(ls "$WORK"/dist/*.whl)
 SDIST=$(ls "$WORK"/dist/*.tar.gz)
 echo "wheel-check: built $(basename "$SDIST") and $(basename "$WHEEL")"
+"$PYTHON" - "$WHEEL" <<'PY'
+import sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+need = ["supreme/py.typed", "sim/models/defaults/trading_signal.yaml"]
+missing = [n for n in need if n not in names] + ([] if any(n.endswith("licenses/LICENSE") for n in names)
+                                                 else ["dist-info/licenses/LICENSE"])
+sys.exit(f"wheel-check: the wheel lacks {missing}" if missing else 0)
+PY
 
 "$PYTHON" -m venv "$WORK/venv"
 # uv (a dev dependency) installs the pinned stack in seconds from its cache; pip is the fallback
