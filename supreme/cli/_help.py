@@ -2,7 +2,7 @@
 
 The command modules use their docstrings as ``--help`` descriptions; this formatter drops the
 roles and literals (``:func:`x` ``, double back-quotes, ``::``), keeps indented blocks (examples)
-and bullet lists line by line, and re-wraps ordinary paragraphs to the terminal width.
+line by line, and re-wraps paragraphs and bullet items to the terminal width.
 """
 
 from __future__ import annotations
@@ -38,9 +38,23 @@ def plain(text: str) -> str:
     return "\n".join(lines)
 
 
-def _is_block(lines: list[str]) -> bool:
-    first = lines[0]
-    return first[:1].isspace() or bool(re.match(r"([*-]|\d+\.)\s", first.lstrip()))
+_BULLET = re.compile(r"([*-]|\d+\.)\s+")
+
+
+def _bullets(lines: list[str], width: int, indent: str) -> str:
+    items: list[list[str]] = []
+    for line in lines:
+        if _BULLET.match(line) or not items:
+            items.append([line.strip()])
+        else:
+            items[-1].append(line.strip())
+    out = []
+    for item in items:
+        marker = _BULLET.match(item[0])
+        hang = " " * (marker.end() if marker else 0)
+        out.append(textwrap.fill(" ".join(item), width, initial_indent=indent,
+                                 subsequent_indent=indent + hang, break_on_hyphens=False))
+    return "\n".join(out)
 
 
 class PlainFormatter(argparse.RawDescriptionHelpFormatter):
@@ -52,11 +66,14 @@ class PlainFormatter(argparse.RawDescriptionHelpFormatter):
             lines = block.splitlines()
             if not lines:
                 continue
-            if _is_block(lines):
+            if lines[0][:1].isspace():  # an example block: as written
                 out.append("\n".join(indent + line.rstrip() for line in lines))
+            elif _BULLET.match(lines[0]):
+                out.append(_bullets(lines, width, indent))
             else:
                 joined = " ".join(line.strip() for line in lines)
-                out.append(textwrap.fill(joined, width, initial_indent=indent, subsequent_indent=indent))
+                out.append(textwrap.fill(joined, width, initial_indent=indent, subsequent_indent=indent,
+                                         break_on_hyphens=False))
         return "\n\n".join(out) + "\n"
 
     def _expand_help(self, action: argparse.Action) -> str:

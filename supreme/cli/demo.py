@@ -19,7 +19,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "demo", help="the main job: replay the bundled sample through feed, cache and strategy (no servers)",
         description=__doc__,
-        epilog="A first run also compiles the numba kernels (about 10 s more); later runs load them from disk.",
+        epilog="A first run also compiles the numba kernels (about 10 s more); later runs load them "
+               "from disk.",
     )
     p.add_argument("--out", default="out", help="folder for figures, summary and report (default: ./out)")
     p.add_argument("--symbol", default="SPX", help="sample replayed through the feed: SPX or IXIC")

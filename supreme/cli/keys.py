@@ -124,7 +124,7 @@ def _revoke(args: argparse.Namespace) -> int:
         try:
             ended = SessionStore(client, SystemClock()).revoke_key(record.key_id)
         except Exception as exc:  # the key is revoked either way; sessions then fail on the key check
-            print(f"supreme: warning: sessions not ended ({exc}); they fail the key check instead",
+            print(f"supreme keys: warning: sessions not ended ({exc}); they fail the key check instead",
                   file=sys.stderr)
         finally:
             client.close()
