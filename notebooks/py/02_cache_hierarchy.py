@@ -1,13 +1,10 @@
 # ---
 # jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
-
 
 # %% [markdown]
 # # 02 · The cache hierarchy: tier latencies, promotion paths, sim vs real

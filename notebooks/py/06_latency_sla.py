@@ -1,13 +1,10 @@
 # ---
 # jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
-
 
 # %% [markdown]
 # # 06 · Latency SLA: P50/P95/P99 of the signal flow, real vs simulated

@@ -1,13 +1,10 @@
 # ---
 # jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
-
 
 # %% [markdown]
 # # 07 · Streaming: WebSocket fan-out and the connection lifecycle

@@ -1,13 +1,10 @@
 # ---
 # jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
-
 
 # %% [markdown]
 # # 08 · Deployment: blue-green rollouts with analysis and rollback, and the HPA under a load ramp

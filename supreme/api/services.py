@@ -127,7 +127,7 @@ class Services:
         if event_log is None:
             event_log = EventLog(world="real", enabled=settings.log_events)
         closers: list[Callable[[], None]] = []
-        metrics = Metrics()
+        metrics = Metrics(process_collectors=True)
         replay = open_markets(clock, opts.symbols, opts.recorded, market_clock=market_clock,
                               replay_start=opts.replay_start, replay_speed=opts.replay_speed)
         if redis_client is None:

@@ -1,10 +1,11 @@
-"""Argument types shared by the sub-commands (a leading underscore: not a command of its own)."""
+"""Argument types and flags shared by the sub-commands (a leading underscore: not a command of its own)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-__all__ = ["comma_list", "positive", "symbols"]
+__all__ = ["add_progress", "comma_list", "positive", "progress_wanted", "symbols"]
 
 
 def positive(text: str, not_a_number: str = "expected a number > 0",
@@ -28,3 +29,18 @@ def comma_list(text: str, *, upper: bool = False) -> tuple[str, ...]:
 def symbols(text: str) -> tuple[str, ...]:
     """Market symbols, comma-separated, upper-cased (``spx, ixic`` is ``("SPX", "IXIC")``)."""
     return comma_list(text, upper=True)
+
+
+def add_progress(parser: argparse.ArgumentParser) -> None:
+    """The one progress flag of every long command: ``--progress/--no-progress``, default: a terminal."""
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show progress bars on stderr (default: on when stdout is a terminal)")
+
+
+def progress_wanted(args: argparse.Namespace) -> bool:
+    """The ``--progress/--no-progress`` choice, or whether stdout is a terminal when neither was given."""
+    chosen = getattr(args, "progress", None)
+    if chosen is None:
+        # piped or captured output (CI logs, notebooks, tests) gets no bar redrawn in place
+        return sys.stdout.isatty()
+    return bool(chosen)

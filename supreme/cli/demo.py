@@ -11,20 +11,22 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from supreme.cli._args import symbols
+from supreme.cli._args import add_progress, progress_wanted, symbols
 
 
 def register(subparsers: Any) -> None:
     """Add the ``demo`` parser."""
     p = subparsers.add_parser(
         "demo", help="the main job: replay the bundled sample through feed, cache and strategy (no servers)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__,
+        epilog="A first run also compiles the numba kernels (about 10 s more); later runs load them "
+               "from disk.",
     )
     p.add_argument("--out", default="out", help="folder for figures, summary and report (default: ./out)")
     p.add_argument("--symbol", default="SPX", help="sample replayed through the feed: SPX or IXIC")
     p.add_argument("--symbols", type=symbols, default="SPX,IXIC",
                    help="samples of the quickstart, comma-separated")
-    p.add_argument("--progress", action="store_true", help="show a progress bar during the replay")
+    add_progress(p)
     p.set_defaults(func=run)
 
 
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from supreme.market.runner import format_summary
 
     load_settings()  # a malformed SUPREME_* variable fails here, before any work
-    result = run_demo(args.out, args.symbol, progress=args.progress)
+    result = run_demo(args.out, args.symbol, progress=progress_wanted(args))
     print(format_summary(result["summary"],
                          title=f"demo: {result['summary']['symbol']} replayed through the feed"))
     print(f"figure:  {result['figure']}")

@@ -70,16 +70,20 @@ def register(subparsers: Any) -> None:
     px = sub.add_parser("proxy", help="run a loopback proxy with an outage window")
     px.add_argument("--target", required=True, help="HOST:PORT of the real server")
     px.add_argument("--listen-port", type=int, default=0, help="local port (0: any free port)")
-    px.add_argument("--down-at", type=float, default=5.0, help="seconds after start the outage begins")
+    px.add_argument("--down-at", type=float, default=5.0,
+                    help="seconds after start the outage begins (default 5)")
     px.add_argument("--down-for", type=float, default=0.0, help="outage length in seconds (0: none)")
-    px.add_argument("--latency", type=float, default=0.0, help="seconds added to every forwarded chunk")
-    px.add_argument("--run-for", type=float, default=30.0, help="stop after this many seconds")
+    px.add_argument("--latency", type=float, default=0.0,
+                    help="seconds added to every forwarded chunk (default 0)")
+    px.add_argument("--run-for", type=float, default=30.0, help="stop after this many seconds (default 30)")
     px.set_defaults(func=_proxy)
     kr = sub.add_parser("kill-redis", help="CLIENT KILL the Redis clients with a given client name")
-    kr.add_argument("--url", default="redis://127.0.0.1:6379/0")
+    kr.add_argument("--url", default="redis://127.0.0.1:6379/0",
+                    help="Redis to connect to (default redis://127.0.0.1:6379/0)")
     kr.add_argument("--name", required=True, help="client name (only these clients are killed)")
     kr.set_defaults(func=_kill_redis)
     tp = sub.add_parser("terminate-pg", help="pg_terminate_backend the backends with an application_name")
-    tp.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test")
+    tp.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/test",
+                    help="PostgreSQL to connect to (default postgresql://postgres@127.0.0.1:5432/test)")
     tp.add_argument("--app", required=True, help="application_name (only these backends are terminated)")
     tp.set_defaults(func=_terminate_pg)

@@ -30,7 +30,8 @@ def register(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
 
     create = sub.add_parser("create", help="create a key and print its credential once")
-    create.add_argument("--type", dest="key_type", choices=KEY_TYPES, default="ed25519")
+    create.add_argument("--type", dest="key_type", choices=KEY_TYPES, default="ed25519",
+                        help="ed25519 (asymmetric, the default) or hmac (needs SUPREME_MASTER_KEY)")
     create.add_argument("--scopes", required=True, help="comma-separated, e.g. signal:read,stream:read")
     create.add_argument("--label", default="", help="free text shown by 'list'")
     create.add_argument("--json", action="store_true", help="print one JSON object")
@@ -41,7 +42,7 @@ def register(subparsers: Any) -> None:
     lst.set_defaults(func=_list)
 
     revoke = sub.add_parser("revoke", help="revoke a key and end its sessions")
-    revoke.add_argument("key_id")
+    revoke.add_argument("key_id", help="the key's id (ak_..., as printed by create and list)")
     revoke.set_defaults(func=_revoke)
 
     master = sub.add_parser("master-key", help="print a fresh base64 value for SUPREME_MASTER_KEY")
@@ -123,7 +124,7 @@ def _revoke(args: argparse.Namespace) -> int:
         try:
             ended = SessionStore(client, SystemClock()).revoke_key(record.key_id)
         except Exception as exc:  # the key is revoked either way; sessions then fail on the key check
-            print(f"supreme: warning: sessions not ended ({exc}); they fail the key check instead",
+            print(f"supreme keys: warning: sessions not ended ({exc}); they fail the key check instead",
                   file=sys.stderr)
         finally:
             client.close()

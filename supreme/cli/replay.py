@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from supreme.cli._args import positive
+from supreme.cli._args import add_progress, positive, progress_wanted
+from supreme.market.formats import OHLCV_FORMATS, TRADE_FORMATS
 
 
 def _speed(text: str) -> float | None:
@@ -31,7 +32,9 @@ def register(subparsers: Any) -> None:
     src.add_argument("--sample", metavar="SYM", help="use the bundled sample instead (SPX or IXIC)")
     p.add_argument("--symbol", help="symbol to publish under (default: from the file name)")
     p.add_argument("--timeframe", help="candle timeframe, e.g. 1m (default: inferred from the data)")
-    p.add_argument("--format", default="auto", help="file format (default: auto)")
+    p.add_argument("--format", default="auto",
+                   help="file format: auto (from name and content), or one of "
+                        f"{', '.join(OHLCV_FORMATS)} (--from-trades: {', '.join(TRADE_FORMATS)})")
     p.add_argument(
         "--speed", type=_speed, default=None, help="market seconds per real second, or 'max' (default: max)"
     )
@@ -43,7 +46,7 @@ def register(subparsers: Any) -> None:
         default="raise",
         help="bad rows: stop with an error, or drop and report them (default raise)",
     )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress(p)
     pipe = p.add_argument_group("pipeline (--pipeline)")
     pipe.add_argument("--pipeline", action="store_true",
                       help="run the signal path: feed -> cache (L1/L2/L3, breakers) -> strategy -> signals")
@@ -85,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         for issue in report.issues:
             print(f"  dropped {issue.where()}: {issue.problem}")
     result = replay_frame(rec.frame, rec.symbol, rec.timeframe, speed=args.speed, step_candles=args.step,
-                          limit=args.limit, progress=not args.no_progress)
+                          limit=args.limit, progress=progress_wanted(args))
     print(format_summary(result.summary, title=f"replay: {rec.symbol} {rec.timeframe}"))
     return 0
 
@@ -104,7 +107,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         timeframe=args.timeframe, on_error=args.on_error, resume=args.resume,
         redis_url=settings.redis_url if settings else None,
         database_url=settings.database_url if settings else None,
-        progress=not args.no_progress, speed=args.speed, log_events=not args.no_events,
+        progress=progress_wanted(args), speed=args.speed, log_events=not args.no_events,
         settings=PipelineSettings(block_candles=args.block, run_name=args.run_name), trades=args.from_trades,
         trace=args.trace, stream_signals=True,
     )

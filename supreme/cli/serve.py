@@ -35,7 +35,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--ip-burst", type=int, default=2000, help="per-address burst (default 2000)")
     p.add_argument("--event-log", metavar="PATH",
                    help="keep the event log and write it here (Parquet) at shutdown; off otherwise")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   help="uvicorn and service log level (default info)")
     p.add_argument("--drain-seconds", type=int, default=25,
                    help="on SIGTERM, seconds requests in flight may take to finish (default 25)")
     p.set_defaults(func=run)

@@ -1,4 +1,8 @@
-"""``supreme sim``: list, run, sweep and calibrate the SimPy models of ``sim/``."""
+"""``supreme sim``: list, run, sweep and calibrate the SimPy models of ``sim/``.
+
+Times in the printed summaries are simulated: latencies (p50, p95, p99, waits) in ms, durations
+(times, delays) in s, ratios as fractions.  Files written with ``--out`` keep plain SI seconds.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+from supreme.cli._args import add_progress, progress_wanted
+
 __all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
     """Add ``supreme sim`` and its sub-commands."""
     p = subparsers.add_parser("sim", help="run the SimPy models (list, run, sweep, calibrate)",
-                              description="Simulate the seed diagrams with SimPy.")
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
+                              description=__doc__)
+    # kept for `supreme sim --debug ...`; SUPPRESS so it never hides the global `supreme --debug`
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show tracebacks (same as the global supreme --debug)")
     sub = p.add_subparsers(dest="sim_command", metavar="SUBCOMMAND")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -22,8 +30,11 @@ def register(subparsers: Any) -> None:
     ls.add_argument("--keys", action="store_true", help="also print every scenario key and default")
     ls.set_defaults(func=_list)
 
+    from sim.runner import MODELS
+
+    names = ", ".join(sorted(MODELS))
     run = sub.add_parser("run", help="run one model and print a summary")
-    run.add_argument("model")
+    run.add_argument("model", help=f"model name (supreme sim list): {names}")
     run.add_argument("--scenario", type=Path, help="JSON file of scenario keys")
     run.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                      help="override one scenario key (repeatable)")
@@ -31,13 +42,14 @@ def register(subparsers: Any) -> None:
     run.set_defaults(func=_run)
 
     sw = sub.add_parser("sweep", help="run a model over a grid of scenarios")
-    sw.add_argument("model")
+    sw.add_argument("model", help=f"model name (supreme sim list): {names}")
     sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2", required=True,
                     help="one swept key and its values (repeatable)")
     sw.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="fixed scenario key for every run")
     sw.add_argument("--executor", default="serial", help="serial, dask (LocalCluster) or tcp://ADDRESS")
     sw.add_argument("--out", type=Path, help="write the results (.csv or .parquet)")
+    add_progress(sw)
     sw.set_defaults(func=_sweep)
 
     cal = sub.add_parser("calibrate", help="measure the real tiers and save latency samples")
@@ -80,12 +92,13 @@ def _write(frame: Any, out: Path) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from sim.runner import get_model, run_model
+    from sim.units import format_figure
 
     spec = get_model(args.model)
     log = run_model(args.model, _overrides(args.scenario, args.sets))
     print(f"model {args.model}: {len(log)} events, run {log['run_id'].iloc[0] if len(log) else '-'}")
     for key, value in spec.summarize(log).items():
-        print(f"  {key:20s} {value}")
+        print(f"  {key:24s} {format_figure(key, value)}")
     if args.out:
         _write(log, args.out)
         side = args.out.with_suffix(".scenario.json")
@@ -100,7 +113,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     run_one = ModelRunOne(args.model)
     scenarios = expand_grid(parse_grid(args.grid), base=_overrides(None, args.sets))
-    results = run_sweep(run_one, scenarios, executor=args.executor)
+    results = run_sweep(run_one, scenarios, executor=args.executor, progress=progress_wanted(args))
     grid_keys = sorted(parse_grid(args.grid))
     summary = [c for c in results.columns if "." not in c and c not in ("seed", "model", "duration")]
     with_cols = list(dict.fromkeys([*grid_keys, *summary]))

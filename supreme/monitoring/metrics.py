@@ -15,6 +15,11 @@ Metric names (prefix ``supreme_``)::
     ws_connections                             gauge (current)
     ws_connections_opened_total / ws_dropped_total / ws_messages_sent_total   counters
     errors_total{component,severity}           counter
+
+With ``process_collectors=True`` (the API's instance) the registry also carries prometheus_client's
+default collectors, as the global registry would: ``process_*`` (CPU seconds, resident memory, open
+file descriptors, start time; on Linux), ``python_info`` (platform) and ``python_gc_*``.  They
+are off by default because a simulation's metrics describe simulated replicas, not this process.
 """
 
 from __future__ import annotations
@@ -24,7 +29,17 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Enum,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -84,7 +99,8 @@ class MetricsSnapshot:
 class Metrics:
     """The service's metrics in a private registry."""
 
-    def __init__(self, prefix: str = "supreme", registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, prefix: str = "supreme", registry: CollectorRegistry | None = None, *,
+                 process_collectors: bool = False) -> None:
         self.prefix = prefix
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r, p = self.registry, prefix
@@ -105,6 +121,11 @@ class Metrics:
                               ["component", "severity"], registry=r)
         self._pools = _PoolCollector(p)
         r.register(self._pools)
+        if process_collectors:
+            # the standard names (process_*, python_*), unprefixed, so stock dashboards find them
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
+            GCCollector(registry=r)
         self._lock = threading.Lock()
 
     # -- feeding -------------------------------------------------------------------------------

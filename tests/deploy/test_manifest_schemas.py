@@ -231,7 +231,8 @@ def test_containerfile_is_multi_stage_non_root_with_healthcheck() -> None:
     assert user and not user[-1].startswith(("0", "root"))
     assert re.search(r"^HEALTHCHECK .*\n?.*127\.0\.0\.1:8000/health", text, re.M)
     assert 'ENTRYPOINT ["supreme"]' in text and 'CMD ["serve", "--host", "0.0.0.0"' in text
-    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    # the one version source (pyproject reads it as a dynamic version)
+    version = re.search(r'^__version__ = "([^"]+)"', (ROOT / "supreme" / "__init__.py").read_text(), re.M)
     assert version and f"ARG SUPREME_VERSION={version.group(1)}" in text
 
 
