@@ -126,13 +126,15 @@ class SignalPipeline:
 
     def __init__(self, *, clock: Clock, market_clock: Clock, event_log: EventLog, auth: AuthService,
                  cache: CacheManager, feed: MarketDataFeed, engine: StrategyEngine,
-                 formatter: ResponseFormatter, metrics: Metrics | None = None,
+                 formatter: ResponseFormatter | None = None, metrics: Metrics | None = None,
                  markets: Mapping[str, str] | None = None, ip_limiter: RateLimiter | None = None,
                  key_limiter: RateLimiter | None = None, signal_ttl: float = 86_400.0,
                  flow: str = FLOW, scopes: Iterable[str] = (SIGNAL_SCOPE,)) -> None:
         self.clock, self.market_clock, self.event_log = clock, market_clock, event_log
         self.auth, self.cache, self.feed, self.engine = auth, cache, feed, engine
-        self.formatter, self.metrics = formatter, metrics
+        # the real route's formatter, unless one is given: both worlds format (and log) alike
+        self.formatter = formatter if formatter is not None else ResponseFormatter(clock, event_log)
+        self.metrics = metrics
         self.markets = dict(markets) if markets is not None else None  # symbol -> timeframe served
         self.ip_limiter, self.key_limiter = ip_limiter, key_limiter
         self.signal_ttl, self.flow, self.scopes = signal_ttl, flow, tuple(scopes)

@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 from supreme.api.auth import AuthService, KeyStore, SecretCipher
-from supreme.api.formatter import ResponseFormatter
 from supreme.api.markets import MarketInfo, open_markets
 from supreme.api.pipeline import SignalPipeline
 from supreme.api.ratelimit import RateLimiter
@@ -172,8 +171,7 @@ class Services:
         if self._pipeline is None:
             self._pipeline = SignalPipeline(
                 clock=self.clock, market_clock=self.market_clock, event_log=self.event_log, auth=self.auth,
-                cache=self.cache, feed=self.feed, engine=self.engine,
-                formatter=ResponseFormatter(self.clock, self.event_log), metrics=self.metrics,
+                cache=self.cache, feed=self.feed, engine=self.engine, metrics=self.metrics,
                 markets={m.symbol: m.timeframe for m in self.markets.values()},
                 ip_limiter=self.ip_limiter, key_limiter=self.key_limiter, signal_ttl=self.signal_ttl)
         return self._pipeline
