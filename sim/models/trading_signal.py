@@ -240,24 +240,23 @@ def serve(
     gateway middleware does (:func:`supreme.api.pipeline.record_request`)."""
     from supreme.api.pipeline import record_request
 
-    io, log, flow, clock = svc.io, ctx.log, svc.flow, svc.clock
+    env, io, log, flow, clock = ctx.env, svc.io, ctx.log, svc.flow, svc.clock
     rid = log.next_request_id()
-    t0 = clock.now()
+    start = env.now  # totals from env.now: the clock's market offset (~1.4e9 s) would cost precision
     if log.enabled:
-        log.record(t0, flow, "Client", "request", request_id=rid, key=ENDPOINT)
+        log.record(clock.now(), flow, "Client", "request", request_id=rid, key=ENDPOINT)
         if route is not None:
-            log.record(t0, flow, "Load_Balancer", "route", request_id=rid, detail=route)
+            log.record(clock.now(), flow, "Load_Balancer", "route", request_id=rid, detail=route)
     with gateway.request() as slot:
         yield slot
         io.begin()
         status, outcome = svc.handle(rid, client, symbol)
         yield from io.settle(request_id=rid)
-    record_request(log, clock, svc.metrics, rid, ENDPOINT, status, t0)
-    now = clock.now()
-    total = now - t0
+    total = env.now - start
+    record_request(log, clock, svc.metrics, rid, ENDPOINT, status, total)
     if log.enabled:
-        log.record(now, flow, "Client", "response", "ok" if status < 400 else "error", request_id=rid,
-                   key=symbol, latency=total, detail=outcome)
+        log.record(clock.now(), flow, "Client", "response", "ok" if status < 400 else "error",
+                   request_id=rid, key=symbol, latency=total, detail=outcome)
     svc.outcomes[outcome] = svc.outcomes.get(outcome, 0) + 1
     svc.latencies.append(total)
 

@@ -105,7 +105,7 @@ class GatewayMiddleware:
         finally:
             route = scope.get("route")
             endpoint = f"{method} {getattr(route, 'path', 'unmatched')}"
-            record_request(svc.event_log, clock, svc.metrics, rid, endpoint, status, t0)
+            record_request(svc.event_log, clock, svc.metrics, rid, endpoint, status, clock.now() - t0)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, or None once it exceeds the limit (checked on Content-Length first)."""

@@ -234,11 +234,11 @@ class SignalPipeline:
 
 
 def record_request(log: EventLog, clock: Clock, metrics: Metrics | None, request_id: str, endpoint: str,
-                   status: int, t0: float) -> None:
-    """The gateway's closing rows: ``API_Gateway``/``request`` (total latency since ``t0``), then
-    ``Metrics_Collector``/``record``; both worlds use this, so the SLA validator reads the same rows."""
+                   status: int, latency: float) -> None:
+    """The gateway's closing rows: ``API_Gateway``/``request`` with the request's total ``latency``,
+    then ``Metrics_Collector``/``record``; both worlds use this, so the SLA validator reads the same
+    rows."""
     t1 = clock.now()
-    latency = t1 - t0
     if log.enabled:
         outcome = "ok" if status < 400 else ("rejected" if status < 500 else "error")
         log.record(t1, "request_pipeline", "API_Gateway", "request", outcome, request_id=request_id,
