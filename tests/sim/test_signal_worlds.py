@@ -1,10 +1,10 @@
 """One signal pipeline, two worlds: the FastAPI route and the SimPy model give the same keys, steps, signals.
 
 The model (``sim.models.trading_signal``) runs a seeded Poisson load; the same requests (same symbols,
-same order) then go through the real app over fakeredis + SQLite with the market clock at the model's
-``market.start``.  Both must produce the same signal cache keys, the same per-request sequence of
-diagram steps in the event log (the model's simulated-only rows -- the Client, the I/O queues --
-aside), the same signals and the same refusal statuses.
+same order) then go through the real app (fakeredis + SQLite, and real Redis + PostgreSQL) with the
+market clock at the model's ``market.start``.  Both must produce the same signal cache keys, the same
+per-request sequence of diagram steps in the event log (the model's simulated-only rows -- the
+Client, the I/O queues -- aside), the same signals and the same refusal statuses.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import fakeredis
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -44,18 +43,21 @@ def _sim_requests(log: pd.DataFrame) -> list[dict[str, Any]]:
         rows = log[log["request_id"] == rid]
         answer = rows[(rows["component"] == "Client") & (rows["operation"] == "response")].iloc[0]
         gate = rows[rows["operation"] == "check_signal_cache"]
-        status = rows[(rows["component"] == "API_Gateway") & (rows["operation"] == "request")]["detail"].iloc[0]
+        total = rows[(rows["component"] == "API_Gateway") & (rows["operation"] == "request")]
+        status = total["detail"].iloc[0]
         out.append({"symbol": answer["key"], "status": int(status.split("=")[1]),
                     "key": gate["key"].iloc[0] if len(gate) else None, "steps": _steps(log, rid)})
     return out
 
 
 @pytest.fixture
-def real(tmp_path: Path) -> Any:
+def real(tmp_path: Path, redis_backend: tuple[str, Any], database_url: str, namespace: str) -> Any:
+    """The real services on fakeredis + SQLite, then on the real Redis + PostgreSQL."""
     sc = {**trading_signal.DEFAULTS, **SCENARIO}
-    settings = Settings(redis_url=None, database_url=f"sqlite:///{tmp_path / 'w.db'}", data_dir=tmp_path)
+    settings = Settings(redis_url=None, database_url=database_url, data_dir=tmp_path)
     svc = Services.from_settings(
-        settings, ManualClock(1000.0), redis_client=fakeredis.FakeRedis(), symbols=["SPX", "IXIC"],
+        settings, ManualClock(1000.0), redis_client=redis_backend[1], namespace=namespace,
+        symbols=["SPX", "IXIC"],
         replay_start=float(sc["market.start"]), key_rate=float(sc["ratelimit.rate"]),
         key_burst=int(sc["ratelimit.burst"]))
     yield svc
