@@ -1,20 +1,35 @@
 """Small builders that the service, the replay pipeline and the simulation share.
 
-One place says how a remote cache tier is guarded (its circuit breaker) and how the cache hierarchy
-is put together (L1 memory, L2 Redis, L3 SQL, each remote tier behind its breaker), so every world
-that runs the signal path runs the same composition.
+One place says how a remote cache tier is guarded (its circuit breaker), how the cache hierarchy
+is put together (L1 memory, L2 Redis, L3 SQL, each remote tier behind its breaker), how the rate
+limiters, the auth service and the strategy path (feed, engine) are composed, so every world that
+runs the signal path runs the same composition.  A world chooses the back-ends (real tiers and
+stores, or simulated ones) and hands them in; :class:`supreme.api.services.Services` and the SimPy
+models of the signal flow both build through these functions.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import TYPE_CHECKING, Any
 
 from supreme.cache import CacheManager, MemoryTier, RedisTier, SqlTier
+from supreme.cache.tiers.base import CacheTier
 from supreme.clock import Clock
 from supreme.events import NULL_LOG, EventLog
 from supreme.resilience.breaker import BreakerMonitor, CallNotPermitted, CircuitBreaker
 
-__all__ = ["build_hierarchy", "redis_client", "tier_breaker"]
+if TYPE_CHECKING:
+    from supreme.api.auth import AuthService
+    from supreme.api.ratelimit import RateLimiter
+    from supreme.market.connector import ExchangeConnector
+    from supreme.market.feed import MarketDataFeed
+    from supreme.strategy.engine import StrategyEngine
+
+__all__ = ["build_auth", "build_hierarchy", "build_limiters", "build_manager", "build_strategy",
+           "redis_client", "tier_breaker"]
+
+log = logging.getLogger(__name__)
 
 
 def tier_breaker(name: str, clock: Clock, *, monitor: BreakerMonitor | None = None,
@@ -48,16 +63,70 @@ def build_hierarchy(clock: Clock, redis: Any, database_url: str, *, l1_policy: s
                     ) -> tuple[CacheManager, dict[str, CircuitBreaker]]:
     """L1 memory, L2 Redis (``redis`` client, or ``cache_redis_url``), L3 SQL, each remote tier behind
     its breaker; returns the manager and the breakers by tier."""
-    breakers = {name: tier_breaker(f"cache_{name}", clock, monitor=monitor, event_log=event_log)
-                for name in ("L2", "L3")}
     if cache_redis_url is not None:
         l2 = RedisTier.from_url(cache_redis_url, namespace=f"{namespace}cache:")
     else:
         l2 = RedisTier(redis, namespace=f"{namespace}cache:")
     l3 = SqlTier(database_url, clock=clock, namespace=namespace)
     l1 = MemoryTier(l1_policy, clock=clock, capacity=l1_capacity, unit=l1_unit)
+    return build_manager(clock, l1, l2, l3, event_log=event_log, monitor=monitor, default_ttl=default_ttl,
+                         flow=flow)
+
+
+def build_manager(clock: Clock, l1: Any, l2: CacheTier, l3: CacheTier, *, event_log: EventLog = NULL_LOG,
+                  monitor: BreakerMonitor | None = None, default_ttl: float | None = 86_400.0,
+                  flow: str = "trading_signal") -> tuple[CacheManager, dict[str, CircuitBreaker]]:
+    """The manager over given tiers (real or simulated), each remote tier behind its breaker."""
+    breakers = {name: tier_breaker(f"cache_{name}", clock, monitor=monitor, event_log=event_log)
+                for name in ("L2", "L3")}
     manager = CacheManager(
         l1, l2, l3, clock=clock, event_log=event_log, default_ttl=default_ttl, flow=flow,
         guards={name: br.call for name, br in breakers.items()}, unavailable_errors=(CallNotPermitted,),
     )
     return manager, breakers
+
+
+def build_limiters(clock: Clock, *, ip_rate: float, ip_burst: int, key_rate: float, key_burst: int,
+                   redis: Any = None, namespace: str = "supreme:",
+                   event_log: EventLog = NULL_LOG) -> tuple[RateLimiter, RateLimiter]:
+    """Per-address and per-key GCRA limiters: shared through ``redis`` when given and it runs Lua,
+    else kept in process memory."""
+    from supreme.api.ratelimit import InMemoryRateLimiter, RedisRateLimiter
+
+    if redis is not None:
+        try:
+            return (RedisRateLimiter(redis, ip_rate, ip_burst, clock, namespace=namespace, name="ip",
+                                     event_log=event_log),
+                    RedisRateLimiter(redis, key_rate, key_burst, clock, namespace=namespace, name="key",
+                                     event_log=event_log))
+        except Exception as exc:  # a client without scripting support: keep limits per process
+            log.warning("rate limits kept in process memory (%s: %s)", type(exc).__name__, exc)
+    return (InMemoryRateLimiter(ip_rate, ip_burst, clock, name="ip", event_log=event_log),
+            InMemoryRateLimiter(key_rate, key_burst, clock, name="key", event_log=event_log))
+
+
+def build_auth(key_store: Any, clock: Clock, *, nonce_client: Any = None, session_client: Any = None,
+               namespace: str = "supreme:", session_ttl: float = 900.0, recv_window_ms: int = 5000,
+               cache_ttl: float = 5.0, event_log: EventLog = NULL_LOG) -> AuthService:
+    """Auth_Service over a key store (rows in a database, or simulated ones), nonces in
+    ``nonce_client`` and sessions in ``session_client`` (redis-py compatible; fakeredis when None)."""
+    from supreme.api.auth import AuthService, ReplayGuard, SessionStore
+
+    return AuthService(
+        key_store, clock, replay=ReplayGuard(nonce_client, namespace),
+        sessions=SessionStore(session_client, clock, namespace=namespace, ttl=session_ttl,
+                              event_log=event_log),
+        recv_window_ms=recv_window_ms, cache_ttl=cache_ttl, event_log=event_log,
+    )
+
+
+def build_strategy(connector: ExchangeConnector, market_clock: Clock, cache: Any, *,
+                   event_log: EventLog = NULL_LOG,
+                   exchange: str = "replay") -> tuple[MarketDataFeed, StrategyEngine]:
+    """Market_Data_Feed over ``connector`` through ``cache``, and the Strategy_Engine over the feed,
+    both on the market clock."""
+    from supreme.market.feed import MarketDataFeed
+    from supreme.strategy.engine import StrategyEngine
+
+    feed = MarketDataFeed(connector, market_clock, cache=cache, event_log=event_log, exchange=exchange)
+    return feed, StrategyEngine(feed, market_clock, event_log=event_log)

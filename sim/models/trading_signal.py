@@ -1,24 +1,33 @@
-"""Complete Trading Signal Flow (seed diagram), driving the real gateway-side components on sim time.
+"""Complete Trading Signal Flow (seed diagram): the real signal pipeline driven on sim time.
 
-Real objects on one :class:`~sim.tiers.CostClock` (market time = ``market.start`` + sim time):
-the GCRA :class:`~supreme.api.ratelimit.InMemoryRateLimiter`, the
-:class:`~supreme.api.auth.service.AuthService` (HMAC signatures, TTL key cache, replay guard),
-the :class:`~supreme.cache.manager.CacheManager` (signal cache and market-data cache; the seed's
-Neuromorphic_Cache is its tiers), the :class:`~supreme.market.feed.MarketDataFeed` over a
-:class:`~supreme.market.replay.ReplayConnector` of the bundled daily sample, and the
-:class:`~supreme.strategy.engine.StrategyEngine`.  Simulated: the I/O (Redis/PostgreSQL tiers,
-the key store's SELECT, the nonce store's SET NX, the exchange fetch) and the clients.
+The request's steps are :class:`supreme.api.pipeline.SignalPipeline` -- the very object the FastAPI
+route calls -- built through the service's own builders (:mod:`supreme.builders`) on one
+:class:`~sim.tiers.CostClock` (market time = ``market.start`` + sim time): the GCRA limiters (per
+address, then per key), the :class:`~supreme.api.auth.service.AuthService` (HMAC signatures, TTL key
+cache, replay guard), the :class:`~supreme.cache.manager.CacheManager` with its tier breakers (signal
+cache with the engine as loader, and the market-data cache; the seed's Neuromorphic_Cache is its
+tiers), the :class:`~supreme.market.feed.MarketDataFeed` over a
+:class:`~supreme.market.replay.ReplayConnector` of the bundled daily sample, the
+:class:`~supreme.strategy.engine.StrategyEngine`, the response formatter and the metrics.  Simulated:
+the I/O (Redis/PostgreSQL tiers, the key store's SELECT, the nonce store's SET NX, the exchange fetch),
+the gateway's own parse/route/serialise time (``api.overhead``) and the clients, who sign each request.
 
 Per request (open-loop Poisson arrivals, ``api.workers`` gateway workers as a Resource)::
 
-    Client.request -> API_Gateway.receive
-    Rate_Limiter.check (ok | rejected -> API_Gateway.respond 429)
-    Auth_Service ... (validate_signature | rejected -> 401)
-    API_Gateway.check_signal_cache -> Cache_Manager.get (hit -> respond cached)
-    miss: Strategy_Engine.request_market_data -> Market_Data_Feed.request -> Cache_Manager.get
+    Client.request
+    Rate_Limiter.check (address)        refused -> 429
+    Auth_Service ... Auth_Service.validate                 refused -> 401/403
+    Rate_Limiter.check (API key)        refused -> 429
+    Cache_Manager.get (signal key) -> API_Gateway.check_signal_cache hit | miss
+    miss, inside the get: Strategy_Engine.request_market_data -> Market_Data_Feed -> Cache_Manager
           [-> Exchange_Connector.fetch -> tiers set] -> Strategy_Engine.process_indicators
-          -> apply_trading_logic -> API_Gateway.cache_signal -> Cache_Manager.set
-    API_Gateway.request (total latency; what supreme.api.sla validates) -> Client.response
+          -> apply_trading_logic -> API_Gateway.generate_signal -> tiers set (L3, L2, L1)
+    Response_Formatter.format
+    API_Gateway.request (total latency; what supreme.api.sla validates) -> Metrics_Collector.record
+    Client.response
+
+Scenario keys ``ratelimit.ip.rate``/``ratelimit.ip.burst`` are the per-address limit and
+``ratelimit.rate``/``ratelimit.burst`` the per-key one.
 
 Departure: the handler's real code runs synchronously when a worker picks the request up, and its
 I/O time is paid afterwards (see :mod:`sim.tiers`).
@@ -125,7 +134,8 @@ class _SimNonceClient:
 
 
 class SignalService:
-    """The gateway handler over the real components (built once per run)."""
+    """The real :class:`~supreme.api.pipeline.SignalPipeline` over simulated back-ends (built once per
+    run through the builders the service uses), and the client side that signs each request."""
 
     def __init__(
         self,
@@ -138,14 +148,11 @@ class SignalService:
         data_component: str = "exchange",
     ) -> None:
         from supreme.api.auth.keys import KeyRecord
-        from supreme.api.auth.nonces import ReplayGuard
-        from supreme.api.auth.service import AuthService
-        from supreme.api.ratelimit import InMemoryRateLimiter
-        from supreme.cache.manager import CacheManager
+        from supreme.api.pipeline import SignalPipeline
+        from supreme.builders import build_auth, build_limiters, build_manager, build_strategy
         from supreme.cache.policies import make_policy
-        from supreme.market.feed import MarketDataFeed
         from supreme.market.replay import ReplayConnector
-        from supreme.strategy.engine import StrategyEngine
+        from supreme.monitoring.metrics import Metrics
 
         self.ctx, self.sc, self.io = ctx, sc, io
         self.flow = flow
@@ -153,8 +160,9 @@ class SignalService:
         log = ctx.log
         self.symbols = [s.strip() for s in str(sc["symbols"]).split(",") if s.strip()]
         self.timeframe = str(sc["timeframe"])
-        self.limiter = InMemoryRateLimiter(
-            float(sc["ratelimit.rate"]), int(sc["ratelimit.burst"]), clock, event_log=log
+        ip_limiter, key_limiter = build_limiters(
+            clock, ip_rate=float(sc["ratelimit.ip.rate"]), ip_burst=int(sc["ratelimit.ip.burst"]),
+            key_rate=float(sc["ratelimit.rate"]), key_burst=int(sc["ratelimit.burst"]), event_log=log,
         )
         records: dict[str, tuple[Any, bytes]] = {}
         self.keys: list[tuple[str, bytes]] = []
@@ -163,139 +171,92 @@ class SignalService:
             secret = hashlib.sha256(f"{sc['seed']}:{kid}".encode()).hexdigest().encode()
             records[kid] = (KeyRecord(kid, "hmac", frozenset({"signal:read"}), 0.0), secret)
             self.keys.append((kid, secret))
-        self.auth = AuthService(
-            _SimKeyStore(io, records),  # type: ignore[arg-type]
-            clock,
-            replay=ReplayGuard(_SimNonceClient(io)),
-            cache_ttl=float(sc["auth.cache_ttl"]),
-            event_log=log,
-        )
+        auth = build_auth(_SimKeyStore(io, records), clock, nonce_client=_SimNonceClient(io),
+                          cache_ttl=float(sc["auth.cache_ttl"]), event_log=log)
         l1 = SimMemoryTier(
             io, make_policy(str(sc["cache.l1.policy"]), int(sc["cache.l1.capacity"])), clock=clock
         )
-        self.cache = CacheManager(
-            l1,
+        self.metrics = Metrics()
+        self.cache, self.breakers = build_manager(
+            clock, l1,
             SimRemoteTier(io, name="L2", backend=str(sc["l2.backend"])),
             SimRemoteTier(io, name="L3", backend=str(sc["l3.backend"])),
-            clock=clock,
-            event_log=log,
-            flow=flow,
+            event_log=log, monitor=self.metrics, flow=flow,
         )
         connector = ReplayConnector({s: _sample(s) for s in self.symbols}, clock, self.timeframe)
-        charged_connector = _ChargedConnector(
+        self.connector = _ChargedConnector(
             connector, io, str(sc["exchange.key"]), data_resource, data_component
         )
-        self.feed = MarketDataFeed(
-            charged_connector,
-            clock,
-            cache=self.cache,
-            event_log=log,
+        self.feed, self.engine = build_strategy(self.connector, clock, self.cache, event_log=log)
+        self.pipeline = SignalPipeline(
+            clock=clock, market_clock=clock, event_log=log, auth=auth, cache=self.cache, feed=self.feed,
+            engine=self.engine, metrics=self.metrics, markets={s: self.timeframe for s in self.symbols},
+            ip_limiter=ip_limiter, key_limiter=key_limiter, signal_ttl=float(sc["signal.ttl"]), flow=flow,
         )
-        self.connector = charged_connector
-        self.engine = StrategyEngine(self.feed, clock, event_log=log)
+        self.auth = auth
         self.outcomes: dict[str, int] = {}
         self.latencies: list[float] = []
-        self.signal_ttl = float(sc["signal.ttl"])
 
-    def rec(self, component: str, operation: str, outcome: str = "ok", **kw: Any) -> None:
-        """One row at the cost-aware clock time."""
-        log = self.ctx.log
-        if log.enabled:
-            log.record(self.clock.now(), self.flow, component, operation, outcome, **kw)
-
-    def receive(self, rid: str, client: int, symbol: str) -> tuple[str, bytes]:
-        """Charge the gateway's own work and record the arrival; the client's key id and secret."""
-        self.io.charge(None, self.io.draw(str(self.sc["api.overhead_key"])))
-        self.rec("API_Gateway", "receive", request_id=rid, key=symbol)
-        return self.keys[client]
-
-    def refuse(self, rid: str, outcome: str, detail: str, key: str | None = None) -> str:
-        """Record the gateway's refusal (``detail`` carries the status) and return ``outcome``."""
-        self.rec("API_Gateway", "respond", outcome, request_id=rid, key=key, detail=detail)
-        return outcome
-
-    def auth_failure(self, rid: str, kid: str, secret: bytes, symbol: str) -> str | None:
-        """Sign the request as the client does and authenticate it; the AuthError's name, or None."""
-        from supreme.api.auth.errors import AuthError
+    def call(self, rid: str, client: int, symbol: str) -> Any:
+        """The request as client ``client`` sends it: its address, signed headers and body."""
         from supreme.api.auth.signing import sign_request
+        from supreme.api.pipeline import SignalCall
 
-        body = json.dumps({"symbol": symbol, "timeframe": self.timeframe}).encode()
+        kid, secret = self.keys[client]
+        body = _body(symbol, self.timeframe)
         headers = sign_request(
             kid, secret, "POST", PATH, body, timestamp_ms=int(self.clock.now() * 1000), nonce=rid
         )
-        try:
-            self.auth.authenticate(headers, "POST", PATH, body, required=("signal:read",), request_id=rid)
-        except AuthError as exc:
-            return type(exc).__name__
-        return None
+        return SignalCall(rid, f"10.0.{client // 256}.{client % 256}", headers, "POST", PATH, body, symbol,
+                          self.timeframe)
 
-    def cached(self, rid: str, symbol: str, prefix: str, operation: str) -> tuple[str, Any]:
-        """Look the answer for the last closed candle up under ``prefix``; its cache key and value."""
-        last = self.feed.last_closed_ms(symbol, self.timeframe)
-        key = f"{prefix}:{symbol}:{self.timeframe}:{last}"
-        value = self.cache.get(key, request_id=rid)
-        self.rec("API_Gateway", operation, "miss" if value is None else "hit", request_id=rid, key=symbol)
-        return key, value
+    def handle(self, rid: str, client: int, symbol: str) -> tuple[int, str]:
+        """The gateway's work on one request: its own overhead, then the pipeline; the HTTP status
+        and the outcome (``hit``/``miss``, ``rejected`` for a 4xx, ``error`` for a 5xx)."""
+        from supreme.api.pipeline import refusal_status
+        from supreme.errors import SupremeError
 
-    def generate(self, rid: str, symbol: str) -> tuple[Any, str]:
-        """Run the strategy; ``(signal, "")``, or ``(None, error name)`` when it fails."""
+        self.io.charge(None, self.io.draw(str(self.sc["api.overhead_key"])))
         self.connector.rid = rid
         try:
-            return self.engine.generate(symbol, self.timeframe, request_id=rid), ""
-        except Exception as exc:  # exchange down or too little data: a 503, never a crash
-            return None, type(exc).__name__
+            _, body = self.pipeline.handle(self.call(rid, client, symbol))
+        except SupremeError as exc:  # a refusal: the status the app would answer with
+            refusal = refusal_status(exc)
+            status = refusal[0] if refusal is not None else 500
+            return status, "rejected" if status < 500 else "error"
+        return 200, "hit" if body["meta"]["cached"] else "miss"
 
-    def handle(self, rid: str, client: int, symbol: str) -> str:
-        """The synchronous handler: rate limit, auth, signal cache, strategy; returns the outcome."""
-        kid, secret = self.receive(rid, client, symbol)
-        if not self.limiter.check(kid).allowed:
-            return self.refuse(rid, "rejected", "429", key=symbol)
-        self.rec("API_Gateway", "rate_limit_ok", request_id=rid, key=symbol)
-        failure = self.auth_failure(rid, kid, secret, symbol)
-        if failure:
-            return self.refuse(rid, "rejected", f"401 {failure}", key=symbol)
-        self.rec("API_Gateway", "auth_ok", request_id=rid, key=symbol)
-        skey, cached = self.cached(rid, symbol, "signal", "check_signal_cache")
-        if cached is not None:
-            self.rec("API_Gateway", "respond", "ok", request_id=rid, key=symbol, detail="cached")
-            return "hit"
-        signal, failure = self.generate(rid, symbol)
-        if signal is None:
-            return self.refuse(rid, "error", f"503 {failure}", key=symbol)
-        self.rec("API_Gateway", "cache_signal", request_id=rid, key=symbol)
-        self.cache.set(skey, signal.to_dict(), ttl=self.signal_ttl, request_id=rid)
-        self.rec("API_Gateway", "respond", "ok", request_id=rid, key=symbol, detail=signal.action.value)
-        return "miss"
+
+@functools.lru_cache(maxsize=64)
+def _body(symbol: str, timeframe: str) -> bytes:
+    return json.dumps({"symbol": symbol, "timeframe": timeframe}).encode()
 
 
 def serve(
     ctx: SimContext, svc: SignalService, gateway: simpy.Resource, client: int, symbol: str,
     route: str | None = None,
 ) -> Generator[simpy.Event, Any, None]:
-    """One request: wait for a worker of ``gateway``, run the handler, pay its I/O, record the totals."""
-    env, io, log, flow = ctx.env, svc.io, ctx.log, svc.flow
+    """One request: wait for a worker of ``gateway``, run the pipeline, pay its I/O, close as the
+    gateway middleware does (:func:`supreme.api.pipeline.record_request`)."""
+    from supreme.api.pipeline import record_request
+
+    env, io, log, flow, clock = ctx.env, svc.io, ctx.log, svc.flow, svc.clock
     rid = log.next_request_id()
-    t0 = env.now
+    start = env.now  # totals from env.now: the clock's market offset (~1.4e9 s) would cost precision
     if log.enabled:
-        log.record(svc.clock.now(), flow, "Client", "request", request_id=rid, key=ENDPOINT)
+        log.record(clock.now(), flow, "Client", "request", request_id=rid, key=ENDPOINT)
         if route is not None:
-            log.record(svc.clock.now(), flow, "Load_Balancer", "route", request_id=rid, detail=route)
+            log.record(clock.now(), flow, "Load_Balancer", "route", request_id=rid, detail=route)
     with gateway.request() as slot:
         yield slot
         io.begin()
-        outcome = svc.handle(rid, client, symbol)
+        status, outcome = svc.handle(rid, client, symbol)
         yield from io.settle(request_id=rid)
-    total = env.now - t0
-    # the real gateway's vocabulary: a refusal (429/401) is "rejected", a 503 "error" (charged to the
-    # SLA's error budget), a served request "ok"
-    status = outcome if outcome in ("error", "rejected") else "ok"
+    total = env.now - start
+    record_request(log, clock, svc.metrics, rid, ENDPOINT, status, total)
     if log.enabled:
-        now = svc.clock.now()
-        log.record(
-            now, flow, "API_Gateway", "request", status,
-            request_id=rid, key=ENDPOINT, latency=total, detail=outcome,
-        )
-        log.record(now, flow, "Client", "response", status, request_id=rid, key=symbol, latency=total)
+        log.record(clock.now(), flow, "Client", "response", "ok" if status < 400 else "error",
+                   request_id=rid, key=symbol, latency=total, detail=outcome)
     svc.outcomes[outcome] = svc.outcomes.get(outcome, 0) + 1
     svc.latencies.append(total)
 

@@ -5,7 +5,7 @@ Layers, outermost first::
     GatewayMiddleware   request id (X-Request-ID), body limit (413), total latency on the service clock,
                         Metrics_Collector (prometheus + event log), API_Gateway "request" row
     exception handlers  every refusal is JSON {"error": code, "message": ..., "request_id": ...}
-    routes              supreme.api.routes (rate limit → auth → signal cache → engine → formatter)
+    routes              supreme.api.routes (the signal route is supreme.api.pipeline.SignalPipeline)
 
 Error mapping (never a 5xx for bad input):
 
@@ -44,13 +44,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from supreme.api.auth import AuthError
-from supreme.api.routes import ApiError, build_router, request_id_of
+from supreme.api.pipeline import ApiError, record_request, refusal_status
+from supreme.api.routes import build_router, request_id_of
 from supreme.api.services import Services
-from supreme.cache import TierError
 from supreme.errors import SupremeError
 from supreme.events import new_request_id
-from supreme.market.connector import ExchangeUnavailable, UnknownSymbol
-from supreme.strategy.engine import InsufficientData, InvalidMarketData
 
 __all__ = ["GatewayMiddleware", "create_app"]
 
@@ -105,18 +103,9 @@ class GatewayMiddleware:
                 receive = _replay(body, receive)
             await self.app(scope, receive, send_wrapper)
         finally:
-            t1 = clock.now()
-            latency = t1 - t0
             route = scope.get("route")
             endpoint = f"{method} {getattr(route, 'path', 'unmatched')}"
-            outcome = "ok" if status < 400 else ("rejected" if status < 500 else "error")
-            svc.event_log.record(t1, "request_pipeline", "API_Gateway", "request", outcome, request_id=rid,
-                                 key=endpoint, latency=latency, detail=f"status={status}")
-            svc.metrics.observe_request(endpoint, status, latency)
-            if status >= 500:
-                svc.metrics.record_error("API_Gateway", "error")
-            svc.event_log.record(clock.now(), "request_pipeline", "Metrics_Collector", "record", "ok",
-                                 request_id=rid, key=endpoint, latency=clock.now() - t1)
+            record_request(svc.event_log, clock, svc.metrics, rid, endpoint, status, clock.now() - t0)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, or None once it exceeds the limit (checked on Content-Length first)."""
@@ -200,25 +189,15 @@ async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
                   str(detail), headers=exc.headers)
 
 
-#: SupremeError subclasses that are not the caller's fault but have an honest status.
-_STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
-    (UnknownSymbol, 422, "unknown_symbol"),
-    (InsufficientData, 422, "insufficient_data"),
-    (ExchangeUnavailable, 503, "exchange_unavailable"),
-    (InvalidMarketData, 502, "bad_market_data"),
-    (TierError, 503, "cache_unavailable"),
-)
-
-
 async def _supreme_handler(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, ApiError):
         return _error(request, exc.status, exc.code, str(exc), headers=exc.headers)
     if isinstance(exc, AuthError):
         headers = {"WWW-Authenticate": 'Signature realm="supreme", Bearer'} if exc.status == 401 else None
         return _error(request, exc.status, exc.code, str(exc), headers=headers)
-    for cls, status, code in _STATUS:
-        if isinstance(exc, cls):
-            return _error(request, status, code, str(exc))
+    refusal = refusal_status(exc)
+    if refusal is not None:
+        return _error(request, refusal[0], refusal[1], str(exc))
     log.exception("unhandled %s in %s", type(exc).__name__, request.url.path, exc_info=exc)
     return _error(request, 500, "internal_error", f"{type(exc).__name__}: {exc}")
 

@@ -6,9 +6,8 @@ way; the formatter adds the request's provenance (``meta``) and records its step
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
-
-import pandas as pd
 
 from supreme.clock import Clock
 from supreme.events import NULL_LOG, EventLog
@@ -17,7 +16,8 @@ __all__ = ["ResponseFormatter"]
 
 
 def _iso(ms: int) -> str:
-    return pd.Timestamp(ms, unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    # whole seconds, truncated (floor) as pandas' strftime did; datetime is ~10x cheaper per request
+    return datetime.fromtimestamp(ms // 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ResponseFormatter:

@@ -1,6 +1,7 @@
 """The signal API's routes: the trading-signal pipeline, sessions, health, readiness, metrics, symbols.
 
-``POST /api/v1/trading/signal`` follows the seed's "Complete Trading Signal Flow"::
+``POST /api/v1/trading/signal`` is :class:`supreme.api.pipeline.SignalPipeline` (the seed's "Complete
+Trading Signal Flow", the same object the SimPy models drive)::
 
     Rate_Limiter (per address)  ─ over ─▶ 429
     Auth_Service (signature or session; scope signal:read; then the per-key limit)  ─ ▶ 401/403/429
@@ -8,7 +9,10 @@
       hit  ─▶ Response_Formatter
       miss ─▶ Strategy_Engine ─▶ Market_Data_Feed ─▶ Cache_Manager (market data) ─▶ Exchange_Connector
              ─▶ Cache_Manager: store the signal ─▶ Response_Formatter
-    Metrics_Collector (in the gateway middleware, see :mod:`supreme.api.app`)
+    Metrics_Collector (the signal cache counter here; the request row in the gateway middleware)
+
+The route's dependency runs the pipeline's admission (steps 1-3) and its handler the answer: FastAPI
+validates the body between the two, as it did when these were separate dependencies.
 
 Because the key names the newest closed candle, a cached signal is never stale: once another candle
 closes on the market clock the key changes.  (If a candle closes while a signal is being computed, the
@@ -17,7 +21,6 @@ signal is newer than its key's candle: newer, never older.)
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Any, Literal
 
@@ -27,10 +30,10 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
-from supreme.api.auth import AuthError, MissingCredentials, Principal
-from supreme.api.deps import admit, authenticate, path_with_query, session_body
-from supreme.api.formatter import ResponseFormatter
-from supreme.api.ratelimit import RateLimitResult, rate_limit_headers
+from supreme.api.auth import MissingCredentials, Principal
+from supreme.api.deps import SESSION_HEADER, path_with_query, session_body
+from supreme.api.pipeline import FLOW, SIGNAL_SCOPE, ApiError, SignalCall, SignalPipeline, limited
+from supreme.api.ratelimit import rate_limit_headers
 from supreme.api.schemas import (
     HealthResponse,
     LogoutResponse,
@@ -44,29 +47,13 @@ from supreme.api.schemas import (
     errors,
 )
 from supreme.api.services import Services
-from supreme.errors import SupremeError
-from supreme.events import EventLog
-from supreme.strategy.engine import InsufficientData
 
-__all__ = ["ApiError", "build_router", "request_id_of"]
-
-SIGNAL_SCOPE = "signal:read"
-FLOW = "trading_signal"
+__all__ = ["FLOW", "SIGNAL_SCOPE", "ApiError", "build_router", "request_id_of"]
 
 # Documented in OpenAPI; the values are read by Auth_Service from the raw headers.
 _api_key_doc = APIKeyHeader(name="X-API-Key", auto_error=False,
                             description="key id; also send X-Timestamp, X-Signature (and X-Nonce)")
 _bearer_doc = HTTPBearer(auto_error=False, description="session token from POST /api/v1/auth/session")
-
-
-class ApiError(SupremeError):
-    """A refusal with an HTTP status and a JSON code (rendered by the app's handler)."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.headers = headers
 
 
 def request_id_of(request: Request) -> str:
@@ -80,93 +67,42 @@ def services_of(request: Request) -> Services:
     return svc
 
 
-def _record(log: EventLog, t0: float, now: float, flow: str, component: str, op: str, outcome: str,
-            rid: str, key: str | None = None, detail: str | None = None) -> None:
-    log.record(now, flow, component, op, outcome, request_id=rid, key=key, latency=now - t0, detail=detail)
+def _address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
 
 
-def _limited(result: RateLimitResult, what: str) -> ApiError:
-    return ApiError(429, "rate_limited",
-                    f"rate limit exceeded for {what}; retry in {result.retry_after:.3f} s",
-                    headers=rate_limit_headers(result))
-
-
-# -- dependencies: Rate_Limiter, then Auth_Service -----------------------------------------------------
+# -- the per-address limit of the routes outside the signal pipeline -----------------------------------
 async def rate_limited(request: Request) -> None:
     """Per-address GCRA check (before authentication)."""
     svc = services_of(request)
     if svc.ip_limiter is None:
         return
-    address = request.client.host if request.client is not None else "unknown"
+    address = _address(request)
     # the limiter logs its own Rate_Limiter step under this request's id
     result = svc.ip_limiter.check(f"ip:{address}", request_id=request_id_of(request))
     if not result.allowed:
-        raise _limited(result, f"address {address}")
+        raise limited(result, f"address {address}")
 
 
-def authenticated(*scopes: str) -> Any:
-    """A dependency: authenticate by signature or session, check ``scopes``, apply the per-key limit."""
+# -- the signal pipeline's admission (steps 1-3) -------------------------------------------------------
+def admitted(pipeline: SignalPipeline) -> Any:
+    """A dependency: :meth:`SignalPipeline.admit` on the request as sent, in a worker thread (the
+    limiters and the stores block); a refreshed session's token and the per-key limit go in headers."""
 
     async def dependency(request: Request, response: Response,
                          _k: Any = Depends(_api_key_doc), _b: Any = Depends(_bearer_doc)) -> Principal:
-        svc = services_of(request)
-        rid = request_id_of(request)
         body = await request.body()
-        t0 = svc.clock.now()
-        try:
-            principal = await authenticate(svc.auth, request, body, scopes, rid)
-        except AuthError as exc:
-            _record(svc.event_log, t0, svc.clock.now(), FLOW, "Auth_Service", "validate", "rejected", rid,
-                    None, exc.code)
-            raise
-        _record(svc.event_log, t0, svc.clock.now(), FLOW, "Auth_Service", "validate", "ok", rid,
-                principal.key_id, principal.method)
-        return admit(principal, response, svc.key_limiter, rid, _limited)
+        call = SignalCall(request_id_of(request), _address(request), request.headers, request.method,
+                          path_with_query(request.scope), body)
+        admission = await run_in_threadpool(pipeline.admit, call)
+        principal = admission.principal
+        if principal.new_session is not None:
+            response.headers[SESSION_HEADER] = principal.new_session.token
+        if admission.key_limit is not None:
+            response.headers.update(rate_limit_headers(admission.key_limit))
+        return principal
 
     return dependency
-
-
-# -- the signal flow (runs in a worker thread: the engine and the tiers block) --------------------------
-def rules_digest(svc: Services) -> str:
-    """A short digest of the strategy's rule settings: different rules never share a cached signal."""
-    return hashlib.sha256(repr(svc.engine.rules.config).encode()).hexdigest()[:8]
-
-
-def signal_flow(svc: Services, formatter: ResponseFormatter, digest: str, rid: str, symbol: str,
-                timeframe: str) -> dict[str, Any]:
-    """Signal cache → (miss) strategy engine → cache the signal → format.
-
-    The engine runs as the cache's loader, so concurrent misses on one key generate the signal once
-    (the manager's single flight) and the manager stores it in L3, L2 and L1 (journaling a write to a
-    tier that is down).
-    """
-    log, clock = svc.event_log, svc.clock
-    last = svc.feed.last_closed_ms(symbol, timeframe)
-    if last < 0:
-        raise InsufficientData(f"{symbol} {timeframe}: no candle has closed yet at the market clock's "
-                               "now")
-    key = f"signal:{digest}:{symbol}:{timeframe}:{last}"
-    generated = False
-
-    def generate() -> dict[str, Any]:
-        nonlocal generated
-        generated = True
-        t1 = clock.now()
-        signal = svc.engine.generate(symbol, timeframe, request_id=rid).to_dict()
-        _record(log, t1, clock.now(), FLOW, "API_Gateway", "generate_signal", "ok", rid, key)
-        return signal
-
-    t0 = clock.now()
-    signal = svc.cache.get(key, loader=generate, request_id=rid, ttl=svc.signal_ttl, flow=FLOW)
-    _record(log, t0, clock.now(), FLOW, "API_Gateway", "check_signal_cache",
-            "miss" if generated else "hit", rid, key)
-    if generated:
-        svc.metrics.cache_miss("signal")
-    else:
-        svc.metrics.cache_hit("signal")
-    market_ms = math.floor(svc.market_clock.now() * 1000.0)
-    return formatter.signal(signal, request_id=rid, cached=not generated, cache_key=key,
-                            market_time_ms=market_ms)
 
 
 # -- readiness ------------------------------------------------------------------------------------------
@@ -213,26 +149,17 @@ def build_router(svc: Services) -> APIRouter:
 
 
 def _signal_route(router: APIRouter, svc: Services) -> None:
-    """``POST /api/v1/trading/signal``: the signal flow behind the rate limit and authentication."""
-    formatter = ResponseFormatter(svc.clock, svc.event_log)
-    digest = rules_digest(svc)
+    """``POST /api/v1/trading/signal``: the :class:`SignalPipeline` (admission, then the answer)."""
+    pipeline = svc.pipeline
 
     @router.post(
         "/api/v1/trading/signal", response_model=SignalResponse, tags=["signals"],
         summary="Trading signal for a symbol and timeframe as of the market clock",
-        dependencies=[Depends(rate_limited)], responses=errors(400, 401, 403, 413, 422, 429, 503),
+        responses=errors(400, 401, 403, 413, 422, 429, 503),
     )
     async def trading_signal(req: SignalRequest, request: Request,
-                             principal: Principal = Depends(authenticated(SIGNAL_SCOPE))) -> dict[str, Any]:
-        market = svc.markets.get(req.symbol)
-        if market is None:
-            raise ApiError(422, "unknown_symbol",
-                           f"unknown symbol {req.symbol!r}; available: {sorted(svc.markets)}")
-        if req.timeframe != market.timeframe:
-            raise ApiError(422, "unknown_timeframe",
-                           f"{req.symbol} is served at timeframe {market.timeframe!r}, not {req.timeframe!r}")
-        return await run_in_threadpool(signal_flow, svc, formatter, digest, request_id_of(request),
-                                       req.symbol, req.timeframe)
+                             principal: Principal = Depends(admitted(pipeline))) -> dict[str, Any]:
+        return await run_in_threadpool(pipeline.answer, request_id_of(request), req.symbol, req.timeframe)
 
 
 def _session_routes(router: APIRouter, svc: Services) -> None:

@@ -21,7 +21,12 @@ part                   built from
 ``ip_limiter``         GCRA per client address (before authentication)
 ``key_limiter``        GCRA per API key (after authentication)
 ``metrics``            :class:`~supreme.monitoring.Metrics` with its own registry
+``pipeline``           :class:`~supreme.api.pipeline.SignalPipeline` over the parts above
 =====================  ==================================================================
+
+Each part comes from a small builder of :mod:`supreme.builders` (``build_hierarchy``,
+``build_strategy``, ``build_auth``, ``build_limiters``) that the SimPy models of the signal flow use
+too, with simulated back-ends in place of the real ones.
 
 Market time: the replay clock of :mod:`supreme.api.markets`.
 
@@ -39,10 +44,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from supreme.api.auth import AuthService, KeyStore, ReplayGuard, SecretCipher, SessionStore
+from supreme.api.auth import AuthService, KeyStore, SecretCipher
 from supreme.api.markets import MarketInfo, open_markets
-from supreme.api.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
-from supreme.builders import build_hierarchy, redis_client
+from supreme.api.pipeline import SignalPipeline
+from supreme.api.ratelimit import RateLimiter
+from supreme.builders import build_auth, build_hierarchy, build_limiters, build_strategy, redis_client
 from supreme.cache import CacheManager
 from supreme.cache.tiers.base import CacheTier
 from supreme.clock import Clock, SystemClock
@@ -106,6 +112,7 @@ class Services:
     signal_ttl: float = 86_400.0
     max_body_bytes: int = 16 * 1024
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    _pipeline: SignalPipeline | None = field(default=None, repr=False)
 
     @property
     def remote_tiers(self) -> list[CacheTier]:
@@ -140,19 +147,34 @@ class Services:
                                           cache_redis_url=opts.cache_redis_url, event_log=event_log,
                                           monitor=metrics)
         closers.append(cache.close)
-        feed = MarketDataFeed(replay.connector, replay.clock, cache=cache, event_log=event_log,
-                              exchange="replay")
-        engine = StrategyEngine(feed, replay.clock, event_log=event_log)
+        feed, engine = build_strategy(replay.connector, replay.clock, cache, event_log=event_log)
         key_db = Database.from_url(db_url)
         closers.append(key_db.close)
-        auth = _auth(opts, settings, redis_client, key_db, clock, event_log)
-        ip_limiter, key_limiter = _limiters(opts, redis_client, clock, event_log)
+        cipher = SecretCipher(settings.master_key) if settings.master_key is not None else None
+        auth = build_auth(KeyStore(key_db, clock, cipher), clock, nonce_client=redis_client,
+                          session_client=redis_client, namespace=opts.namespace, session_ttl=opts.session_ttl,
+                          recv_window_ms=opts.recv_window_ms, event_log=event_log)
+        ip_limiter, key_limiter = build_limiters(clock, ip_rate=opts.ip_rate, ip_burst=opts.ip_burst,
+                                                 key_rate=opts.key_rate, key_burst=opts.key_burst,
+                                                 redis=redis_client, namespace=opts.namespace,
+                                                 event_log=event_log)
         return cls(
             settings=settings, clock=clock, market_clock=replay.clock, event_log=event_log, cache=cache,
             feed=feed, engine=engine, auth=auth, metrics=metrics, markets=replay.markets,
             ip_limiter=ip_limiter, key_limiter=key_limiter, breakers=breakers,
             max_body_bytes=opts.max_body_bytes, _closers=closers,
         )
+
+    @property
+    def pipeline(self) -> SignalPipeline:
+        """The :class:`~supreme.api.pipeline.SignalPipeline` over these parts (built once)."""
+        if self._pipeline is None:
+            self._pipeline = SignalPipeline(
+                clock=self.clock, market_clock=self.market_clock, event_log=self.event_log, auth=self.auth,
+                cache=self.cache, feed=self.feed, engine=self.engine, metrics=self.metrics,
+                markets={m.symbol: m.timeframe for m in self.markets.values()},
+                ip_limiter=self.ip_limiter, key_limiter=self.key_limiter, signal_ttl=self.signal_ttl)
+        return self._pipeline
 
     def close(self) -> None:
         """Close tiers, pools and clients (idempotent; errors are logged, not raised)."""
@@ -164,36 +186,9 @@ class Services:
                 log.warning("closing %r failed: %s", close, exc)
 
 
-
 def _redis_client(settings: Settings, closers: list[Callable[[], None]]) -> Any:
     """``SUPREME_REDIS_URL`` (closed with the services), else a private fakeredis."""
     client = redis_client(settings.redis_url)
     if settings.redis_url:
         closers.append(client.close)
     return client
-
-
-def _auth(opts: ServiceOptions, settings: Settings, redis_client: Any, key_db: Database, clock: Clock,
-          event_log: EventLog) -> AuthService:
-    """Keys in the database (secrets under ``SUPREME_MASTER_KEY``), nonces and sessions in Redis."""
-    cipher = SecretCipher(settings.master_key) if settings.master_key is not None else None
-    return AuthService(
-        KeyStore(key_db, clock, cipher), clock, replay=ReplayGuard(redis_client, opts.namespace),
-        sessions=SessionStore(redis_client, clock, namespace=opts.namespace, ttl=opts.session_ttl,
-                              event_log=event_log),
-        recv_window_ms=opts.recv_window_ms, event_log=event_log,
-    )
-
-
-def _limiters(opts: ServiceOptions, redis_client: Any, clock: Clock,
-              event_log: EventLog) -> tuple[RateLimiter, RateLimiter]:
-    """Per-address and per-key GCRA limiters, shared through Redis when the client runs Lua."""
-    try:
-        return (RedisRateLimiter(redis_client, opts.ip_rate, opts.ip_burst, clock, namespace=opts.namespace,
-                                 name="ip", event_log=event_log),
-                RedisRateLimiter(redis_client, opts.key_rate, opts.key_burst, clock,
-                                 namespace=opts.namespace, name="key", event_log=event_log))
-    except Exception as exc:  # a client without scripting support: keep limits per process
-        log.warning("rate limits kept in process memory (%s: %s)", type(exc).__name__, exc)
-        return (InMemoryRateLimiter(opts.ip_rate, opts.ip_burst, clock, name="ip", event_log=event_log),
-                InMemoryRateLimiter(opts.key_rate, opts.key_burst, clock, name="key", event_log=event_log))

@@ -85,35 +85,45 @@ def test_cache_hierarchy_redis_down_degrades_and_recovers() -> None:
 
 
 def test_trading_signal_steps_in_order_for_a_miss_and_a_hit() -> None:
+    """The real pipeline's order: address limit, auth, key limit, signal cache with the engine as its
+    loader (the signal stored by the manager, inside the get), formatter, request row, metrics."""
     log = run_model("trading_signal", QUICK["trading_signal"])
     miss = log[(log["operation"] == "check_signal_cache") & (log["outcome"] == "miss")]["request_id"].iloc[0]
+    ms = _request_steps(log, miss)
     assert is_subsequence(
         [
             ("Client", "request"),
-            ("API_Gateway", "receive"),
-            ("API_Gateway", "rate_limit_ok"),
+            ("Rate_Limiter", "check"),
             ("Auth_Service", "validate_signature"),
-            ("API_Gateway", "auth_ok"),
-            ("Cache_Manager", "get"),
-            ("API_Gateway", "check_signal_cache"),
+            ("Auth_Service", "validate"),
+            ("Rate_Limiter", "check"),
+            ("Memory_Cache_L1", "get"),
             ("Market_Data_Feed", "request"),
             ("Exchange_Connector", "fetch"),
             ("Market_Data_Feed", "return"),
             ("Strategy_Engine", "request_market_data"),
             ("Strategy_Engine", "process_indicators"),
             ("Strategy_Engine", "apply_trading_logic"),
-            ("API_Gateway", "cache_signal"),
-            ("Cache_Manager", "set"),
-            ("API_Gateway", "respond"),
+            ("API_Gateway", "generate_signal"),
+            ("PostgreSQL_L3", "set"),
+            ("Redis_Cache_L2", "set"),
+            ("Memory_Cache_L1", "set"),
+            ("Cache_Manager", "get"),
+            ("API_Gateway", "check_signal_cache"),
+            ("Response_Formatter", "format"),
             ("API_Gateway", "request"),
+            ("Metrics_Collector", "record"),
             ("Client", "response"),
         ],
-        _request_steps(log, miss),
+        ms,
     )
+    assert ms.count(("Rate_Limiter", "check")) == 2  # per address, then per key
     hit = log[(log["operation"] == "check_signal_cache") & (log["outcome"] == "hit")]["request_id"].iloc[0]
     hs = _request_steps(log, hit)
     assert ("Strategy_Engine", "request_market_data") not in hs
-    assert is_subsequence([("API_Gateway", "check_signal_cache"), ("API_Gateway", "respond")], hs)
+    assert is_subsequence([("API_Gateway", "check_signal_cache"), ("Response_Formatter", "format")], hs)
+    keys = log[log["operation"] == "check_signal_cache"]["key"]
+    assert keys.str.fullmatch(r"signal:[0-9a-f]{8}:(SPX|IXIC):1d:\d+").all()  # the rules digest included
 
 
 def test_trading_signal_rate_limit_rejects_a_flood() -> None:
@@ -202,30 +212,28 @@ def test_sla_model_charges_failures_to_the_error_budget() -> None:
 
 def test_request_pipeline_steps_in_order() -> None:
     log = run_model("request_pipeline", QUICK["request_pipeline"])
-    miss = log[(log["operation"] == "check_response_cache") & (log["outcome"] == "miss")]["request_id"].iloc[
-        0
-    ]
+    miss = log[(log["operation"] == "check_signal_cache") & (log["outcome"] == "miss")]["request_id"].iloc[0]
     assert is_subsequence(
         [
             ("Client", "request"),
             ("Load_Balancer", "route"),
-            ("API_Gateway", "receive"),
-            ("Auth_Service", "Auth successful"),
-            ("Rate_Limiter", "Within limits"),
-            ("Cache_Manager", "get"),
-            ("API_Gateway", "check_response_cache"),
-            ("Business_Logic", "process"),
-            ("Data_Access", "access"),
+            ("Auth_Service", "validate"),
+            ("Rate_Limiter", "check"),
+            ("Memory_Cache_L1", "get"),
+            ("Market_Data_Feed", "request"),  # Data_Access
             ("Database", "query"),
-            ("Data_Access", "data_response"),
-            ("Business_Logic", "business_response"),
-            ("API_Gateway", "cache_response"),
+            ("Market_Data_Feed", "return"),
+            ("Strategy_Engine", "request_market_data"),  # Business_Logic
+            ("API_Gateway", "generate_signal"),
+            ("Memory_Cache_L1", "set"),  # cache the response
+            ("API_Gateway", "check_signal_cache"),
             ("Response_Formatter", "format"),
             ("Metrics_Collector", "record"),
             ("Client", "response"),
         ],
         _request_steps(log, miss),
     )
+    assert set(log[log["request_id"] == miss]["flow"]) >= {"request_pipeline"}
 
 
 def test_bad_scenario_key_is_a_clear_error() -> None:
