@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from supreme.cache.policies import POLICIES, PolicyError, normalize_name
 from supreme.cache.trace import FORMATS, WRITABLE, Trace, TraceError, load_trace, save_trace
+from supreme.cli._args import add_progress, progress_wanted
+from supreme.cli._errors import report_error
 from supreme.errors import SupremeError
 
 __all__ = ["register"]
@@ -123,6 +124,13 @@ def _print_one_size(args: argparse.Namespace, trace: Trace, names: list[str]) ->
     print(f"{'policy':<10}{'hits':>10}{'misses':>10}{'miss_ratio':>12}{'byte_miss_ratio':>17}")
     for r in rows:
         print(f"{r.policy:<10}{r.hits:>10}{r.misses:>10}{r.miss_ratio:>12.4f}{r.byte_miss_ratio:>17.4f}")
+    if args.csv:
+        import pandas as pd
+
+        pd.DataFrame([{"policy": r.policy, "size": args.size, "requests": r.hits + r.misses, "hits": r.hits,
+                       "misses": r.misses, "miss_ratio": r.miss_ratio, "byte_miss_ratio": r.byte_miss_ratio}
+                      for r in rows]).to_csv(args.csv, index=False)
+        print(f"wrote {args.csv}")
     return 0
 
 
@@ -135,7 +143,7 @@ def _print_curve(args: argparse.Namespace, trace: Trace, names: list[str], spec:
     sizes = auto_sizes(trace, ignore_size=ignore) if isinstance(spec, str) else spec
     # LRU's whole curve comes from one stack-distance pass (equal to the per-size runs)
     frames = [miss_ratio_curve(trace, n, sizes, warmup=args.warmup, ignore_size=ignore, one_pass=True,
-                               progress=not args.no_progress) for n in names]
+                               progress=progress_wanted(args)) for n in names]
     mrc = pd.concat(frames, ignore_index=True)
     table = mrc.pivot(index="size", columns="policy", values="miss_ratio")[names]
     print(f"miss ratio, trace {args.trace} ({len(trace)} requests)")
@@ -220,7 +228,7 @@ def _info(args: argparse.Namespace) -> int:
 
     src = detect_format(args.trace, args.format)
     trace = _limit(_load(args, args.trace), args.limit)
-    info = trace_info(trace, progress=not args.no_progress)
+    info = trace_info(trace, progress=progress_wanted(args))
     print(f"trace {args.trace}: {src.format}{' (zstd)' if src.compressed else ''}")
     for key, value in info.as_dict().items():
         print(f"  {key:<22}{value:>20,.4f}" if isinstance(value, float) else f"  {key:<22}{value:>20,}")
@@ -245,7 +253,7 @@ def _mrc(args: argparse.Namespace) -> int:
     ignore = not args.bytes
     sizes = auto_sizes(trace, args.points, ignore_size=ignore) if isinstance(spec, str) else spec
     table = curve_table(trace, sizes, exact=not args.no_exact, rate=args.shards_rate, s_max=args.shards_size,
-                        warmup=args.warmup, ignore_size=ignore, progress=not args.no_progress)
+                        warmup=args.warmup, ignore_size=ignore, progress=progress_wanted(args))
     print(f"LRU miss ratio, trace {args.trace} ({len(trace)} requests, sizes in "
           f"{'bytes' if args.bytes else 'objects'})")
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
@@ -269,8 +277,8 @@ def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
     def run(args: argparse.Namespace) -> int:
         try:
             return int(func(args))
-        except SupremeError as exc:  # PolicyError, TraceError, AdaptiveConfigError …: one line
-            print(f"supreme trace: error: {exc}", file=sys.stderr)
+        except SupremeError as exc:  # PolicyError, TraceError, AdaptiveConfigError …: one line (+ a hint)
+            report_error(args, exc)
             return 2
     return run
 
@@ -288,7 +296,7 @@ def _input_args(p: argparse.ArgumentParser, *, progress: bool = True) -> None:
     p.add_argument("--obj-id-str", action="store_true",
                    help="csv/txt: object ids are strings, hashed to 64-bit ids (default: guessed)")
     if progress:
-        p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+        add_progress(p)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
