@@ -39,9 +39,9 @@ from supreme.market.coerce import coerce_ohlcv, coerce_trades
 from supreme.market.formats import (
     OHLCV_FORMATS,
     TRADE_FORMATS,
-    detect_format,
     iter_stage_csv,
     normalise_table,
+    open_source,
     symbol_from_filename,
 )
 from supreme.market.loaders import (
@@ -137,11 +137,7 @@ def iter_ohlcv_chunks(
 ) -> Iterator[pd.DataFrame]:
     """Unified OHLCV frames of about ``chunk_rows`` rows each, validated as one file (see module doc)."""
     _check_chunk_rows(chunk_rows)
-    p = Path(path)
-    source = str(path)
-    if not p.exists():
-        raise FileNotFoundError(f"no such data file: {p}")
-    fmt = detect_format(p, "ohlcv") if format == "auto" else format
+    p, source, fmt = open_source(path, "ohlcv", format)
     if fmt in ("ccxt-json", "freqtrade-json", "json"):
         yield load_ohlcv(p, fmt, on_error=on_error, timeframe=timeframe)
         return
@@ -191,11 +187,7 @@ def iter_trades_chunks(
 ) -> Iterator[pd.DataFrame]:
     """Unified trades frames of about ``chunk_rows`` rows each, validated as one file (see module doc)."""
     _check_chunk_rows(chunk_rows)
-    p = Path(path)
-    source = str(path)
-    if not p.exists():
-        raise FileNotFoundError(f"no such data file: {p}")
-    fmt = detect_format(p, "trades") if format == "auto" else format
+    p, source, fmt = open_source(path, "trades", format)
     sym = symbol or symbol_from_filename(p)
     if fmt in ("freqtrade-json", "json"):
         yield load_trades(p, fmt, symbol=sym, on_error=on_error)

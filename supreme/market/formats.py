@@ -150,6 +150,14 @@ def _suffixes(path: Path) -> str:
     return name[:-3] if name.endswith(".gz") else name
 
 
+def open_source(path: str | Path, kind: str, format: str = "auto") -> tuple[Path, str, str]:
+    """``(path, source name for messages, format)`` of an existing data file; ``auto`` is detected."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"no such data file: {p}")
+    return p, str(path), detect_format(p, kind) if format == "auto" else format
+
+
 def detect_format(path: str | Path, kind: str = "ohlcv") -> str:
     """The format of ``path`` for ``kind`` ``"ohlcv"``/``"trades"``, from its extension and first record."""
     p = Path(path)

@@ -43,9 +43,9 @@ from supreme.market.coerce import coerce_ohlcv, coerce_trades
 from supreme.market.formats import (
     OHLCV_FORMATS,
     TRADE_FORMATS,
-    detect_format,
     first_record,
     has_header,
+    open_source,
     read_json,
     read_table,
     symbol_from_filename,
@@ -192,11 +192,7 @@ def load_ohlcv(
     is used to report gaps.  Bad rows raise :class:`DataValidationError` naming the row, or
     with ``on_error="skip"`` are dropped and listed in the report.
     """
-    p = Path(path)
-    source = str(path)
-    if not p.exists():
-        raise FileNotFoundError(f"no such data file: {p}")
-    fmt = detect_format(p, "ohlcv") if format == "auto" else format
+    p, source, fmt = open_source(path, "ohlcv", format)
     if fmt in ("csv", "csv-noheader", "binance-kline"):
         return _load_ohlcv_csv(p, fmt, source, on_error, timeframe)
     if fmt in ("ccxt-json", "freqtrade-json", "json"):
@@ -358,11 +354,7 @@ def load_trades(
     ``symbol`` names the market when the file does not (default: from the file name, see
     :func:`symbol_from_filename`).
     """
-    p = Path(path)
-    source = str(path)
-    if not p.exists():
-        raise FileNotFoundError(f"no such data file: {p}")
-    fmt = detect_format(p, "trades") if format == "auto" else format
+    p, source, fmt = open_source(path, "trades", format)
     sym = symbol or symbol_from_filename(p)
     if fmt in ("parquet", "feather"):
         return _load_trades_table(p, source, sym, on_error)
