@@ -254,13 +254,14 @@ class SynapticNetwork:
         if n * (self.window + 1) > len(self._t_ids):
             self._outputs(n)
         self._istate[3] = len(self._keys)
-        ids = np.frombuffer(self._bids, dtype=np.int64)
-        times = np.frombuffer(self._btimes, dtype=np.float64)
+        # copies, not np.frombuffer views: a view the compiled call keeps alive (numba may hold its
+        # meminfo past the call) would make clearing the buffers below raise BufferError
+        ids = np.array(self._bids, dtype=np.int64)
+        times = np.array(self._btimes, dtype=np.float64)
         m = _fast.learn(ids, times, self._recent, self._istate, self._fstate, self._gains, self._act,
                         self._dst, self._wt, self._cnt, self._stamp, self._mark, self.top_k,
                         self._recall_k, self._t_ids, self._o_dst, self._o_conf, self._o_n,
                         self._pub_dst, self._pub_conf, self._pub_n, _REPUBLISH_EPS)
-        del ids, times  # release the buffers' exports before they are cleared
         del self._bids[:]
         del self._btimes[:]
         self.flushes += 1
