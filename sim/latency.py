@@ -303,6 +303,10 @@ class LatencyBook:
             return cls({str(k): Empirical(g["latency"].to_numpy()) for k, g in frame.groupby("key")})
         try:
             doc = json.loads(path.read_text())
+            if isinstance(doc, dict) and doc.get("format") == "supreme.latency_book":
+                from sim.book import load_book  # a calibrated book: its shared models
+
+                return load_book(path)
             specs = doc["models"]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise LatencyError(f"{path}: not a latency JSON file ({exc})") from exc

@@ -107,6 +107,7 @@ class SimIO:
         pool_max_size: int = 10,
         event_log: EventLog = NULL_LOG,
         flow: str = "cache_hierarchy",
+        cpu_workers: int = 1,
     ) -> None:
         self.env = env
         self.book = book
@@ -115,8 +116,14 @@ class SimIO:
         self.resources: dict[str, simpy.Resource] = {
             "redis": simpy.Resource(env, capacity=redis_servers),
             "postgresql": simpy.Resource(env, capacity=pool_max_size),
+            # the real code's CPU time (charged by models that calibrate it): one Python process's
+            # worth of cores, so a CPU-bound service saturates here as it does for real
+            "cpu": simpy.Resource(env, capacity=cpu_workers),
         }
         self.ledger = IOLedger()
+        self.source_calls = 0
+        # in-process back-ends (fakeredis, SQLite) spend this process's CPU: set to "cpu" to queue them there
+        self.in_process_resource: str | None = None
         self.log = event_log
         self.flow = flow
         self.clock = CostClock(env, self)
@@ -214,7 +221,7 @@ class SimIO:
                 self.env.process(self.settle(inner, request_id))
 
 
-_RESOURCE_COMPONENT = {"redis": "Redis_Cache_L2", "postgresql": "PostgreSQL_L3"}
+_RESOURCE_COMPONENT = {"redis": "Redis_Cache_L2", "postgresql": "PostgreSQL_L3", "cpu": "Worker_CPU"}
 
 
 def charged(
@@ -262,7 +269,7 @@ class SimRemoteTier(CacheTier):
         self.io = io
         self.backend = backend
         self.fault_component = component or ("redis" if backend in ("redis", "fakeredis") else "postgresql")
-        self.resource = {"redis": "redis", "postgresql": "postgresql"}.get(backend)
+        self.resource = {"redis": "redis", "postgresql": "postgresql"}.get(backend, io.in_process_resource)
         self.data: dict[str, tuple[bytes, float | None]] = {}
         alias = (
             {"get": "select", "set": "upsert", "delete": "delete"}

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from sim.book import load_book, resolve_book
 from sim.clock import SimClock
 from sim.latency import LatencyBook
 from supreme.events import FLOWS, EventLog
@@ -57,8 +58,9 @@ class SimContext:
         run_id = f"{model}-s{self.seed}-{scenario_id(self.scenario)}"
         self.log = EventLog(run_id=run_id, world="sim", enabled=bool(scenario.get("log.enabled", True)))
         self.book = LatencyBook.defaults()
-        if scenario.get("latency.book"):
-            self.book.update(LatencyBook.load(str(scenario["latency.book"])))
+        book_path = resolve_book(scenario.get("latency.book"))
+        if book_path is not None:  # a calibrated book (its shared models and this model's section)
+            self.book.update(load_book(book_path, model))
         self.faults = FaultSchedule.from_scenario(self.scenario)
         self._ids = itertools.count(1)
 

@@ -60,7 +60,11 @@ def build_manager(
     l2 = SimRemoteTier(io, name="L2", backend=str(sc["l2.backend"]))
     l3 = SimRemoteTier(io, name="L3", backend=str(sc["l3.backend"]))
     nbytes = int(sc["value.bytes"])
-    source = charged(io, lambda key: payload(key, nbytes), "source.fetch", str(sc["source.key"]))
+    def fetch(key: str) -> bytes:
+        io.source_calls += 1  # tells the request a source fetch happened (its CPU class)
+        return payload(key, nbytes)
+
+    source = charged(io, fetch, "source.fetch", str(sc["source.key"]))
     ttl = float(sc["cache.ttl"])
     return CacheManager(
         l1,
@@ -76,8 +80,8 @@ def build_manager(
 
 
 def make_io(ctx: SimContext, sc: Mapping[str, Any], flow: str = FLOW) -> SimIO:
-    """The run's SimIO (costs, Redis queue, PostgreSQL pool) on the context's env, book and faults."""
-    return SimIO(
+    """The run's SimIO (costs, Redis queue, PostgreSQL pool, cores) on the context's env, book and faults."""
+    io = SimIO(
         ctx.env,
         ctx.book,
         ctx.rng,
@@ -86,7 +90,11 @@ def make_io(ctx: SimContext, sc: Mapping[str, Any], flow: str = FLOW) -> SimIO:
         pool_max_size=int(sc["pool.max_size"]),
         event_log=ctx.log,
         flow=flow,
+        cpu_workers=int(sc.get("cpu.workers", 1)),
     )
+    if sc.get("cpu.in_process_io"):
+        io.in_process_resource = "cpu"
+    return io
 
 
 def _request(
@@ -95,11 +103,16 @@ def _request(
     env = ctx.env
     rid = ctx.log.next_request_id()
     t0 = env.now
+    cpu = io.resources["cpu"]
+    if "wake.lag" in io.book and cpu.count == 0 and not cpu.queue:  # an idle worker wakes up late
+        yield env.timeout(io.draw("wake.lag"))
     ctx.step("Cache_Manager", ops[0], frm="Application", request_id=rid, key=key)
     io.begin()
     outcome = "ok"
     try:
+        before = io.source_calls
         manager.get(key, request_id=rid)
+        charge_cpu(io, manager, io.source_calls != before)
     except Exception as exc:  # the source failed too: the application gets an error, the run goes on
         if not survive:
             raise
@@ -107,6 +120,14 @@ def _request(
         ctx.step("Application", "error", "error", request_id=rid, key=key, error=type(exc).__name__)
     yield from io.settle(request_id=rid)
     ctx.step("Application", ops[1], outcome, request_id=rid, key=key, latency=env.now - t0)
+
+
+def charge_cpu(io: SimIO, manager: Any, fetched: bool) -> None:
+    """The real code's CPU for the lookup just made (``cpu.cache.hit``, or ``cpu.cache.miss`` when the
+    source was fetched), when the book measured it (sim.book); charged on the simulated cores."""
+    key = "cpu.cache.miss" if fetched else "cpu.cache.hit"
+    if key in io.book:
+        io.charge("cpu", io.draw(key))
 
 
 def lookups(

@@ -48,6 +48,7 @@ import simpy
 from sim.models._context import SimContext
 from sim.scenario import load_defaults, make_scenario
 from sim.tiers import SimIO, SimMemoryTier, SimRemoteTier
+from sim.workload import market_frames, signal_requests
 
 __all__ = [
     "DEFAULTS", "ENDPOINT", "FLOW", "NAME", "SignalService", "build", "clients", "make_context",
@@ -65,10 +66,22 @@ _EXTRA_LATENCIES = {"api.overhead": (150e-6, 600e-6)}  # parse/route/serialise i
 
 
 @functools.lru_cache(maxsize=4)
-def _sample(symbol: str) -> pd.DataFrame:
-    from supreme.market.sample import load_sample
+def _markets(source: str, symbols: str, count: int, timeframe: str) -> dict[str, pd.DataFrame]:
+    """The scenario's markets: windows of the 1m recordings (sim.workload), or the bundled sample."""
+    from sim.errors import SimError
 
-    return load_sample(symbol)
+    if source == "recordings":
+        frames, tf, origin = market_frames(count)
+    elif source == "sample":
+        from supreme.market.sample import load_sample
+
+        names = [s.strip() for s in symbols.split(",") if s.strip()]
+        frames, tf, origin = {s: load_sample(s) for s in names}, "1d", "bundled sample"
+    else:
+        raise SimError(f"market.source must be 'recordings' or 'sample', got {source!r}")
+    if tf != timeframe:
+        raise SimError(f"the markets are {tf} candles ({origin}); set timeframe to {tf!r}")
+    return frames
 
 
 class _ChargedConnector:
@@ -104,7 +117,9 @@ class _SimKeyStore:
         self.io, self.records = io, records
 
     def get(self, key_id: str) -> Any:
-        self.io.charge("postgresql", self.io.draw("postgresql.select", component="postgresql"))
+        # auth.keystore.select: a calibrated book's figure (inside the measured auth CPU), else the SELECT
+        self.io.charge("postgresql", self.io.draw("auth.keystore.select", "postgresql.select",
+                                                  component="postgresql"))
         rec = self.records.get(key_id)
         return None if rec is None else rec[0]
 
@@ -122,7 +137,7 @@ class _SimNonceClient:
         self.data: dict[str, float] = {}
 
     def set(self, key: str, value: bytes, nx: bool = False, px: int | None = None) -> bool:
-        self.io.charge("redis", self.io.draw("L2.set", "redis.set", component="redis"))
+        self.io.charge("redis", self.io.draw("auth.nonce.set", "L2.set", "redis.set", component="redis"))
         now = self.io.now()
         exp = self.data.get(key)
         if nx and exp is not None and exp > now:
@@ -158,7 +173,9 @@ class SignalService:
         self.flow = flow
         clock = self.clock = io.clock
         log = ctx.log
-        self.symbols = [s.strip() for s in str(sc["symbols"]).split(",") if s.strip()]
+        frames = _markets(str(sc["market.source"]), str(sc["symbols"]), int(sc["symbols.count"]),
+                          str(sc["timeframe"]))
+        self.symbols = list(frames)
         self.timeframe = str(sc["timeframe"])
         ip_limiter, key_limiter = build_limiters(
             clock, ip_rate=float(sc["ratelimit.ip.rate"]), ip_burst=int(sc["ratelimit.ip.burst"]),
@@ -183,7 +200,7 @@ class SignalService:
             SimRemoteTier(io, name="L3", backend=str(sc["l3.backend"])),
             event_log=log, monitor=self.metrics, flow=flow,
         )
-        connector = ReplayConnector({s: _sample(s) for s in self.symbols}, clock, self.timeframe)
+        connector = ReplayConnector(frames, clock, self.timeframe)
         self.connector = _ChargedConnector(
             connector, io, str(sc["exchange.key"]), data_resource, data_component
         )
@@ -196,6 +213,11 @@ class SignalService:
         self.auth = auth
         self.outcomes: dict[str, int] = {}
         self.latencies: list[float] = []
+        # the real code's CPU per request class, when the book measured it (sim.book): charged on the
+        # simulated cores ("cpu" resource), so CPU-bound work queues and saturates
+        self.cpu = {oc: io.model(f"cpu.signal.{oc}") for oc in ("hit", "miss", "rejected", "error")
+                    if f"cpu.signal.{oc}" in io.book}
+        self.wake = io.model("wake.lag") if "wake.lag" in io.book else None
 
     def call(self, rid: str, client: int, symbol: str) -> Any:
         """The request as client ``client`` sends it: its address, signed headers and body."""
@@ -223,8 +245,15 @@ class SignalService:
         except SupremeError as exc:  # a refusal: the status the app would answer with
             refusal = refusal_status(exc)
             status = refusal[0] if refusal is not None else 500
-            return status, "rejected" if status < 500 else "error"
-        return 200, "hit" if body["meta"]["cached"] else "miss"
+            return self.charge_cpu(status, "rejected" if status < 500 else "error")
+        return self.charge_cpu(200, "hit" if body["meta"]["cached"] else "miss")
+
+    def charge_cpu(self, status: int, outcome: str) -> tuple[int, str]:
+        """Charge one measured request's CPU time of class ``outcome`` (if calibrated); pass through."""
+        model = self.cpu.get(outcome)
+        if model is not None:
+            self.io.charge("cpu", float(model.sample(self.io.rng)))
+        return status, outcome
 
 
 @functools.lru_cache(maxsize=64)
@@ -249,6 +278,8 @@ def serve(
             log.record(clock.now(), flow, "Load_Balancer", "route", request_id=rid, detail=route)
     with gateway.request() as slot:
         yield slot
+        if svc.wake is not None and env.now == start:  # an idle worker wakes up late (measured)
+            yield env.timeout(float(svc.wake.sample(io.rng)))
         io.begin()
         status, outcome = svc.handle(rid, client, symbol)
         yield from io.settle(request_id=rid)
@@ -268,12 +299,10 @@ def clients(
     ``backends`` gateways behind a load balancer that records each route."""
     env, rng = ctx.env, ctx.rng
     gateways = [simpy.Resource(env, capacity=int(sc["api.workers"])) for _ in range(backends or 1)]
-    n = int(sc["requests"])
-    gaps = rng.exponential(1.0 / float(sc["load.rate"]), size=n)
-    who = rng.integers(int(sc["clients"]), size=n)
-    what = rng.integers(len(svc.symbols), size=n)
-    for i in range(n):
-        yield env.timeout(float(gaps[i]))
+    times, who, what = signal_requests(sc, len(svc.symbols), rng)
+    for i in range(times.size):
+        if times[i] > env.now:
+            yield env.timeout(float(times[i]) - env.now)
         gw = i % len(gateways)
         route = None if backends is None else f"gateway-{gw}"
         env.process(serve(ctx, svc, gateways[gw], int(who[i]), svc.symbols[int(what[i])], route))

@@ -52,12 +52,34 @@ def register(subparsers: Any) -> None:
     add_progress(sw)
     sw.set_defaults(func=_sweep)
 
-    cal = sub.add_parser("calibrate", help="measure the real tiers and save latency samples")
-    cal.add_argument("--redis-url", help="real Redis to measure (fakeredis is always measured)")
-    cal.add_argument("--database-url", help="postgresql:// or sqlite:/// URL to measure")
-    cal.add_argument("-n", type=int, default=500, help="samples per step (default 500)")
-    cal.add_argument("--out", type=Path, required=True, help="output file (.json or .parquet)")
+    cal = sub.add_parser("calibrate", help="measure the real code on this machine; write the latency book",
+                         description="Run the real SignalPipeline and the real cache tiers in process "
+                         "(fakeredis + temporary SQLite, or the given servers) and write the latency book "
+                         "(schema, machine, back-ends, date; per-step CPU and per-tier I/O) that the "
+                         "signal-flow models load by default.")
+    cal.add_argument("--redis-url", help="real Redis to measure (default: fakeredis in process)")
+    cal.add_argument("--database-url", help="postgresql:// URL to measure (default: temporary SQLite)")
+    cal.add_argument("-n", type=int, default=500, help="tight-loop samples per step (default 500)")
+    cal.add_argument("--requests", type=int, default=4000, help="signal requests of the real run (4000)")
+    cal.add_argument("--out", type=Path, default=None,
+                     help="book file (.json; default ~/.cache/supreme/latency_book.json, which the models "
+                     "then load; SUPREME_LATENCY_BOOK overrides where they look)")
     cal.set_defaults(func=_calibrate)
+
+    from sim.validate import VALIDATED
+
+    val = sub.add_parser("validate", help="real service vs model on the same workload: percentile errors, KS",
+                         description="Run the real service in process and the model on the same workload "
+                         "(scenario and seed); print P50/P95/P99, relative errors, KS distance and the "
+                         "seed noise floor (the model against itself with seed + 1).")
+    val.add_argument("model", help=f"one of: {', '.join(VALIDATED)}")
+    val.add_argument("--book", type=Path, help="latency book (default: the models' default book)")
+    val.add_argument("--redis-url", help="real Redis (default: fakeredis in process)")
+    val.add_argument("--database-url", help="postgresql:// URL (default: temporary SQLite)")
+    val.add_argument("--seed", type=int, default=0, help="workload seed (default 0)")
+    val.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                     help="override one scenario key (repeatable)")
+    val.set_defaults(func=_validate)
 
 
 def _overrides(scenario_file: Path | None, sets: list[str]) -> dict[str, Any]:
@@ -125,15 +147,40 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from sim.calibrate import calibrate
+    from sim.book import USER_BOOK, load_book
+    from sim.validate import calibrate_book
 
-    book = calibrate(args.out, redis_url=args.redis_url, database_url=args.database_url, n=args.n)
+    out = calibrate_book(args.out or USER_BOOK.expanduser(), redis_url=args.redis_url,
+                         database_url=args.database_url, requests=args.requests, n=args.n)
     import numpy as np
 
-    for key in book:
-        samples = getattr(book[key], "samples", None)
-        if samples is not None:
-            print(f"  {key:20s} n={samples.size:5d} p50={np.percentile(samples, 50) * 1e6:9.1f} us "
-                  f"p99={np.percentile(samples, 99) * 1e6:9.1f} us")
-    print(f"latency samples written to {args.out}")
+    for section in (None, "trading_signal", "cache_hierarchy"):
+        book = load_book(out, section)
+        for key in book:
+            samples = getattr(book[key], "samples", None)
+            if samples is not None and (section is None or key.startswith(("cpu.", "L2", "L3"))):
+                p50, p99 = np.percentile(samples, [50, 99]) * 1e6
+                print(f"  {section or 'shared':15s} {key:22s} n={samples.size:5d} p50={p50:9.1f} us "
+                      f"p99={p99:9.1f} us")
+    print(f"latency book written to {out}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from sim.validate import validate, verdict
+
+    table = validate(args.model, book=args.book, redis_url=args.redis_url, database_url=args.database_url,
+                     seed=args.seed, overrides=_overrides(None, args.sets))
+    shown = table.copy()
+    for col in shown.columns:
+        if col.startswith("p") and col.endswith(("_ref", "_model")):
+            shown[col] = shown[col] * 1e3
+    shown = shown.rename(columns={c: c.replace("_ref", "_ref_ms").replace("_model", "_model_ms")
+                                  for c in shown.columns})
+    print(f"{args.model}: {table.attrs['n_real']} real requests, {table.attrs['n_sim']} simulated "
+          f"(errors: (model - ref) / ref; ref: the real run in row 1, the seed-{args.seed} model in row 2)")
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:8.3f}"))
+    v = verdict(table)
+    print("targets: P50 within 10 %: {}, P99 within 10 %: {}, KS within 2x noise floor: {}".format(
+        *("met" if v[k] else "NOT met" for k in ("p50", "p99", "ks"))))
     return 0

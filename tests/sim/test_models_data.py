@@ -123,7 +123,7 @@ def test_trading_signal_steps_in_order_for_a_miss_and_a_hit() -> None:
     assert ("Strategy_Engine", "request_market_data") not in hs
     assert is_subsequence([("API_Gateway", "check_signal_cache"), ("Response_Formatter", "format")], hs)
     keys = log[log["operation"] == "check_signal_cache"]["key"]
-    assert keys.str.fullmatch(r"signal:[0-9a-f]{8}:(SPX|IXIC):1d:\d+").all()  # the rules digest included
+    assert keys.str.fullmatch(r"signal:[0-9a-f]{8}:[A-Z]+W\d\d:1m:\d+").all()  # the rules digest included
 
 
 def test_trading_signal_rate_limit_rejects_a_flood() -> None:

@@ -25,7 +25,10 @@ from supreme.clock import ManualClock
 from supreme.config import Settings
 
 SIM_ONLY = {"Client", "Load_Balancer"}
-SCENARIO = {"requests": 12, "clients": 1, "symbols": "SPX,IXIC", "load.rate": 50.0, "seed": 4,
+# the bundled daily sample, plain Poisson arrivals and uniform symbols (the route test serves the sample)
+SAMPLE = {"market.source": "sample", "symbols": "SPX,IXIC", "timeframe": "1d", "market.start": 1420480800.0,
+          "load.burst": 1.0, "load.zipf": 0.0}
+SCENARIO = {**SAMPLE, "requests": 12, "clients": 1, "load.rate": 50.0, "seed": 4,
             "ratelimit.rate": 0.001, "ratelimit.burst": 8}
 
 
@@ -100,7 +103,7 @@ def test_route_and_model_agree(real: Services) -> None:
 
 def test_refusals_carry_the_apps_status() -> None:
     """A request for a symbol the pipeline does not serve is the app's 422, in the model too."""
-    _, svc = trading_signal.build(make_scenario(trading_signal.DEFAULTS, {"symbols": "SPX"}))
+    _, svc = trading_signal.build(make_scenario(trading_signal.DEFAULTS, {**SAMPLE, "symbols": "SPX"}))
     status, outcome = svc.handle("r1", 0, "NOPE")
     assert (status, outcome) == (422, "rejected")
     status, outcome = svc.handle("r2", 0, "SPX")
