@@ -54,9 +54,10 @@ def backends_label(redis_url: str | None, database_url: str | None) -> dict[str,
 @contextlib.contextmanager
 def real_services(sc: Mapping[str, Any], frames: Mapping[str, pd.DataFrame], clock: Clock, *,
                   redis_url: str | None = None, database_url: str | None = None,
-                  event_log: EventLog | None = None) -> Iterator[Any]:
-    """:class:`~supreme.api.services.Services` over the scenario's markets and limits; closed on exit
-    (this run's Redis keys and SQL tables are under a fresh namespace and deleted)."""
+                  event_log: EventLog | None = None) -> Iterator[tuple[Any, list[tuple[int, str, str]]]]:
+    """:class:`~supreme.api.services.Services` over the scenario's markets and limits, and one HMAC key
+    per client (index, key id, secret); closed on exit (this run's Redis keys, cache rows and API keys
+    are deleted)."""
     from supreme.api.services import Services
     from supreme.builders import redis_client
     from supreme.config import Settings
@@ -85,9 +86,11 @@ def real_services(sc: Mapping[str, Any], frames: Mapping[str, pd.DataFrame], clo
         stack.callback(services.close)
         if redis_url:
             stack.callback(_drop_keys, client, ns)
-        if database_url:
-            stack.callback(_drop_tables, services)
-        yield services
+        keys = [services.auth.store.create("hmac", "signal:read", label=f"sim validate {i}")
+                for i in range(int(sc["clients"]))]
+        if database_url:  # the run's rows go on exit; the shared tables stay
+            stack.callback(_delete_rows, services, ns, [k.record.key_id for k in keys])
+        yield services, [(i, k.record.key_id, str(k.credential)) for i, k in enumerate(keys)]
 
 
 def _drop_keys(client: Any, namespace: str) -> None:
@@ -96,11 +99,15 @@ def _drop_keys(client: Any, namespace: str) -> None:
         client.delete(*keys)
 
 
-def _drop_tables(services: Any) -> None:
+def _delete_rows(services: Any, namespace: str, key_ids: list[str]) -> None:
+    """This run's rows in the shared tables: its cache entries (by namespace) and its API keys."""
     with contextlib.suppress(Exception):  # clean-up must not hide the run's result
         for tier in services.remote_tiers:
             if hasattr(tier, "table"):
-                tier.database().execute(f"DROP TABLE IF EXISTS {tier.table}")
+                tier.database().execute(f"DELETE FROM {tier.table} WHERE key LIKE ?", (f"{namespace}%",))
+    with contextlib.suppress(Exception):
+        for kid in key_ids:
+            services.auth.store.db.execute("DELETE FROM api_keys WHERE key_id = ?", (kid,))
 
 
 def run_real_signal(sc: Mapping[str, Any], *, redis_url: str | None = None, database_url: str | None = None,
@@ -123,10 +130,7 @@ def run_real_signal(sc: Mapping[str, Any], *, redis_url: str | None = None, data
     clock = SystemClock()
     log = EventLog(run_id=f"real-{uuid.uuid4().hex[:8]}", world="real")
     with real_services(sc, frames, clock, redis_url=redis_url, database_url=database_url,
-                       event_log=log) as services:
-        keys = [services.auth.store.create("hmac", "signal:read", label=f"sim validate {i}")
-                for i in range(int(sc["clients"]))]
-        creds = [(i, k.record.key_id, str(k.credential)) for i, k in enumerate(keys)]
+                       event_log=log) as (services, creds):
         pipeline = services.pipeline
         for i in range(warmup):
             _one(pipeline, services, log, clock, creds[i % len(creds)], spare, timeframe, None)

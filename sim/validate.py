@@ -129,20 +129,24 @@ def _figures(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
 
 def validate(model: str, *, book: str | Path | None = None, redis_url: str | None = None,
              database_url: str | None = None, seed: int = 0, overrides: Mapping[str, Any] | None = None,
-             ) -> pd.DataFrame:
-    """One row per world pair: ``sim vs real`` and ``sim vs sim (seed + 1)``, with P50/P95/P99 (s),
-    their relative errors and the KS distance; ``attrs``: the scenario, the book, the sample sizes."""
+             real_floor: bool = False) -> pd.DataFrame:
+    """One row per pair ``other vs ref`` (errors ``(other - ref) / ref``): ``sim vs real``, ``sim vs sim
+    (seed+1)`` (the seed noise floor) and, with ``real_floor``, ``real vs real (rerun)`` (the real run's
+    own noise), with P50/P95/P99 (s), relative errors and KS distance; ``attrs``: scenario, sizes."""
     real_servers = bool(redis_url or database_url)
     sc = scenario_for(model, {**(overrides or {}), **({"latency.book": str(book)} if book else {})},
                       real_servers=real_servers, seed=seed)
     real = _real(model, sc, redis_url, database_url)
     sim = _sim(model, sc)
     sim2 = _sim(model, {**sc, "seed": seed + 1})
+    pairs = [("sim vs real", real, sim), ("sim vs sim (seed+1)", sim, sim2)]
+    if real_floor:
+        pairs.append(("real vs real (rerun)", real, _real(model, sc, redis_url, database_url)))
     rows = []
-    for label, a, b in (("sim vs real", real, sim), ("sim vs sim (seed+1)", sim, sim2)):
+    for label, a, b in pairs:
         f = _figures(a, b)
         rows.append({"compare": label, **{f"p{p}_{w}": f[f"p{p}_{k}"] for p in PERCENTILES
-                                          for w, k in (("ref", "a"), ("model", "b"))},
+                                          for w, k in (("ref", "a"), ("other", "b"))},
                      **{f"p{p}_err": f[f"p{p}_err"] for p in PERCENTILES}, "ks": f["ks"]})
     table = pd.DataFrame(rows)
     table.attrs.update({"model": model, "scenario": sc, "n_real": int(real.size), "n_sim": int(sim.size)})

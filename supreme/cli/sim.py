@@ -79,6 +79,8 @@ def register(subparsers: Any) -> None:
     val.add_argument("--seed", type=int, default=0, help="workload seed (default 0)")
     val.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                      help="override one scenario key (repeatable)")
+    val.add_argument("--no-real-floor", dest="real_floor", action="store_false",
+                     help="skip the second real run (the real service's own run-to-run noise)")
     val.set_defaults(func=_validate)
 
 
@@ -170,15 +172,15 @@ def _validate(args: argparse.Namespace) -> int:
     from sim.validate import validate, verdict
 
     table = validate(args.model, book=args.book, redis_url=args.redis_url, database_url=args.database_url,
-                     seed=args.seed, overrides=_overrides(None, args.sets))
+                     seed=args.seed, overrides=_overrides(None, args.sets), real_floor=args.real_floor)
     shown = table.copy()
     for col in shown.columns:
-        if col.startswith("p") and col.endswith(("_ref", "_model")):
+        if col.startswith("p") and col.endswith(("_ref", "_other")):
             shown[col] = shown[col] * 1e3
-    shown = shown.rename(columns={c: c.replace("_ref", "_ref_ms").replace("_model", "_model_ms")
+    shown = shown.rename(columns={c: c.replace("_ref", "_ref_ms").replace("_other", "_other_ms")
                                   for c in shown.columns})
     print(f"{args.model}: {table.attrs['n_real']} real requests, {table.attrs['n_sim']} simulated "
-          f"(errors: (model - ref) / ref; ref: the real run in row 1, the seed-{args.seed} model in row 2)")
+          f"(pairs 'other vs ref'; errors (other - ref) / ref)")
     print(shown.to_string(index=False, float_format=lambda v: f"{v:8.3f}"))
     v = verdict(table)
     print("targets: P50 within 10 %: {}, P99 within 10 %: {}, KS within 2x noise floor: {}".format(
