@@ -7,7 +7,10 @@
    P50/P99 relative error and KS distance per step, beside the sim-vs-sim noise floor (two seeds),
    for fakeredis+SQLite and for real Redis+PostgreSQL (skipped with a note when unreachable).
    Two calibrations: ``tiers`` (sim.calibrate timing the real tier calls in a tight loop) and
-   ``in-situ`` (the empirical step latencies of a real calibration run on another key sequence).
+   ``in-situ`` (the empirical step latencies of a real calibration run on another key sequence);
+4. end to end after ``sim.validate.calibrate_book`` (CPU per request, wake-up lag, tier I/O in situ):
+   the real SignalPipeline and the real cache run vs their models, with the seed noise floor and a
+   real rerun (the real run's own noise), on both back-end pairs.
 
 Run: ``.venv/bin/python benchmarks/bench_sim_real.py [--requests 100000] [--keys 3000]``.
 """
@@ -105,6 +108,26 @@ def sim_vs_real(label: str, n: int, **backend: Any) -> None:
             print(table.to_string(index=False, float_format=lambda v: f"{v:9.3f}"))
 
 
+def signal_sim_vs_real(label: str, **backend: Any) -> None:
+    """The signal flow after calibration on this machine (sim.validate): calibrate on the calibration
+    seed, then the real pipeline vs the model on seed 0, the seed noise floor and a real rerun."""
+    from sim.validate import calibrate_book, validate, verdict
+
+    with tempfile.TemporaryDirectory() as tmp:
+        book = calibrate_book(Path(tmp) / "book.json", n=200, **backend)
+        for model in ("trading_signal", "cache_hierarchy"):
+            table = validate(model, book=book, real_floor=True, **backend)
+            v = verdict(table)
+            print(f"\n== {model} end to end, {label}, calibrated book ({table.attrs['n_real']} requests); "
+                  f"targets P50 {'met' if v['p50'] else 'NOT met'}, P99 {'met' if v['p99'] else 'NOT met'}, "
+                  f"KS {'met' if v['ks'] else 'NOT met'}")
+            cols = ["compare", "p50_ref", "p50_other", "p50_err", "p99_ref", "p99_other", "p99_err", "ks"]
+            shown = table[cols].copy()
+            for c in ("p50_ref", "p50_other", "p99_ref", "p99_other"):
+                shown[c] = shown[c] * 1e3  # ms
+            print(shown.to_string(index=False, float_format=lambda v: f"{v:9.3f}"))
+
+
 def main() -> None:
     """Run all three parts."""
     ap = argparse.ArgumentParser()
@@ -115,6 +138,7 @@ def main() -> None:
     events_per_second(args.events_requests)
     million(args.requests)
     sim_vs_real("fakeredis + SQLite", args.keys)
+    signal_sim_vs_real("fakeredis + SQLite")
     try:
         import psycopg
         import redis
@@ -126,6 +150,8 @@ def main() -> None:
         return
     sim_vs_real("real Redis + PostgreSQL", args.keys, redis_url="redis://127.0.0.1:6379/0",
                 database_url="postgresql://postgres@127.0.0.1:5432/test")
+    signal_sim_vs_real("real Redis + PostgreSQL", redis_url="redis://127.0.0.1:6379/0",
+                       database_url="postgresql://postgres@127.0.0.1:5432/test")
 
 
 if __name__ == "__main__":

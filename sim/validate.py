@@ -107,6 +107,16 @@ def calibrate_book(out: str | Path, *, redis_url: str | None = None, database_ur
     cache = {**{k: calibrate_from_log(cache_log)[k] for k in calibrate_from_log(cache_log)},
              **cpu_from_log(cache_log, "cache_hierarchy"), **wake_from_log(cache_log, "cache_hierarchy")}
     shared = calibrate(redis_url=redis_url, database_url=database_url, n=n)
+    # the real run of the validation workload (seed), kept in the book so a notebook can compare the
+    # model with a stored real measurement and stay deterministic
+    val_sc = scenario_for("trading_signal", {"requests": requests, **(overrides or {})},
+                          real_servers=real_servers, seed=seed)
+    val_log = run_real_signal(val_sc, redis_url=redis_url, database_url=database_url)
+    closing = val_log[(val_log["component"] == "API_Gateway") & (val_log["operation"] == "request")]
+    validation = {"trading_signal": {
+        "seed": seed, "requests": len(closing), "outcomes": val_log.attrs["outcomes"],
+        "latency": [round(float(x), 9) for x in closing["latency"]],
+        "detail": [str(d) for d in closing["detail"]]}}
     outcomes = signal_log.attrs["outcomes"]
     note = (f"measured by `supreme sim calibrate` on this machine: a real in-process run of the "
             f"SignalPipeline ({sum(outcomes.values())} requests of the default workload, calibration seed "
@@ -114,7 +124,8 @@ def calibrate_book(out: str | Path, *, redis_url: str | None = None, database_ur
             f"({int(hc['workload.n'])} keys); per-request CPU = time in the pipeline minus its I/O rows")
     return write_book(out, {"trading_signal": signal, "cache_hierarchy": cache},
                       models={k: shared[k] for k in shared}, backends=backends_label(redis_url, database_url),
-                      note=note, extra_meta={"steps": step_cpu(signal_log), "scenario": dict(sc)})
+                      note=note, extra_meta={"steps": step_cpu(signal_log), "scenario": dict(sc),
+                                             "validation": validation})
 
 
 def _figures(a: np.ndarray, b: np.ndarray) -> dict[str, float]:

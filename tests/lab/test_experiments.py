@@ -121,3 +121,19 @@ def test_sla_conclusion_marks_real_figures_live() -> None:
     text = latency.conclusion(fake_real, sim)
     real_lines = [line for line in text.splitlines() if line.startswith("- real")]
     assert real_lines and all("(live)" in line for line in real_lines)
+
+
+def test_calibrated_comparison_from_the_shipped_book() -> None:
+    """Notebook 06: the stored real run and the calibrated model, both judged by the real validator."""
+    from lab import latency
+
+    book = latency.book_path(None)
+    real = latency.stored_real(book)
+    sim = latency.run_calibrated(book, 0)
+    table = latency.compare_worlds(real, sim, latency.run_calibrated(book, 1))
+    assert list(table.index) == ["sim vs real", "sim vs sim (seed+1)"]
+    judged = latency.verdicts(real, sim)
+    assert judged.loc["real (stored run)", "n"] == judged.loc["sim", "n"] == 4000
+    text = latency.calibrated_conclusion(table, judged)
+    assert "(live)" not in text and ("real passed" in text or "real failed" in text)
+    assert latency.book_info(book)["redis"].startswith("fakeredis")

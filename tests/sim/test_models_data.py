@@ -174,7 +174,8 @@ def test_prefetch_issues_fetches_that_become_hits() -> None:
 
 
 def test_sla_pass_and_fail() -> None:
-    ok = run_model("sla_validation", {"requests": 300})
+    # a settled load (no market-open rush): the cold start of 48 symbols is absorbed
+    ok = run_model("sla_validation", {"requests": 300, "load.burst": 1.0, "load.rate": 100.0})
     assert get_model("sla_validation").summarize(ok)["passed"] is True
     assert ("Test_Harness", "SLA validation passed") in steps(ok)
     bad = run_model("sla_validation", {"requests": 300, "sla.p99": 0.0003})
