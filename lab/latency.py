@@ -208,7 +208,7 @@ def calibrated_conclusion(table: pd.DataFrame, judged: pd.DataFrame, tolerance: 
         f"(target: {ok(abs(s['p99_err']) <= tolerance)}; the seed noise floor alone moves P99 by "
         f"{f['p99_err']:+.1%}).",
         f"- KS distance {s['ks']:.3f} against a seed noise floor of {f['ks']:.3f} "
-        f"(target within 2x: {ok(s['ks'] <= 2 * f['ks'])}).",
+        f"(target within 2x: {ok(bool(s['ks'] <= 2 * f['ks']))}).",
         f"- SLA (P95 < 50 ms, P99 < 100 ms): real {'passed' if real_ok else 'failed'}, "
         f"sim {'passed' if sim_ok else 'failed'} -- the model "
         + ("gives the real verdict." if real_ok == sim_ok else "does NOT give the real verdict."),
