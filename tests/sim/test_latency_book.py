@@ -128,7 +128,8 @@ def test_calibrate_then_validate_in_process(tmp_path: Path, capsys: pytest.Captu
     assert meta["backends"] == {"redis": "fakeredis (in process)", "database": "SQLite (temporary file)"}
     assert meta["created"].endswith("Z")
     sig = load_book(out, "trading_signal")
-    assert {"cpu.signal.hit", "cpu.signal.miss", "wake.lag", "L2.get.miss", "L3.set.ok"} <= set(sig)
+    # (wake.lag needs >= 5 arrivals at an idle worker: a loaded machine may give fewer in 300 requests)
+    assert {"cpu.signal.hit", "cpu.signal.miss", "L2.get.miss", "L3.set.ok"} <= set(sig)
     cache = load_book(out, "cache_hierarchy")
     assert {"cpu.cache.hit", "cpu.cache.miss", "L2.get.hit", "source.fetch"} <= set(cache)
     table = validate("trading_signal", book=out, overrides={"requests": 300})
@@ -180,3 +181,26 @@ def test_workload_falls_back_to_the_bundled_sample(monkeypatch: pytest.MonkeyPat
     assert tf == "1d" and "bundled daily sample" in origin and len(frames) == 4
     with pytest.raises(ValueError, match="windows of"):
         market_frames(10_000)
+
+
+def test_wake_lag_counts_only_arrivals_at_an_idle_worker() -> None:
+    """Due at 0, 1, 2, ... s; each starts 0.1 ms late and takes 10 ms, except request 3, which takes 1.5 s
+    (so request 4 arrives while the worker is busy: its late start is queueing, not wake-up lag)."""
+    from sim.book import cpu_from_log, wake_from_log
+    from supreme.events import EventLog
+
+    log = EventLog(world="real")
+    for i in range(8):
+        due, service = float(i), (1.5 if i == 3 else 0.01)
+        start = due + 1e-4 if i != 4 else 4.51
+        rid = f"r{i}"
+        log.record(start + 1e-3, "trading_signal", "Rate_Limiter", "check", request_id=rid, latency=1e-3)
+        log.record(start + service, "trading_signal", "API_Gateway", "check_signal_cache", "hit",
+                   request_id=rid, latency=service / 2)
+        log.record(start + service, "request_pipeline", "API_Gateway", "request", request_id=rid,
+                   latency=start + service - due, detail="status=200")
+    frame = log.to_frame()
+    lag = wake_from_log(frame)["wake.lag"].samples  # type: ignore[attr-defined]
+    assert lag.size == 7 and np.allclose(lag, 1e-4)
+    cpu = cpu_from_log(frame)["cpu.signal.hit"].samples  # type: ignore[attr-defined]
+    assert sorted(np.round(cpu, 6))[-1] == 1.5 and np.allclose(sorted(cpu)[:7], 0.01)
