@@ -161,8 +161,16 @@ def write_book(path: str | Path, by_model: Mapping[str, Mapping[str, LatencyMode
                     "machine": machine_info(), "backends": dict(backends), "note": note,
                     **(extra_meta or {})},
            "models": specs(models or {}), "by_model": {m: specs(v) for m, v in sorted(by_model.items())}}
-    path.write_text(json.dumps(doc, indent=1, default=_round))
+    path.write_text(compact_json(doc))
     return path
+
+
+def compact_json(doc: Mapping[str, Any]) -> str:
+    """Indented JSON with every list of numbers on one line (a book holds thousands of samples)."""
+    import re
+
+    text = json.dumps(doc, indent=1, default=_round)
+    return re.sub(r"\[\s+([-0-9.eE+,\s]+?)\s+\]", lambda m: "[" + "".join(m.group(1).split()) + "]", text)
 
 
 def _round(obj: Any) -> Any:
