@@ -35,6 +35,8 @@ from supreme.cache.kernels.s3fifo import _REPLAY as _S3FIFO
 from supreme.cache.kernels.s3fifo import s3fifo_state
 from supreme.cache.kernels.sieve import _REPLAY as _SIEVE
 from supreme.cache.kernels.sieve import sieve_state
+from supreme.cache.kernels.twoq import _REPLAY as _TWOQ
+from supreme.cache.kernels.twoq import twoq_state
 from supreme.cache.kernels.wtinylfu import _REPLAY as _WTINYLFU
 from supreme.cache.kernels.wtinylfu import wtinylfu_state
 
@@ -51,6 +53,7 @@ RESUMABLE: dict[str, tuple[Callable[..., int], Callable[..., State]]] = {
     "s3fifo": (_S3FIFO, s3fifo_state),
     "sieve": (_SIEVE, sieve_state),
     "wtinylfu": (_WTINYLFU, wtinylfu_state),
+    "twoq": (_TWOQ, twoq_state),
 }
 
 
