@@ -32,3 +32,16 @@ def test_bounds_are_checked() -> None:
         Resumable("opt", 4, 10, 5)
     with pytest.raises(ValueError, match=">= 1"):
         Resumable("lru", 0, 10, 5)
+
+
+@pytest.mark.parametrize("policy", sorted(RESUMABLE))
+def test_growing_keeps_the_replay_exact(policy: str) -> None:
+    rng = np.random.default_rng(5)
+    ids = (rng.zipf(1.1, 12_000) % 3000).astype(np.int64)
+    full = run_kernel(policy, ids, np.ones(len(ids), np.int64), 200, 3000)
+    r = Resumable(policy, 200, 1, 1)
+    parts = []
+    for piece in np.array_split(ids, 7):
+        r.grow(int(piece.max()) + 1, r.fed + len(piece))
+        parts.append(r.feed(piece))
+    assert np.array_equal(full, np.concatenate(parts))

@@ -92,6 +92,24 @@ class Resumable:
         self.fed += n
         return hits
 
+    def grow(self, n_obj: int, max_requests: int) -> None:
+        """Room for ids up to ``n_obj`` and ``max_requests`` requests in all (state kept exactly).
+
+        A fresh state at the larger bounds is what a never-seen id or an unused queue holds, so
+        copying the old arrays into its leading slices continues the replay unchanged.
+        """
+        n_obj, max_requests = max(self.n_obj, int(n_obj)), max(self.max_requests, int(max_requests))
+        if (n_obj, max_requests) == (self.n_obj, self.max_requests):
+            return
+        from supreme.cache.policies.registry import split_spec
+
+        _, kwargs = split_spec(self.policy)
+        build = RESUMABLE[split_spec(self.policy)[0]][1]
+        new = build(self.cap, n_obj, max_requests, **kwargs)
+        for old_arr, new_arr in zip(self._state, new, strict=True):
+            new_arr[tuple(slice(0, d) for d in old_arr.shape)] = old_arr
+        self._state, self.n_obj, self.max_requests = new, n_obj, max_requests
+
     def memory_bytes(self) -> int:
         """Bytes of the state arrays."""
         return int(sum(a.nbytes for a in self._state))
