@@ -67,3 +67,20 @@ def test_sampled_run_estimates_the_miss_ratio() -> None:
 def test_bad_input_is_a_clear_error(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(PolicyError, match=match):
         simulate_stream(iter([]), **kwargs)  # type: ignore[arg-type]
+
+
+def test_cli_stream_and_sample(cloud: tuple[str, Trace], capsys: pytest.CaptureFixture[str]) -> None:
+    from supreme.cli import main
+
+    path, trace = cloud
+    assert main(["trace", "simulate", path, "--size", "1000", "--stream", "--policy", "all"]) == 0
+    out = capsys.readouterr().out
+    assert "left out: opt" in out and "requests/s" in out
+    row = next(line.split() for line in out.splitlines() if line.startswith("lru "))
+    assert int(row[3]) == simulate(trace, "lru", 1000).misses
+    assert main(["trace", "simulate", path, "--size", "1000", "--sample", "0.5", "--limit", "20000"]) == 0
+    assert "sample 0.5" in capsys.readouterr().out
+    for bad in (["--sample", "2"], ["--stream", "--sizes", "10,20"], ["--stream", "--warmup", "5"]):
+        args = ["trace", "simulate", path, *bad] + ([] if "--sizes" in bad else ["--size", "10"])
+        assert main(args) != 0
+        assert "error" in capsys.readouterr().err
