@@ -121,3 +121,13 @@ def test_sla_conclusion_marks_real_figures_live() -> None:
     text = latency.conclusion(fake_real, sim)
     real_lines = [line for line in text.splitlines() if line.startswith("- real")]
     assert real_lines and all("(live)" in line for line in real_lines)
+
+
+def test_replay_recording_falls_back_to_the_bundled_sample(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from lab.replay import replay_recording
+
+    monkeypatch.setenv("SUPREME_SHARED_DATA", str(tmp_path / "nowhere"))
+    out = replay_recording(tmp_path / "out")
+    assert out["source"].startswith("bundled SPX daily sample") and "nowhere" in out["source"]
+    assert out["symbol"] == "SPX" and out["l3_equals_file"] is True
+    assert out["result"].candles == 5031 and out["figure"].exists()
