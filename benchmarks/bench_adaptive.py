@@ -15,7 +15,13 @@ cost subtracted): it excludes a slower demand policy the adapter may have switch
 Python class: ~1-3 µs per request since its sketch became pure-Python int arithmetic, 7-10 µs
 before).  The numba kernels are loaded once before timing (a one-off per process, printed).
 
-Run: ``.venv/bin/python benchmarks/bench_adaptive.py [--n 40000] [--repeat 3] [--only zipf]``
+Cost table (``--cost-table``): the layer's µs per access with prefetch at cache sizes 100, 1,000,
+10,000 and 100,000 on one Zipf trace over 1M keys (``--cost-n`` requests, 100 requests/s, so a
+60-s cycle holds 6,000), as the adaptive run minus the static S3-FIFO loop in the same process; and
+the Zipf trace whose hot set moves half-way (every rank reshuffled at ``n/2``): adaptive vs the best
+static policy.
+
+Run: ``.venv/bin/python benchmarks/bench_adaptive.py [--n 40000] [--repeat 3] [--only zipf] [--cost-table]``
 """
 
 from __future__ import annotations
@@ -89,17 +95,60 @@ def workloads(n: int) -> list[wl.Workload]:
     ]
 
 
+def cost_table(n: int, repeat: int) -> None:
+    """Print the layer's per-access cost at sizes 100..100,000 and the half-way hot-set move."""
+    w = wl.zipf_shifting(n, n_keys=1_000_000, shift_every=n, seed=1, rate=100.0)
+    rows = []
+    for cap in (100, 1_000, 10_000, 100_000):
+        static, layer = [], []
+        for _ in range(repeat):  # interleaved: static loop, then the adaptive run with prefetch
+            t0 = time.perf_counter()
+            simulate_adaptive(w, cap, base_policy=BASE, adaptive=False, prefetch=False)
+            static.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            r = simulate_adaptive(w, cap, base_policy="lru", adaptive=True, prefetch=True, seed=1)
+            layer.append(time.perf_counter() - t0)
+        us_static = min(static) / n * 1e6
+        rows.append({"size": cap, "us_static": us_static, "us_adaptive+pf": min(layer) / n * 1e6,
+                     "us_layer": min(layer) / n * 1e6 - us_static, "cycles": r["cycles"],
+                     "final": r["final_policy"]})
+        print(f"done cost size={cap}", flush=True)
+    print(f"\nLayer cost per access with prefetch (µs, under load; {n} requests, Zipf 0.9 over 1M keys, "
+          "6,000 per cycle; layer = adaptive+pf run minus the static S3-FIFO loop, min of interleaved runs)")
+    print(pd.DataFrame(rows).round(3).to_string(index=False))
+    half = wl.zipf_shifting(40_000, shift_every=20_000, shift_fraction=1.0, seed=1)
+    statics = [p for p in available_policies() if p != "opt"]
+    nxt = next_access(half.keys)
+    out = []
+    for cap in (200, 665):
+        miss = {p: static_miss(p, half.keys, cap, nxt)[0] for p in statics}
+        best = min(miss, key=lambda p: miss[p])
+        for pf in (False, True):
+            r = simulate_adaptive(half, cap, base_policy="lru", adaptive=True, prefetch=pf, seed=1)
+            out.append({"size": cap, "prefetch": pf, "best_static": best, "best_miss": miss[best],
+                        "adaptive": r["miss_ratio"], "minus_best": r["miss_ratio"] - miss[best],
+                        "final": r["final_policy"], "switches": r["policy_switches"]})
+    print("\nZipf whose hot set moves half-way (40,000 requests): adaptive vs best static miss ratio")
+    print(pd.DataFrame(out).round(4).to_string(index=False))
+
+
 def main() -> None:
     """Print the table and the verdict."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=40_000)
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per figure (the minimum is shown)")
     ap.add_argument("--only", default="", help="run only workloads whose name contains this")
+    ap.add_argument("--cost-table", action="store_true",
+                    help="only the per-size cost table and the half-way move")
+    ap.add_argument("--cost-n", type=int, default=100_000, help="requests of the cost-table trace")
     args = ap.parse_args()
     statics = available_policies()
     t0 = time.perf_counter()
     simulate_adaptive(wl.zipf_shifting(4000, n_keys=300, seed=0), 60, adaptive=True, prefetch=True, rate=5.0)
     print(f"one-off kernel load/compile: {time.perf_counter() - t0:.2f} s")
+    if args.cost_table:
+        cost_table(args.cost_n, args.repeat)
+        return
     timer_cost = _timer_cost()
     rows = []
     for w in workloads(args.n):

@@ -164,21 +164,22 @@ def plot_timeline(tl: pd.DataFrame, log: pd.DataFrame, title: str) -> Any:
     """Per-cycle miss ratio (adaptive vs best and worst static) with the policy switches marked."""
     import matplotlib.pyplot as plt
 
+    from lab.style import label_marks
+
     means = tl[list(STATIC)].mean()
     best, worst = means.idxmin(), means.idxmax()
-    fig, ax = plt.subplots(figsize=(10, 3.8))
+    fig, ax = plt.subplots(figsize=(10, 4.4), layout="constrained")
     ax.step(tl["t_end"], tl["adaptive"], where="pre", lw=2, color="tab:purple", label="adaptive + prefetch")
     ax.step(tl["t_end"], tl[best], where="pre", color="tab:green", label=f"best static ({best})")
     ax.step(tl["t_end"], tl[worst], where="pre", color="tab:gray", ls="--", label=f"worst static ({worst})")
     ad = adaptations(log)
-    for r in ad[ad["adaptation"] == "switch_policy"].to_dict("records"):
-        ax.axvline(r["time"], color="tab:purple", alpha=0.4, lw=0.8)
-        ax.text(r["time"], ax.get_ylim()[1], f" →{r['to']}", rotation=90, va="top", fontsize=7)
+    switches = ad[ad["adaptation"] == "switch_policy"]
+    marks = [(float(t), f"→{to}") for t, to in zip(switches["time"], switches["to"], strict=True)]
+    rows = label_marks(ax, marks, color="tab:purple", alpha=0.4, gap=0.08)
     ax.set_xlabel("time (s); one step per 60-s learning cycle")
     ax.set_ylabel("miss ratio in the cycle")
-    ax.set_title(title)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
+    ax.set_title(title, pad=8 + 12 * rows)
+    fig.legend(loc="outside lower center", ncol=3)
     return fig
 
 
@@ -186,7 +187,7 @@ def plot_compare(cmp: pd.DataFrame) -> Any:
     """Miss ratio per workload: LRU, best static, adaptive, adaptive+prefetch; and prefetch quality."""
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.8))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6), layout="constrained")
     cols = [
         ("lru_mr", "LRU"),
         ("best_static_mr", "best static"),
@@ -196,16 +197,20 @@ def plot_compare(cmp: pd.DataFrame) -> Any:
     x = np.arange(len(cmp))
     for i, (c, label) in enumerate(cols):
         ax1.bar(x + (i - 1.5) * 0.2, cmp[c], width=0.2, label=label)
-    ax1.set_xticks(x, cmp["workload"], rotation=20, ha="right")
+    ax1.set_xticks(x, cmp["workload"], rotation=30, ha="right")
     ax1.set_ylabel("miss ratio")
-    ax1.legend()
+    ax1.set_xlabel("workload")
+    ax1.set_ylim(0, 1.0)
+    ax1.set_title("miss ratio (lower is better)")
+    ax1.legend(loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=2)
     for i, c in enumerate(("accuracy", "coverage", "timeliness")):
         ax2.bar(x + (i - 1) * 0.25, cmp[c].fillna(0.0), width=0.25, label=c)
-    ax2.set_xticks(x, cmp["workload"], rotation=20, ha="right")
+    ax2.set_xticks(x, cmp["workload"], rotation=30, ha="right")
     ax2.set_ylim(0, 1.05)
-    ax2.set_title("prefetch quality")
-    ax2.legend()
-    fig.tight_layout()
+    ax2.set_xlabel("workload")
+    ax2.set_ylabel("fraction")
+    ax2.set_title("prefetch quality (higher is better)")
+    ax2.legend(loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=3)
     return fig
 
 

@@ -158,9 +158,13 @@ def plot_rollouts(logs: dict[str, pd.DataFrame]) -> Any:
     """Per rollout: the environment serving live traffic, its errors, the promote/switch/rollback times."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(logs), figsize=(13, 3.6), sharey=True, squeeze=False)
+    from lab.style import label_marks
+
+    fig, axes = plt.subplots(1, len(logs), figsize=(13, 4.4), sharey=True, squeeze=False,
+                             layout="constrained")
     colors = {"Blue_Environment": "tab:blue", "Green_Environment": "tab:green"}
-    for ax, (name, log) in zip(axes.flat, logs.items(), strict=True):
+    rows = 0
+    for ax, log in zip(axes.flat, logs.values(), strict=True):
         tr = traffic_by_env(log)
         for env in ENVS:
             short = env.split("_")[0]
@@ -168,14 +172,16 @@ def plot_rollouts(logs: dict[str, pd.DataFrame]) -> Any:
             ax.step(
                 tr["t"], tr[f"{env}_err"], where="post", color=colors[env], ls=":", label=f"{short} errors/s"
             )
-        for t, label in _marks(log):
-            ax.axvline(t, color="gray", lw=0.8)
-            ax.text(t, ax.get_ylim()[1] * 0.95, f" {label}", rotation=90, va="top", fontsize=7)
-        ax.set_title(f"{name}: {get_model('blue_green').summarize(log)['result']}", fontsize=10)
+        ax.set_xlim(float(tr["t"].min()), float(tr["t"].max()))
+        # the labels sit above the plot, staggered in rows so that close events never collide
+        rows = max(rows, label_marks(ax, _marks(log)))
         ax.set_xlabel("time (s)")
+    for ax, (name, log) in zip(axes.flat, logs.items(), strict=True):  # titles clear of every label row
+        ax.set_title(f"{name}: {get_model('blue_green').summarize(log)['result']}", fontsize=10,
+                     pad=8 + 12 * rows)
     axes.flat[0].set_ylabel("live requests per second")
-    axes.flat[0].legend(loc="center left", fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels))
     return fig
 
 
@@ -236,7 +242,8 @@ def plot_autoscaling(logs: dict[str, pd.DataFrame]) -> Any:
     """Offered load against ready pods x load per pod at target, and desired vs ready replicas, per run."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, len(logs), figsize=(6 * len(logs), 5.5), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(2, len(logs), figsize=(6 * len(logs) + 2, 5.5), sharex=True, squeeze=False,
+                             layout="constrained")
     for j, (name, log) in enumerate(logs.items()):
         sc, tl = log.attrs["scenario"], hpa_timeline(log)
         ax1, ax2 = axes[0, j], axes[1, j]
@@ -250,14 +257,14 @@ def plot_autoscaling(logs: dict[str, pd.DataFrame]) -> Any:
             label="ready pods x req/s per pod at target",
         )
         ax1.set_title(name, fontsize=10)
-        ax1.legend(fontsize=7)
+        ax1.set_ylabel("req/s")
         ax2.step(tl["t"], tl["desired"], where="post", label="desired replicas")
         ax2.step(tl["t"], tl["ready"], where="post", label="ready pods")
         ax2.set_xlabel("time (s)")
-        ax2.legend(fontsize=7)
-    axes[0, 0].set_ylabel("req/s")
-    axes[1, 0].set_ylabel("pods")
-    fig.tight_layout()
+        ax2.set_ylabel("pods")
+    # one legend per row, right of the last panel: off the data
+    for row in axes:
+        row[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=7)
     return fig
 
 

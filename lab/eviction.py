@@ -139,33 +139,50 @@ def plot_curve(table: pd.DataFrame, *, title: str, xlabel: str) -> Any:
     return fig
 
 
+def _percent_ticks(ax: Any, lo: float, hi: float) -> None:
+    """Log-x ticks at 1-2-5 steps labelled as plain percentages (no minor labels to collide)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    steps = [m * 10.0**e for e in range(-3, 4) for m in (1, 2, 5)]
+    ticks = [t for t in steps if lo * 0.999 <= t <= hi * 1.001] or [lo, hi]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def plot_mrcs(mrc: pd.DataFrame) -> Any:
-    """One panel per workload: miss ratio against cache size (log x), OPT dashed."""
+    """One panel per workload: miss ratio against cache size (log x), OPT dashed; one legend below."""
     import matplotlib.pyplot as plt
 
     workloads = list(dict.fromkeys(mrc["workload"]))
     cols = 3
     rows = (len(workloads) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(12, 3.3 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(12, 3.3 * rows + 0.6), squeeze=False,
+                             layout="constrained")
     for ax, w in zip(axes.flat, workloads, strict=False):
         sub = mrc[mrc["workload"] == w]
         for p, g in sub.groupby("policy", sort=False):
             style = {"ls": "--", "color": "black", "lw": 1.5} if p == "opt" else {"marker": ".", "lw": 1}
             ax.plot(g["size_frac"] * 100, g["miss_ratio"], label=p, **style)
         ax.set_xscale("log")
+        pct = sub["size_frac"] * 100
+        _percent_ticks(ax, float(pct.min()), float(pct.max()))
         ax.set_title(w)
         ax.set_xlabel("cache size (% of working set)")
         ax.set_ylabel("miss ratio")
     for ax in list(axes.flat)[len(workloads) :]:
         ax.axis("off")
-    axes.flat[0].legend(ncol=2)
-    fig.tight_layout()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels),
+               title="policy (OPT: offline bound)")
     return fig
 
 
 def plot_regret(mrc: pd.DataFrame) -> Any:
     """Heat map: each policy's mean excess miss ratio over OPT per workload (lower is better)."""
     import matplotlib.pyplot as plt
+
+    from lab.style import text_color_on
 
     opt = mrc[mrc["policy"] == "opt"].set_index(["workload", "size"])["miss_ratio"]
     online = mrc[mrc["policy"] != "opt"].copy()
@@ -174,15 +191,19 @@ def plot_regret(mrc: pd.DataFrame) -> Any:
         - opt.reindex(pd.MultiIndex.from_frame(online[["workload", "size"]])).to_numpy()
     )
     table = online.pivot_table(index="policy", columns="workload", values="excess", aggfunc="mean")
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig, ax = plt.subplots(figsize=(9, 4.4))
     im = ax.imshow(table.to_numpy(), aspect="auto", cmap="magma_r")
     ax.set_xticks(range(table.shape[1]), table.columns, rotation=20, ha="right")
     ax.set_yticks(range(table.shape[0]), table.index)
     for (i, j), v in np.ndenumerate(table.to_numpy()):
-        ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7, color="white" if v > 0.1 else "black")
+        # the annotation colour follows the cell's luminance, so every number stays readable
+        ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=8,
+                color=text_color_on(im.cmap(im.norm(v))))
     ax.set_title("mean miss ratio above OPT (lower is better)")
+    ax.set_xlabel("workload")
+    ax.set_ylabel("policy")
     ax.grid(False)
-    fig.colorbar(im, ax=ax)
+    fig.colorbar(im, ax=ax, label="miss ratio above OPT")
     fig.tight_layout()
     return fig
 

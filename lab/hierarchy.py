@@ -84,6 +84,7 @@ def plot_latencies(samples: pd.DataFrame, backends: dict[str, str]) -> Any:
         ax.axhline(budget, ls=":", color="gray")
         ax.text(len(steps) + 0.4, budget, label, fontsize=7, va="bottom", ha="right")
     ax.set_ylabel("µs per call")
+    ax.set_xlabel("tier step")
     ax.set_title(f"tier latencies on this machine (L2 {backends['L2']}, L3 {backends['L3']})")
     fig.tight_layout()
     return fig

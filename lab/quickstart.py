@@ -59,7 +59,8 @@ def plot_signals(prices: dict[str, pd.DataFrame], signals: pd.DataFrame) -> Any:
     """Close price per symbol with the BUY/SELL signals marked."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(prices), 1, figsize=(11, 3.2 * len(prices)), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(len(prices), 1, figsize=(11, 3.4 * len(prices)), sharex=True, squeeze=False,
+                             layout="constrained")
     for ax, (sym, frame) in zip(axes.flat, prices.items(), strict=True):
         when = pd.to_datetime(frame["timestamp"], unit="ms", utc=True)
         ax.plot(when, frame["close"], lw=0.9, color="tab:gray", label=f"{sym} close")
@@ -76,10 +77,10 @@ def plot_signals(prices: dict[str, pd.DataFrame], signals: pd.DataFrame) -> Any:
                 zorder=3,
             )
         ax.set_ylabel("close")
-        ax.legend(loc="upper left")
-        ax.set_title(f"{sym}: daily close and the strategy engine's signals")
+        # the legend sits above the panel, right of the title: off the price line
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3)
+        ax.set_title(f"{sym}: daily close and the strategy engine's signals", loc="left")
     axes.flat[-1].set_xlabel("session date (UTC)")
-    fig.tight_layout()
     return fig
 
 
@@ -88,17 +89,20 @@ def plot_tiers(tiers: pd.DataFrame) -> Any:
     import matplotlib.pyplot as plt
 
     t = tiers.drop(index="source", errors="ignore")
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
     ax1.bar(t.index, t["hits"], color="tab:green", label="hits")
     ax1.bar(t.index, t["misses"], bottom=t["hits"], color="tab:red", alpha=0.6, label="misses")
-    ax1.set_title("lookups per tier")
-    ax1.legend()
+    ax1.set_title("lookups per tier", loc="left")
+    ax1.set_xlabel("tier")
+    ax1.set_ylabel("lookups")
+    ax1.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2)
     ax2.bar(t.index, t["hit_ratio"].fillna(0.0), color="tab:blue")
     for i, v in enumerate(t["hit_ratio"].fillna(0.0)):
         ax2.text(i, v, f"{v:.2f}", ha="center", va="bottom")
     ax2.set_ylim(0, 1.1)
     ax2.set_title("hit ratio per tier")
-    fig.tight_layout()
+    ax2.set_xlabel("tier")
+    ax2.set_ylabel("hit ratio")
     return fig
 
 

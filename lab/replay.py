@@ -1,4 +1,8 @@
-"""Notebook 01's second part: a month of BTC-PERP 1m candles through the pipeline replay, read back."""
+"""Notebook 01's second part: a month of BTC-PERP 1m candles through the pipeline replay, read back.
+
+When the shared recordings are absent (a fresh clone without ``../shared``), the bundled daily SPX
+sample is replayed instead, through the same path, and the result says so (``source``).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from supreme.cache.codec import decode_entry
+from supreme.market import load_sample
 from supreme.market.loaders import load_ohlcv
-from supreme.paths import shared_data
+from supreme.paths import SharedDataMissing, shared_data
 from supreme.replay.runner import replay_files
 
 __all__ = ["BTC_PERP", "replay_recording"]
@@ -28,7 +33,16 @@ def _read_back(db: Path, namespace: str = "supreme:") -> dict[str, Any]:
 def replay_recording(out_dir: str | Path, relative: str = BTC_PERP,
                      symbol: str = "BTC-PERP") -> dict[str, Any]:
     """Replay a shared recording through ``replay --pipeline``'s path and check L3 against the file."""
-    path = shared_data(relative)
+    try:
+        path = shared_data(relative)
+        source = f"shared recording {relative}"
+    except SharedDataMissing as exc:
+        # degrade, do not fail: the bundled sample goes through the very same pipeline
+        symbol = "SPX"
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        path = Path(out_dir) / "SPX-sample.csv"
+        load_sample(symbol).to_csv(path, index=False)
+        source = f"bundled SPX daily sample ({exc})"
     run = replay_files([f"{symbol}={path}"], out_dir, log_events=True)
     result = run.result
     stored = _read_back(Path(out_dir) / "l3.sqlite")
@@ -47,4 +61,5 @@ def replay_recording(out_dir: str | Path, relative: str = BTC_PERP,
                            "batches": [int(result.queue_stats["batches"])] * 2})
     return {"result": result, "figure": run.outputs["price_signals.png"], "counts": counts,
             "steps": steps, "writes": writes.set_index("tier"), "l3_equals_file": same,
-            "blocks_in_l3": len(blocks), "position": stored.get("replay:replay:position")}
+            "blocks_in_l3": len(blocks), "position": stored.get("replay:replay:position"), "source": source,
+            "symbol": symbol}

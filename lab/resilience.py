@@ -214,6 +214,7 @@ def plot_outage(worlds: dict[str, pd.DataFrame], scenario: dict[str, Any] | None
         ax.axvspan(down, up, color="tab:red", alpha=0.1)
     ax1.set_yticks([0, 1, 2], ["CLOSED", "HALF_OPEN", "OPEN"])
     ax1.set_title("circuit breaker on L2 (shaded: Redis disconnected)")
+    ax1.set_ylabel("breaker state")
     ax1.legend()
     ax2.set_ylabel("L2 errors / s")
     ax2.set_xlabel("time (s)")

@@ -84,6 +84,7 @@ def plot_fanout(table: pd.DataFrame) -> Any:
         label="broadcasts x clients",
     )
     ax1.set_xlabel("clients")
+    ax1.set_ylabel("updates")
     ax1.legend()
     ax1.set_title("fan-out: one broadcast reaches every subscriber")
     ax2.plot(table["clients"], table["delay_p50_ms"], marker="o", label="P50")
@@ -111,49 +112,72 @@ _MARKS = {
 }
 
 
+def _connection_ids(log: pd.DataFrame) -> dict[str, int]:
+    """Client name -> connection id, from the manager's register rows (their detail names the client)."""
+    reg = log[(log["component"] == "Connection_Manager") & (log["operation"] == "register")]
+    return {str(d): int(k) for k, d in zip(reg["key"], reg["detail"], strict=True) if pd.notna(d)}
+
+
 def lifecycle_steps(log: pd.DataFrame) -> pd.DataFrame:
-    """The connection-level steps (register, vanish, timeout, close, unregister) per connection."""
+    """The connection-level steps (register, vanish, timeout, close, unregister) per connection.
+
+    The client's own rows are keyed by its name, the server's by the connection id; both are shown
+    under one id (``connection``) with the client's name beside it.
+    """
     mask = [(c, o) in _MARKS for c, o in zip(log["component"], log["operation"], strict=True)]
     steps = log[mask]
+    ids = _connection_ids(log)
+    names = {v: k for k, v in ids.items()}
+    conn = [ids[str(k)] if str(k) in ids else int(k) for k in steps["key"]]
     return pd.DataFrame(
         {
             "time": steps["time"].round(2).to_numpy(),
-            "connection": steps["key"].to_numpy(),
+            "connection": conn,
+            "client": [names.get(c, "?") for c in conn],
             "step": [_MARKS[(c, o)] for c, o in zip(steps["component"], steps["operation"], strict=True)],
         }
     )
 
 
+#: Marker colour and shape per lifecycle step, in the order a connection goes through them.
+_STEP_STYLE = {
+    "registered": ("tab:green", "o"),
+    "vanished": ("tab:red", "X"),
+    "timeout detected": ("black", "s"),
+    "force close": ("tab:orange", "D"),
+    "close": ("tab:blue", "o"),
+    "unregistered": ("tab:gray", "v"),
+}
+
+
 def plot_lifecycle(log: pd.DataFrame) -> Any:
     """One line per connection from register to unregister, with its pings and end marked."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     steps = lifecycle_steps(log)
-    conns = list(dict.fromkeys(steps["connection"]))
-    fig, ax = plt.subplots(figsize=(10, 0.6 * len(conns) + 1.6))
-    colors = {
-        "registered": "tab:green",
-        "vanished": "tab:red",
-        "timeout detected": "black",
-        "close": "tab:blue",
-        "unregistered": "tab:gray",
-        "force close": "tab:orange",
-    }
+    conns = sorted(dict.fromkeys(steps["connection"]))
+    names = dict(zip(steps["connection"], steps["client"], strict=True))
+    fig, ax = plt.subplots(figsize=(10, 0.55 * len(conns) + 2.2), layout="constrained")
     pings = log[(log["component"] == "Health_Monitor") & (log["operation"] == "health_check")]
     for y, c in enumerate(conns):
         s = steps[steps["connection"] == c]
         ax.hlines(y, s["time"].min(), s["time"].max(), color="lightgray", lw=6)
-        p = pings[pings["key"] == c]
+        p = pings[pings["key"].astype(str) == str(c)]
         ax.scatter(p["time"], [y] * len(p), marker="|", color="tab:purple", s=80)
         for step, g in s.groupby("step"):
-            ax.scatter(g["time"], [y] * len(g), color=colors[step], label=step, zorder=3)
-    handles, labels = ax.get_legend_handles_labels()
-    uniq = dict(zip(labels, handles, strict=True))
-    ax.legend(uniq.values(), uniq.keys(), loc="upper left", ncol=3)
-    ax.set_yticks(range(len(conns)), [str(c) for c in conns])
-    ax.set_xlabel("time (s); purple ticks: health pings")
+            color, marker = _STEP_STYLE[step]
+            ax.scatter(g["time"], [y] * len(g), color=color, marker=marker, zorder=3)
+    handles = [Line2D([], [], color="lightgray", lw=6, label="connected"),
+               Line2D([], [], color="tab:purple", marker="|", ls="", markersize=10, label="health ping")]
+    handles += [Line2D([], [], color=color, marker=marker, ls="", label=step)
+                for step, (color, marker) in _STEP_STYLE.items() if step in set(steps["step"])]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles))
+    ax.set_yticks(range(len(conns)), [f"conn {c} ({names[c]})" for c in conns])
+    ax.set_ylim(-0.6, len(conns) - 0.4)
+    ax.set_ylabel("connection (client)")
+    ax.set_xlabel("time (s, simulated)")
     ax.set_title("WebSocket connection lifecycle (simulated)")
-    fig.tight_layout()
     return fig
 
 

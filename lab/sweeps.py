@@ -78,7 +78,10 @@ def plot_heatmaps(df: pd.DataFrame, value: str = "miss_ratio") -> Any:
     import matplotlib.pyplot as plt
 
     sizes = sorted(df["cache.size"].unique())
-    fig, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes), 3.4), squeeze=False)
+    from lab.style import text_color_on
+
+    fig, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes), 3.6), squeeze=False, sharey=True,
+                             layout="constrained")
     vmin, vmax = float(df[value].min()), float(df[value].max())
     im = None
     for ax, size in zip(axes.flat, sizes, strict=True):
@@ -89,18 +92,13 @@ def plot_heatmaps(df: pd.DataFrame, value: str = "miss_ratio") -> Any:
         ax.set_xticks(range(t.shape[1]), ["off" if c >= 1 else f"{c:g}" for c in t.columns])
         ax.set_yticks(range(t.shape[0]), t.index)
         for (i, j), v in np.ndenumerate(t.to_numpy()):
-            ax.text(
-                j,
-                i,
-                f"{v:.2f}",
-                ha="center",
-                va="center",
-                fontsize=8,
-                color="white" if v > (vmin + vmax) / 2 else "black",
-            )
+            # annotation colour from the cell's own luminance: readable on every shade
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
+                    color=text_color_on(im.cmap(im.norm(v))))
         ax.set_title(f"size {size}")
         ax.set_xlabel("prefetch threshold")
         ax.grid(False)
+    axes.flat[0].set_ylabel("policy")  # shared by the row: only the first panel shows the names
     if im is not None:
         fig.colorbar(im, ax=list(axes.flat), label=value.replace("_", " "))
     return fig

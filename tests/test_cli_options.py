@@ -104,8 +104,6 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
         main(["--debug", "replay", missing])
 
 
-@pytest.mark.xfail(strict=True, reason="the issue-18 csv trace reader reads a ';' file as one column of "
-                   "string ids instead of failing; known gap, see the session note")
 def test_errors_name_the_command_and_semicolon_csv_gets_a_hint(tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "btc.csv"

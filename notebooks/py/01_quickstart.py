@@ -89,13 +89,14 @@ print(f"{s['signals']} signals for {', '.join(s['symbols'])} from {s['first']} t
 # numpy windows, the cache manager (L1 by reference; L2 fakeredis and L3 SQLite written in
 # write-behind batches, each batch one breaker-guarded call per tier) and the signal blocks, which give
 # candle for candle the signal `StrategyEngine.generate` gives. Afterwards L3 is read back and
-# compared with the file.
+# compared with the file. Without `../shared` the bundled SPX daily sample takes its place (same path).
 
 # %%
 from lab.replay import replay_recording
 
 btc = replay_recording(f"{OUT_DIR}/btc-perp")
 r = btc["result"]
+print("replayed:", btc["source"])
 print(f"{r.candles} candles -> {len(r.signals)} signals; {r.candles_per_s:,.0f} candles/s (live); "
       f"L3 holds {btc['blocks_in_l3']} candle blocks, equal to the file: {btc['l3_equals_file']}; "
       f"breakers {r.breakers}")

@@ -22,19 +22,28 @@ cycles at 0 (exponential back-off after each failed re-measure).  This is
 utility-based partitioning (Qureshi & Patt, "Utility-Based Cache Partitioning", MICRO 2006) with two
 partitions and shadow ("ghost") estimates of the demand side.
 
-(b) Eviction policy — replayed shadow caches, a significance test, a good default
----------------------------------------------------------------------------------
+(b) Eviction policy — persistent shadow caches, a priced significance test, a good default
+------------------------------------------------------------------------------------------
 Every candidate policy (registry names) is simulated as a key-only shadow over the demand stream at
-the demand size ``C``: :class:`~supreme.adaptive.shadow.ShadowBank` replays each window through
-every candidate in one batch, spatially sampled on large caches (the module explains both).
+the demand size ``C``: :class:`~supreme.adaptive.shadow.ShadowBank` feeds each access once to every
+candidate's persistent compiled state, spatially sampled on large caches (the module explains
+both), so the layer's cost per access does not grow with the cache size.
 
 Switching rule (per cycle)::
 
     best  = argmax_p hit_ratio(shadow p)
     d_i   = hit_best(i) - hit_current(i)     for each sampled access i of the window (paired)
     t     = mean(batch means of d) / (sd(batch means) / sqrt(B))     B = 8 contiguous batches
-    switch iff sampled >= min_window and mean(d) >= switch_margin and t >= switch_t
+    need  = max(switch_margin, switch_margin_rel * miss_current,
+                switch_cost * C / (switch_payback_windows * window accesses))
+    switch iff sampled >= min_window and mean(d) >= need and t >= switch_t
                for switch_patience consecutive cycles
+
+The margin is relative (a fraction of the current miss ratio) with a small absolute floor, and a
+switch is priced: the new policy starts without the old one's metadata (frequencies, ghosts, decayed
+scores), which cost 0.05-1 misses per demand slot when measured on ``zipf_shifting`` (S3-FIFO, LRFU,
+ARC, LRU at sizes 200 and 660), so the gain must repay ``switch_cost`` misses per slot within
+``switch_payback_windows`` windows.
 
 Batch means (the standard remedy for autocorrelated simulation output) keep one lucky burst from
 triggering a switch; the paired test needs far fewer accesses than comparing two independent
@@ -44,17 +53,18 @@ History (``history_decay`` > 0, the default): the batch means of up to ``history
 windows at the same demand size enter ``best``, ``mean(d)`` and ``t`` with weight ``decay^age``
 (a weighted mean, and the weighted variance over Kish's effective sample size).  A candidate that
 is ahead window after window by a little is then recognised although no single window is
-significant, and an old regime fades within a few windows.  Shadows are replayed from scratch each
-window, so their history stays valid across switches; a resize starts it afresh.
+significant, and an old regime fades within a few windows.  Shadows do not follow the cache's
+switches (only the current policy's smaller twin is rebuilt), so their history stays valid across
+switches; a resize starts it afresh.
 
 Resting losers: a candidate significantly *behind* the current policy (weighted gain at most
-``-switch_margin`` with ``t <= -switch_t``) is not replayed for 2 cycles, then 4, 8 … up to
+``-switch_margin`` with ``t <= -switch_t``) is left out of the decision for 2 cycles, then 4, 8 … up to
 ``dormant_max_cycles`` while it keeps losing when re-checked (successive elimination with
 re-checks, as in bandit algorithms).  Its older windows stay in the history with their decaying
 weights, each candidate is compared with the current policy on the windows it was replayed in,
-and only a candidate replayed in this window may win.  On ``bench_adaptive`` this removes 10-30 %
-of the replay work and changes no miss ratio; it can delay a switch (notebook 04's shorter
-zipf_shifting run: 0.435 instead of 0.432).  ``dormant_max_cycles=0`` replays every candidate always.
+and only a candidate judged in this window may win.  Persistent shadows are fed all the same (a
+stale state could not be judged on waking), so resting no longer saves work; it keeps a clear loser
+from winning on one lucky window.  ``dormant_max_cycles=0`` judges every candidate always.
 
 Candidates: besides the classic policies, LRFU (:mod:`supreme.cache.policies.lrfu`) at five
 half-lives, 2 to 32 cache sizes apart by factors of two.  Choosing among them is how the adapter
@@ -111,7 +121,10 @@ class AdapterSettings:
     candidates: tuple[str, ...] | None = None  # None: DEFAULT_CANDIDATES present in the registry
     shadow_rate: float = 0.1
     min_shadow_capacity: int = 256
-    switch_margin: float = 0.01
+    switch_margin: float = 0.002  # absolute floor of the hit-ratio gain a switch needs
+    switch_margin_rel: float = 0.02  # ... and at least this fraction of the current miss ratio
+    switch_cost: float = 0.5  # misses a switch costs per demand slot (metadata relearnt; measured 0.05-1)
+    switch_payback_windows: float = 8.0  # the gain must repay the switch within this many windows
     switch_patience: int = 1
     switch_t: float = 2.0
     min_window: int = 200
@@ -289,7 +302,8 @@ class CacheAdapter:
             return []
         ratios, best, gain, t = self._evidence(bank)
         self._rest_losers(bank)
-        if best == self.current_policy or not (gain >= s.switch_margin and t >= s.switch_t):
+        need, cost = self._required_gain(bank, ratios)
+        if best == self.current_policy or not (gain >= need and t >= s.switch_t):
             self._streak_name, self._streak = None, 0
             return []
         self._streak = self._streak + 1 if best == self._streak_name else 1
@@ -298,6 +312,7 @@ class CacheAdapter:
             return []
         figures: dict[str, Any] = {
             "from": self.current_policy, "to": best, "gain": gain, "margin": s.switch_margin,
+            "margin_rel": s.switch_margin_rel, "required_gain": need, "switch_cost_misses": cost,
             "t_stat": t if math.isfinite(t) else 1e9, "t_min": s.switch_t,
             "cycles": self._streak, "sampled": bank.sampled, "rate": bank.rate,
             **{f"hit_ratio.{n}": r for n, r in sorted(ratios.items())},
@@ -307,8 +322,25 @@ class CacheAdapter:
             figures["reason"] = "shadow beat the current policy; no adaptable target, recommendation only"
             return [self._emit(now, "recommend_policy", "ok", figures)]
         figures["reason"] = (f"shadow {best} beat {figures['from']} by {gain:.4f} hit ratio "
-                             f"(t={t:.2f} >= {s.switch_t}) for {s.switch_patience} cycle(s)")
+                             f"(>= {need:.4f}: margin and switch cost; t={t:.2f} >= {s.switch_t}) "
+                             f"for {s.switch_patience} cycle(s)")
         return [self._switch(best, now, figures)]
+
+    def _required_gain(self, bank: ShadowBank, ratios: dict[str, float]) -> tuple[float, float]:
+        """(hit-ratio gain a switch needs, the switch's priced cost in misses).
+
+        The gain must reach the absolute margin, ``switch_margin_rel`` of the current miss ratio
+        (a relative margin: 0.01 is a lot at a 5 % miss ratio and noise at 60 %), and repay the
+        switch — ``switch_cost`` misses per demand slot, the metadata the new policy relearns — within
+        ``switch_payback_windows`` windows of this window's length.
+        """
+        s = self.settings
+        cur = ratios.get(self.current_policy, math.nan)
+        miss = 1.0 - cur if math.isfinite(cur) else 1.0
+        cost = s.switch_cost * bank.capacity
+        horizon = s.switch_payback_windows * bank.sampled / bank.rate  # raw accesses
+        price = cost / horizon if horizon > 0 else math.inf
+        return max(s.switch_margin, s.switch_margin_rel * miss, price), cost
 
     def _evidence(self, bank: ShadowBank) -> tuple[dict[str, float], str, float, float]:
         """(hit ratio per candidate, the best one, its gain over the current policy, the gain's t).

@@ -13,6 +13,7 @@ import argparse
 from typing import Any
 
 from supreme.cli._args import add_progress, positive, progress_wanted
+from supreme.cli.events import add_otlp, export_otlp
 from supreme.market.formats import OHLCV_FORMATS, TRADE_FORMATS
 
 
@@ -62,6 +63,7 @@ def register(subparsers: Any) -> None:
                       help="capture the cache's access sequence as a libCacheSim oracleGeneral trace")
     pipe.add_argument("--from-trades", action="store_true",
                       help="the files hold trades: aggregate them into --timeframe candles")
+    add_otlp(p)
     p.set_defaults(func=run)
 
 
@@ -69,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     """Load, replay, print the summary."""
     if args.pipeline:
         return run_pipeline(args)
+    if args.otlp is not None or args.otlp_endpoint is not None:
+        raise ValueError("--otlp/--otlp-endpoint export the pipeline's event log: add --pipeline")
     if len(args.path) > 1:
         raise ValueError("several files need --pipeline (the plain feed replay takes one)")
     args.path = args.path[0] if args.path else None
@@ -101,6 +105,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
 
     if args.sample or not args.path:
         raise ValueError("--pipeline replays files: give one or more paths")
+    if args.no_events and (args.otlp is not None or args.otlp_endpoint is not None):
+        raise ValueError("--otlp exports the event log, which --no-events turns off")
     settings = load_settings() if args.use_settings else None
     run = replay_files(
         args.path, args.out, symbols=args.symbols.split(",") if args.symbols else None,
@@ -121,4 +127,6 @@ def run_pipeline(args: argparse.Namespace) -> int:
     if summary["resumed_from"]:
         print(f"  resumed after {summary['resumed_from']}")
     print(f"  outputs in {args.out}: {', '.join(sorted(run.outputs))}")
+    for line in export_otlp(args, run.event_log):
+        print(f"  {line}")
     return 0

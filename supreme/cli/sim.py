@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from supreme.cli._args import add_progress, progress_wanted
+from supreme.cli.events import add_otlp, export_otlp
 
 __all__ = ["register"]
 
@@ -39,6 +40,7 @@ def register(subparsers: Any) -> None:
     run.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                      help="override one scenario key (repeatable)")
     run.add_argument("--out", type=Path, help="write the event log (.parquet or .csv)")
+    add_otlp(run)
     run.set_defaults(func=_run)
 
     sw = sub.add_parser("sweep", help="run a model over a grid of scenarios")
@@ -128,6 +130,8 @@ def _run(args: argparse.Namespace) -> int:
         side = args.out.with_suffix(".scenario.json")
         side.write_text(json.dumps(log.attrs["scenario"], indent=1, sort_keys=True))
         print(f"event log written to {args.out} (scenario in {side})")
+    for line in export_otlp(args, log):
+        print(line)
     return 0
 
 

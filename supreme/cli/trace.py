@@ -104,6 +104,12 @@ def _simulate(args: argparse.Namespace) -> int:
     elif args.threshold is not None or args.rate is not None or args.cycle is not None:
         raise PolicyError("--threshold, --rate and --cycle apply to --adaptive/--prefetch runs only")
     spec = None if args.sizes is None else _sizes(args.sizes)  # a bad list fails before the load
+    if args.stream or args.sample is not None:
+        if learning or spec is not None or args.warmup:
+            raise PolicyError("--stream/--sample run one --size without --warmup, --adaptive or --prefetch")
+        if args.limit is not None and args.limit <= 0:
+            raise PolicyError(f"--limit must be a positive integer, got {args.limit}")
+        return _print_streamed(args, names)
     trace = _limit(_load(args, args.trace), args.limit)
     if learning:
         from supreme.cache.traces import auto_sizes
@@ -113,6 +119,44 @@ def _simulate(args: argparse.Namespace) -> int:
     if spec is None:
         return _print_one_size(args, trace, names)
     return _print_curve(args, trace, names, spec)
+
+
+def _print_streamed(args: argparse.Namespace, names: list[str]) -> int:
+    import time
+
+    import numpy as np
+
+    from supreme.cache.traces.formats import detect_format
+    from supreme.cache.traces.scale import simulate_stream, stream_chunks
+
+    def chunks() -> Any:
+        if detect_format(args.trace, args.format).format == "oraclegeneral":
+            return stream_chunks(args.trace, args.format)
+        trace = _load(args, args.trace)  # other formats: loaded whole, then fed in chunks
+        step = 1 << 20
+        return ((trace.obj_id[i:i + step].astype(np.uint64), trace.obj_size[i:i + step].astype(np.int64))
+                for i in range(0, len(trace), step))
+
+    from supreme.cache.kernels.resume import RESUMABLE
+    from supreme.cache.policies import split_spec
+
+    if args.sample is not None and not 0.0 < args.sample <= 1.0:
+        raise PolicyError(f"--sample must be a rate in (0, 1], got {args.sample}")
+    if len(names) > 1:  # 'all': the policies that need the whole trace (OPT) are left out
+        skipped = [n for n in names if split_spec(n)[0] not in RESUMABLE]
+        names = [n for n in names if n not in skipped]
+        if skipped:
+            print(f"(not streamable, left out: {', '.join(skipped)})")
+    what = f"sample {args.sample}" if args.sample is not None else "streamed"
+    print(f"trace {args.trace}: size {args.size} ({'bytes' if args.bytes else 'objects'}), {what}")
+    print(f"{'policy':<10}{'read':>12}{'fed':>12}{'misses':>12}{'miss_ratio':>12}{'requests/s':>14}")
+    for n in names:
+        t0 = time.perf_counter()  # wall time of the whole run, for the requests/s figure only
+        r = simulate_stream(chunks(), n, args.size, limit=args.limit, sample=args.sample,
+                            ignore_size=not args.bytes)
+        rate = r.read / max(time.perf_counter() - t0, 1e-9)
+        print(f"{r.policy:<10}{r.read:>12}{r.requests:>12}{r.misses:>12}{r.miss_ratio:>12.4f}{rate:>14,.0f}")
+    return 0
 
 
 def _print_one_size(args: argparse.Namespace, trace: Trace, names: list[str]) -> int:
@@ -314,6 +358,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sim.add_argument("--csv", help="write the miss-ratio curve to this CSV")
     sim.add_argument("--plot", help="write the miss-ratio curve to this PNG")
     sim.add_argument("--limit", type=int, help="use only the first N requests of the trace")
+    sim.add_argument("--stream", action="store_true",
+                     help="one size: read the trace chunk by chunk (oracleGeneral/zst), memory bounded by "
+                          "the objects, and print requests/s")
+    sim.add_argument("--sample", type=float,
+                     help="one size: SHARDS-sample objects at this rate in (0, 1] (implies --stream)")
     sim.add_argument("--adaptive", action="store_true",
                      help="also run the adaptive layer (policy switching, budget split) from --policy, "
                           "request by request, beside the static policy")

@@ -72,7 +72,8 @@ def plot_signals(signals: pd.DataFrame, *, last: int | None = 2880, max_points: 
     import matplotlib.pyplot as plt
 
     symbols = list(dict.fromkeys(signals["symbol"])) or ["(none)"]
-    fig, axes = plt.subplots(len(symbols), 1, figsize=(10, 3.2 * len(symbols)), squeeze=False, dpi=110)
+    fig, axes = plt.subplots(len(symbols), 1, figsize=(10, 3.4 * len(symbols)), squeeze=False, dpi=110,
+                             layout="constrained")
     for ax, sym in zip(axes[:, 0], symbols, strict=True):
         s = signals[signals["symbol"] == sym]
         s = s if last is None else s.iloc[-last:]
@@ -85,12 +86,14 @@ def plot_signals(signals: pd.DataFrame, *, last: int | None = 2880, max_points: 
             ax.scatter(pd.to_datetime(m["as_of"], unit="ms", utc=True), m["close"], marker=marker, s=14,
                        color=colour, label=f"{action} (turns)", zorder=3)
         span = "" if last is None or len(s) < last else f", last {last} candles"
-        ax.set_title(f"{sym}: close and signal turns{span}")
+        ax.set_title(f"{sym}: close and signal turns{span}", loc="left")
         ax.set_ylabel("price")
-        ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
-    axes[-1, 0].set_xlabel("time (UTC)")
-    fig.autofmt_xdate()
-    fig.tight_layout()
+        # above the panel, right of the title: the legend never hides the price line
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, ncol=3)
+        ax.set_xlabel("time (UTC)")
+        for label in ax.get_xticklabels():
+            label.set_rotation(20)
+            label.set_horizontalalignment("right")
     return fig
 
 

@@ -6,11 +6,13 @@ import json
 import random
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from supreme.adaptive import AdapterSettings, CacheAdapter, ShadowBank, simulate_adaptive
 from supreme.adaptive import workloads as wl
 from supreme.adaptive.analyzer import AnalysisReport, PatternAnalyzer
+from supreme.cache.kernels import run_kernel
 from supreme.cache.policies import split_spec
 from supreme.events import EventLog
 
@@ -96,22 +98,44 @@ def test_logged_report_is_computed_at_once(event_log: EventLog) -> None:
     assert len(rows) == 1 and json.loads(rows.detail.iloc[0])["accesses"] == 3.0
 
 
-def test_sampled_warmup_carry_over_equals_rehashing_the_warmup() -> None:
-    # the warm-up keeps only its sampled keys between windows; re-deriving them from the raw
-    # warm-up every window (what the bank does after a resize) gives the same shadows
+def test_persistent_shadows_equal_one_replay_of_the_sampled_stream() -> None:
+    # each window is fed once to shadows that keep their state: the hit flags of all windows
+    # together are those of one replay of the whole sampled stream through fresh kernels
     keys = wl.zipf_shifting(40_000, n_keys=8000, seed=13).keys
-    names = ["lru", "s3fifo"]
-    carry = ShadowBank(names, 2000, "lru", rate=0.1, min_shadow_capacity=64)
-    fresh = ShadowBank(names, 2000, "lru", rate=0.1, min_shadow_capacity=64)
-    assert carry.rate < 1.0
+    names = ["lru", "s3fifo", "lrfu:4"]
+    bank = ShadowBank(names, 2000, "lru", rate=0.1, min_shadow_capacity=64)
+    assert bank.rate < 1.0
+    hits = dict.fromkeys(names, 0)
+    sampled = 0
     for i in range(0, len(keys), 5000):
         for k in keys[i:i + 5000]:
-            carry.access(k)
-            fresh.access(k)
-        fresh._warm_rate = float("nan")  # force the re-derivation
-        assert carry.hit_ratios() == fresh.hit_ratios() and carry.sampled == fresh.sampled
-        carry.reset_window()
-        fresh.reset_window()
+            bank.access(k)
+        for n, r in bank.hit_ratios().items():
+            hits[n] += round(r * bank.sampled)
+        sampled += bank.sampled
+        bank.reset_window()
+    codes, uniq = pd.factorize(np.asarray(keys, dtype=object))
+    keep = bank._keep_mask(uniq)[codes]
+    seq = pd.factorize(codes[keep])[0].astype(np.int64)
+    assert sampled == len(seq) and 0.05 * len(keys) < sampled < 0.2 * len(keys)
+    for n in names:
+        flags = run_kernel(n, seq, np.ones(len(seq), np.int64), bank.shadow_capacity, int(seq.max()) + 1)
+        assert hits[n] == int(flags.sum()), n
+    assert bank.replays == 1  # built once, never replayed
+
+
+def test_renewal_bounds_the_id_table_and_keeps_the_figures_close() -> None:
+    # a stream of ever new keys: the dense-id table is renewed from the tail instead of growing
+    keys = [f"u{i}" for i in range(30_000)] + [f"h{i % 50}" for i in range(30_000)]
+    bank = ShadowBank(["lru", "lfu"], 100, "lru", max_window=1000)
+    for i in range(0, len(keys), 3000):
+        for k in keys[i:i + 3000]:
+            bank.access(k)
+        bank.hit_ratios()
+        assert len(bank._keys) <= bank._id_limit
+        last = bank.hit_ratios()
+        bank.reset_window()
+    assert bank.replays > 1 and last["lru"] == 1.0 and last["lfu"] == 1.0
 
 
 @pytest.mark.slow
@@ -179,3 +203,21 @@ def test_only_a_replayed_candidate_can_win() -> None:
     assert adapter._evidence(bank)[1] == "lfu"
     ratios, best, _, _ = adapter._evidence(bank)
     assert best == "arc" and set(ratios) == {"lru", "arc"}
+
+
+def test_a_switch_needs_a_relative_margin_and_must_repay_its_cost() -> None:
+    settings = AdapterSettings(candidates=("lru", "lfu"), switch_margin=0.001, switch_margin_rel=0.02,
+                               switch_cost=0.5, switch_payback_windows=8)
+    adapter = CacheAdapter(None, capacity=1000, current_policy="lru", settings=settings)
+    bank = ShadowBank(["lru", "lfu"], 1000, "lru", rate=1.0)
+    for i in range(40_000):  # a long window: the cost is repaid, the relative margin binds
+        bank.access(f"k{i % 3000}")
+    need, cost = adapter._required_gain(bank, {"lru": 0.5})
+    assert cost == 500 and need == pytest.approx(0.02 * 0.5)
+    need, _ = adapter._required_gain(bank, {"lru": 0.95})
+    assert need == pytest.approx(max(0.001, 500 / (8 * 40_000)))  # few misses: the price binds
+    bank.reset_window()
+    for i in range(1000):  # a short window: 500 misses over 8 windows of 1000 accesses
+        bank.access(f"k{i}")
+    need, _ = adapter._required_gain(bank, {"lru": 0.5})
+    assert need == pytest.approx(500 / 8000)

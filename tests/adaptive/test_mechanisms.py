@@ -88,10 +88,13 @@ def test_kernel_replay_equals_class_replay() -> None:
 
 
 def test_a_failing_kernel_raises_instead_of_replaying_the_class(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(*_: object, **__: object) -> np.ndarray:
-        raise RuntimeError("kernel bug")
+    class Broken(shadow.Resumable):
+        def feed(self, ids: np.ndarray, sizes: np.ndarray | None = None) -> np.ndarray:
+            if len(ids):
+                raise RuntimeError("kernel bug")
+            return super().feed(ids, sizes)
 
-    monkeypatch.setattr(shadow, "run_kernel", broken)
+    monkeypatch.setattr(shadow, "Resumable", Broken)
     bank = ShadowBank(["lru", "arc"], 60, "lru")
     for k in wl.zipf_shifting(500, n_keys=100, seed=5).keys:
         bank.access(k)

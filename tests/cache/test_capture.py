@@ -52,3 +52,29 @@ def test_a_replay_trace_reads_back_in_libcachesim(tmp_path: Path) -> None:
     reader = lcs.TraceReader(str(run.outputs["trace"]), lcs.TraceType.ORACLE_GENERAL_TRACE)
     assert reader.get_num_of_req() == len(mine) > 0
     assert len(mine) == 3 * (-(-3000 // 1024))  # per step: the candles, the signals, the position
+
+
+def test_the_signal_api_path_captures_reads_and_writes(tmp_path: Path) -> None:
+    """The live signal path (SignalPipeline on the real CacheManager, driven by the SimPy model): its
+    trace holds the gets (hits among them) beside the sets, and libCacheSim reads it request for request."""
+    import libcachesim as lcs
+    import numpy as np
+
+    from sim.models import trading_signal as ts
+    from sim.scenario import make_scenario
+    from supreme.cache.capture import AccessCapture
+
+    sc = make_scenario(ts.DEFAULTS, {"requests": 300, "seed": 0, "symbols": "SPX,IXIC",
+                                     "ratelimit.rate": 1e6, "ratelimit.burst": 100_000})
+    ctx, svc = ts.build(sc)
+    capture = svc.cache.capture = AccessCapture()
+    ctx.env.process(ts.clients(ctx, svc, sc))
+    ctx.env.run()
+    trace = capture.to_trace()
+    keys = len(np.unique(trace.obj_id))
+    # a signal get per request, plus the engine's writes of the few signals it computed
+    assert 300 < len(trace) < 300 + 2 * keys + 1
+    assert keys < 10  # two symbols: the same keys are read again and again
+    path = capture.save(tmp_path / "api.oracleGeneral.bin")
+    reader = lcs.TraceReader(str(path), lcs.TraceType.ORACLE_GENERAL_TRACE)
+    assert reader.get_num_of_req() == len(trace)

@@ -44,11 +44,11 @@ def run(policy: EvictionPolicy, ids: list[int]) -> list[bool]:
 def test_exports_are_locked() -> None:
     assert sorted(policies.__all__) == sorted([
         "ALIASES", "ARC", "FIFO", "LFU", "LRFU", "LRU", "OPT", "POLICIES", "S3FIFO", "TTL", "Clock",
-        "CountMinSketch", "EvictionPolicy", "PolicyError", "Sieve", "WTinyLFU", "make_policy",
+        "CountMinSketch", "EvictionPolicy", "PolicyError", "Sieve", "TwoQ", "WTinyLFU", "make_policy",
         "normalize_name", "split_spec",
     ])
     assert set(POLICIES) == {
-        "lru", "fifo", "lfu", "clock", "arc", "sieve", "s3fifo", "wtinylfu", "lrfu", "opt"}
+        "lru", "fifo", "lfu", "clock", "arc", "sieve", "s3fifo", "wtinylfu", "lrfu", "opt", "twoq"}
 
 
 def test_unknown_policy_lists_valid_names() -> None:
@@ -87,7 +87,7 @@ def test_opt_driven_past_its_trace() -> None:
 
 # -- libCacheSim as oracle (object sizes ignored) ----------------------------------
 LCS_NAMES = {"lru": "LRU", "fifo": "FIFO", "lfu": "LFU", "clock": "Clock", "arc": "ARC", "sieve": "Sieve",
-             "s3fifo": "S3FIFO", "wtinylfu": "WTinyLFU", "opt": "Belady"}
+             "s3fifo": "S3FIFO", "wtinylfu": "WTinyLFU", "opt": "Belady", "twoq": "TwoQ"}
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,8 @@ def test_matches_libcachesim(cloud: tuple[str, Trace], name: str, size: int) -> 
         # within 1.5 points of each other on this trace (ours: +0.2, -0.9, +1.5 points at 100/1000/5000).
         assert abs(ours.miss_ratio - ref) < 0.02
     else:
-        # the same algorithm (S3-FIFO: libCacheSim's S3FIFO.c variant, see s3fifo.py): exact
+        # the same algorithm (S3-FIFO: libCacheSim's S3FIFO.c variant, see s3fifo.py; 2Q: TwoQ.c's
+        # Kin 25 % / Kout 50 %): exact
         assert ours.misses == round(ref * len(trace)), (ours.miss_ratio, ref)
 
 

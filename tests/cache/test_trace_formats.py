@@ -291,3 +291,18 @@ def test_vscsi_and_twr_need_their_layout(tmp_path: Path) -> None:
     with pytest.raises(TraceError, match="cannot tell the trace format"):
         load_trace(tmp_path / "z.dat")
     assert load_trace(tmp_path / "z.dat", format="oracleGeneral").obj_size.tolist() == [0x07070707] * 2
+
+
+def test_a_semicolon_trace_read_with_commas_is_an_error_naming_the_delimiter(tmp_path: Path) -> None:
+    from supreme.cache.traces.delimited import read_csv
+
+    path = tmp_path / "t.csv"
+    path.write_text("time;obj_id;obj_size\n1;2;3\n2;3;4\n")
+    with pytest.raises(TraceError, match="--delimiter ';'"):
+        read_csv(path)
+    trace = read_csv(path, delimiter=";")
+    assert len(trace) == 2 and trace.obj_size.tolist() == [3, 4]
+    # string ids that merely contain a ';' in some rows stay one column of ids
+    ids = tmp_path / "ids.txt"
+    ids.write_text("a;b\nc\nd;e\n")
+    assert len(read_csv(ids)) == 3

@@ -137,3 +137,13 @@ def test_calibrated_comparison_from_the_shipped_book() -> None:
     text = latency.calibrated_conclusion(table, judged)
     assert "(live)" not in text and ("real passed" in text or "real failed" in text)
     assert latency.book_info(book)["redis"].startswith("fakeredis")
+
+
+def test_replay_recording_falls_back_to_the_bundled_sample(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from lab.replay import replay_recording
+
+    monkeypatch.setenv("SUPREME_SHARED_DATA", str(tmp_path / "nowhere"))
+    out = replay_recording(tmp_path / "out")
+    assert out["source"].startswith("bundled SPX daily sample") and "nowhere" in out["source"]
+    assert out["symbol"] == "SPX" and out["l3_equals_file"] is True
+    assert out["result"].candles == 5031 and out["figure"].exists()

@@ -28,13 +28,14 @@ from supreme.cache.kernels.lru import lru
 from supreme.cache.kernels.opt import opt
 from supreme.cache.kernels.s3fifo import s3fifo
 from supreme.cache.kernels.sieve import sieve
+from supreme.cache.kernels.twoq import twoq
 from supreme.cache.kernels.wtinylfu import wtinylfu
 
 __all__ = ["KERNELS", "run_kernel"]
 
 KERNELS: dict[str, Callable[..., np.ndarray]] = {
     "lru": lru, "fifo": fifo, "lfu": lfu, "clock": clock, "arc": arc, "sieve": sieve,
-    "s3fifo": s3fifo, "wtinylfu": wtinylfu, "lrfu": lrfu, "opt": opt,
+    "s3fifo": s3fifo, "wtinylfu": wtinylfu, "lrfu": lrfu, "opt": opt, "twoq": twoq,
 }
 
 

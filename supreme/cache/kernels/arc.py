@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from supreme.cache.kernels.driver import hook, make_replay, new_state, run
+from supreme.cache.kernels.driver import State, hook, make_replay, new_state, run
 from supreme.cache.kernels.lists import HEAD, OSIZE, QBYTES, TAIL, WHERE, push_head, remove, unlink
 
-__all__ = ["arc"]
+__all__ = ["arc", "arc_state"]
 
 T1, T2, B1, B2 = 0, 1, 2, 3  # queues
 # reg: the capacity; the ghost list this miss was found in (-1: none); whether to drop T1's tail first
@@ -100,6 +100,11 @@ def insert(x, s, i, ob, qs, reg, fo, fr, aux):
 _REPLAY = make_replay("arc", lookup, evict, insert, on_miss)
 
 
-def arc(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, **_: object) -> np.ndarray:
+def arc_state(cap: int, n_obj: int, n_req: int, **_: object) -> State:
+    """ARC's empty state."""
+    return new_state(n_obj, queues=4, regs=(cap, -1, 0), fregs=(0.0,))
+
+
+def arc(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, **kw: object) -> np.ndarray:
     """ARC hit flags."""
-    return run(_REPLAY, ids, sizes, cap, new_state(n_obj, queues=4, regs=(cap, -1, 0), fregs=(0.0,)))
+    return run(_REPLAY, ids, sizes, cap, arc_state(cap, n_obj, len(ids), **kw))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from supreme.cache.kernels.driver import hook, make_replay, new_state, run
+from supreme.cache.kernels.driver import State, hook, make_replay, new_state, run
 from supreme.cache.kernels.lists import OSIZE, TAIL, WHERE, push_head, remove, unlink
 from supreme.cache.kernels.lru import insert_head
 
-__all__ = ["REF", "clock", "insert_unmarked", "lookup_mark"]
+__all__ = ["REF", "clock", "clock_state", "insert_unmarked", "lookup_mark"]
 
 REF = OSIZE + 1  # row of ob: the reference bit
 
@@ -43,6 +43,11 @@ def evict(x, s, i, ob, qs, reg, fo, fr, aux):
 _REPLAY = make_replay("clock", lookup_mark, evict, insert_unmarked)
 
 
-def clock(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, **_: object) -> np.ndarray:
+def clock_state(cap: int, n_obj: int, n_req: int, **_: object) -> State:
+    """CLOCK's empty state."""
+    return new_state(n_obj, obj_rows=1)
+
+
+def clock(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, **kw: object) -> np.ndarray:
     """CLOCK hit flags."""
-    return run(_REPLAY, ids, sizes, cap, new_state(n_obj, obj_rows=1))
+    return run(_REPLAY, ids, sizes, cap, clock_state(cap, n_obj, len(ids), **kw))

@@ -8,6 +8,7 @@ The loop (a policy's *get* path, as in the classes of :mod:`supreme.cache.polici
         on_miss(x)                                (e.g. ARC's ghost adaptation)
         while used + s > cap: used -= evict()     (bytes freed; 0 when a victim was only re-queued)
         insert(x); used += s
+    return used                                   (the bytes held: a later call resumes from them)
 
 A policy supplies the four hooks (``@hook`` functions of signature
 ``(x, s, i, ob, qs, reg, fo, fr, aux)``) and its :class:`State`; :func:`make_replay` compiles one
@@ -82,8 +83,7 @@ def _unbound(*_: Any) -> Any:
 lookup = on_miss = evict = insert = _unbound
 
 
-def _replay(ids, sizes, cap, hits, ob, qs, reg, fo, fr, aux):
-    used = 0
+def _replay(ids, sizes, cap, hits, used, ob, qs, reg, fo, fr, aux):
     for i in range(ids.shape[0]):
         x = ids[i]
         s = sizes[i]
@@ -97,6 +97,7 @@ def _replay(ids, sizes, cap, hits, ob, qs, reg, fo, fr, aux):
             used -= evict(x, s, i, ob, qs, reg, fo, fr, aux)
         insert(x, s, i, ob, qs, reg, fo, fr, aux)
         used += s
+    return used
 
 
 def _package_digest() -> str:
@@ -110,19 +111,19 @@ _OPTIONS: dict[str, Any] = {"cache": True, "_nrt": False}
 
 
 def make_replay(name: str, lookup: Callable[..., Any], evict: Callable[..., Any],
-                insert: Callable[..., Any], on_miss: Callable[..., Any] = no_miss) -> Callable[..., None]:
+                insert: Callable[..., Any], on_miss: Callable[..., Any] = no_miss) -> Callable[..., int]:
     """The compiled loop of policy ``name`` with its hooks inlined (cached on disk)."""
     scope = dict(_replay.__globals__, lookup=lookup, on_miss=on_miss, evict=evict, insert=insert)
     fn = types.FunctionType(_replay.__code__, scope, f"replay_{name}_{_DIGEST}")
     fn.__qualname__ = fn.__name__  # numba names the cache file after it
-    replay: Callable[..., None] = njit(**_OPTIONS)(fn)
+    replay: Callable[..., int] = njit(**_OPTIONS)(fn)
     return replay
 
 
-def run(replay: Callable[..., None], ids: np.ndarray, sizes: np.ndarray, cap: int,
+def run(replay: Callable[..., int], ids: np.ndarray, sizes: np.ndarray, cap: int,
         state: State) -> np.ndarray:
     """Hit flags (uint8 per request) of one replay of ``ids`` through a fresh ``state``."""
     hits = np.zeros(len(ids), np.uint8)
-    replay(ids, sizes, cap, hits, *state)
+    replay(ids, sizes, cap, hits, 0, *state)
     return hits
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from supreme.cache.kernels.driver import hook, make_replay, new_state, run
+from supreme.cache.kernels.driver import State, hook, make_replay, new_state, run
 from supreme.cache.kernels.lists import HEAD, OSIZE, TAIL, push_head, unlink
 
-__all__ = ["lfu"]
+__all__ = ["lfu", "lfu_state"]
 
 FREQ = OSIZE + 1  # row of ob: the id's count (0: not cached)
 MINF = 0  # reg: the lowest frequency whose queue may be non-empty
@@ -49,7 +49,12 @@ def insert(x, s, i, ob, qs, reg, fo, fr, aux):
 _REPLAY = make_replay("lfu", lookup, evict, insert)
 
 
-def lfu(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, **_: object) -> np.ndarray:
-    """LFU hit flags."""
+def lfu_state(cap: int, n_obj: int, n_req: int, **_: object) -> State:
+    """LFU's empty state for up to ``n_req`` requests."""
     # a count never exceeds the number of requests: one queue per possible count
-    return run(_REPLAY, ids, sizes, cap, new_state(n_obj, queues=len(ids) + 2, obj_rows=1, regs=(1,)))
+    return new_state(n_obj, queues=n_req + 2, obj_rows=1, regs=(1,))
+
+
+def lfu(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, **kw: object) -> np.ndarray:
+    """LFU hit flags."""
+    return run(_REPLAY, ids, sizes, cap, lfu_state(cap, n_obj, len(ids), **kw))

@@ -12,13 +12,14 @@ is scaled back with every stored score (see :mod:`supreme.cache.policies.lrfu`).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
-from supreme.cache.kernels.driver import hook, make_replay, new_state, run
+from supreme.cache.kernels.driver import State, hook, make_replay, new_state, run
 from supreme.cache.kernels.lists import HEAD, NEXT, OSIZE, TAIL, WHERE, push_head, unlink
 
-__all__ = ["lrfu"]
+__all__ = ["lrfu", "lrfu_state"]
 
 SEQ, PSEQ, HPOS = OSIZE + 1, OSIZE + 2, OSIZE + 3  # rows of ob: recency, placed recency, heap slot (-1)
 SCORE, PSCORE = 0, 1  # rows of fo: score, placed score
@@ -157,9 +158,9 @@ def insert(x, s, i, ob, qs, reg, fo, fr, aux):
 _REPLAY = make_replay("lrfu", lookup, evict, insert)
 
 
-def lrfu(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, horizon: float = 8.0,
-         half_life: float | None = None, history: int | None = None, **_: object) -> np.ndarray:
-    """LRFU hit flags (half-life ``horizon`` x ``cap`` requests unless ``half_life`` is given)."""
+def lrfu_state(cap: int, n_obj: int, n_req: int, horizon: float = 8.0, half_life: float | None = None,
+               history: int | None = None, **_: object) -> State:
+    """LRFU's empty state (half-life ``horizon`` x ``cap`` requests unless ``half_life`` is given)."""
     from supreme.cache.policies.lrfu import weight_step
 
     h = float(half_life) if half_life is not None else float(horizon) * cap
@@ -167,4 +168,9 @@ def lrfu(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, horizon: floa
     state = new_state(n_obj, obj_rows=3, regs=regs, float_rows=2, fregs=(1.0, weight_step(h)),
                       aux=np.zeros((1, min(cap, n_obj) + 1), np.int64))
     state.ob[HPOS] = -1
-    return run(_REPLAY, ids, sizes, cap, state)
+    return state
+
+
+def lrfu(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, **kw: Any) -> np.ndarray:
+    """LRFU hit flags (see :func:`lrfu_state` for the parameters)."""
+    return run(_REPLAY, ids, sizes, cap, lrfu_state(cap, n_obj, len(ids), **kw))

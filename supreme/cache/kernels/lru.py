@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from supreme.cache.kernels.driver import hook, make_replay, new_state, run
+from supreme.cache.kernels.driver import State, hook, make_replay, new_state, run
 from supreme.cache.kernels.lists import OSIZE, TAIL, WHERE, push_head, remove, unlink
 
-__all__ = ["evict_tail", "insert_head", "lru"]
+__all__ = ["evict_tail", "insert_head", "lru", "lru_state"]
 
 
 @hook
@@ -36,6 +36,11 @@ def insert_head(x, s, i, ob, qs, reg, fo, fr, aux):
 _REPLAY = make_replay("lru", lookup, evict_tail, insert_head)
 
 
-def lru(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, **_: object) -> np.ndarray:
+def lru_state(cap: int, n_obj: int, n_req: int, **_: object) -> State:
+    """LRU's empty state."""
+    return new_state(n_obj)
+
+
+def lru(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, **kw: object) -> np.ndarray:
     """LRU hit flags."""
-    return run(_REPLAY, ids, sizes, cap, new_state(n_obj))
+    return run(_REPLAY, ids, sizes, cap, lru_state(cap, n_obj, len(ids), **kw))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
-from supreme.cache.kernels.driver import hook, make_replay, new_state, run
+from supreme.cache.kernels.driver import State, hook, make_replay, new_state, run
 from supreme.cache.kernels.lists import HEAD, OSIZE, QBYTES, TAIL, WHERE, push_head, remove, unlink
 
-__all__ = ["s3fifo"]
+__all__ = ["s3fifo", "s3fifo_state"]
 
 SMALL, MAIN, GHOST = 0, 1, 2  # queues
 FREQ = OSIZE + 1  # row of ob: hits since insertion or the last pass, capped at 3
@@ -89,11 +90,16 @@ def insert(x, s, i, ob, qs, reg, fo, fr, aux):
 _REPLAY = make_replay("s3fifo", lookup, evict, insert, on_miss)
 
 
-def s3fifo(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, small_ratio: float = 0.1,
-           move_to_main_threshold: int = 2, **_: object) -> np.ndarray:
-    """S3-FIFO hit flags (queue sizes computed as in the class)."""
+def s3fifo_state(cap: int, n_obj: int, n_req: int, small_ratio: float = 0.1,
+                 move_to_main_threshold: int = 2, **_: object) -> State:
+    """S3-FIFO's empty state (queue sizes computed as in the class)."""
     small = max(1, int(cap * small_ratio))
     main = cap - small
     threshold = math.ceil(move_to_main_threshold)  # counts are whole: >= t is >= ceil(t)
     regs = (small, main, main, threshold, 0, 0)
-    return run(_REPLAY, ids, sizes, cap, new_state(n_obj, queues=3, obj_rows=1, regs=regs))
+    return new_state(n_obj, queues=3, obj_rows=1, regs=regs)
+
+
+def s3fifo(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, **kw: Any) -> np.ndarray:
+    """S3-FIFO hit flags (see :func:`s3fifo_state` for the parameters)."""
+    return run(_REPLAY, ids, sizes, cap, s3fifo_state(cap, n_obj, len(ids), **kw))

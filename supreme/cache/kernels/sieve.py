@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 
 from supreme.cache.kernels.clock_eviction import REF, insert_unmarked, lookup_mark
-from supreme.cache.kernels.driver import hook, make_replay, new_state, run
+from supreme.cache.kernels.driver import State, hook, make_replay, new_state, run
 from supreme.cache.kernels.lists import PREV, TAIL, remove
 
-__all__ = ["sieve"]
+__all__ = ["sieve", "sieve_state"]
 
 HAND = 0  # reg: the id the hand points at (-1: the tail)
 
@@ -30,6 +30,11 @@ def evict(x, s, i, ob, qs, reg, fo, fr, aux):
 _REPLAY = make_replay("sieve", lookup_mark, evict, insert_unmarked)
 
 
-def sieve(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, **_: object) -> np.ndarray:
+def sieve_state(cap: int, n_obj: int, n_req: int, **_: object) -> State:
+    """SIEVE's empty state."""
+    return new_state(n_obj, obj_rows=1, regs=(-1,))
+
+
+def sieve(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, **kw: object) -> np.ndarray:
     """SIEVE hit flags."""
-    return run(_REPLAY, ids, sizes, cap, new_state(n_obj, obj_rows=1, regs=(-1,)))
+    return run(_REPLAY, ids, sizes, cap, sieve_state(cap, n_obj, len(ids), **kw))

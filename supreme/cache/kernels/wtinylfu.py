@@ -3,12 +3,14 @@ sketch that admits a window candidate only if it is more frequent than main's vi
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from supreme.cache.kernels.driver import hook, make_replay, new_state, run
+from supreme.cache.kernels.driver import State, hook, make_replay, new_state, run
 from supreme.cache.kernels.lists import HEAD, OSIZE, QBYTES, QCOUNT, TAIL, WHERE, push_head, unlink
 
-__all__ = ["wtinylfu"]
+__all__ = ["wtinylfu", "wtinylfu_state"]
 
 WINDOW, PROBATION, PROTECTED = 0, 1, 2  # queues
 # reg: segment sizes, the sketch's sample (halve every count after this many increments), increments
@@ -140,9 +142,9 @@ def insert(x, s, i, ob, qs, reg, fo, fr, aux):
 _REPLAY = make_replay("wtinylfu", lookup, evict, insert)
 
 
-def wtinylfu(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, window_ratio: float = 0.01,
-             protected_ratio: float = 0.8, **_: object) -> np.ndarray:
-    """W-TinyLFU hit flags (segment sizes and sketch width as in the class)."""
+def wtinylfu_state(cap: int, n_obj: int, n_req: int, window_ratio: float = 0.01,
+                   protected_ratio: float = 0.8, **_: object) -> State:
+    """W-TinyLFU's empty state (segment sizes and sketch width as in the class)."""
     window = max(1, int(cap * window_ratio))
     main = max(1, cap - window)
     protected = int(main * protected_ratio)
@@ -151,4 +153,9 @@ def wtinylfu(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, window_ra
         width *= 2
     state = new_state(n_obj, queues=3, regs=(window, main, protected, max(1, 10 * cap), 0),
                       aux=np.zeros((4, width), np.int64))
-    return run(_REPLAY, ids, sizes, cap, state)
+    return state
+
+
+def wtinylfu(ids: np.ndarray, sizes: np.ndarray, cap: int, n_obj: int, **kw: Any) -> np.ndarray:
+    """W-TinyLFU hit flags (see :func:`wtinylfu_state` for the parameters)."""
+    return run(_REPLAY, ids, sizes, cap, wtinylfu_state(cap, n_obj, len(ids), **kw))

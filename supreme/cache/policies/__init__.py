@@ -16,10 +16,12 @@ from supreme.cache.policies.s3fifo import S3FIFO
 from supreme.cache.policies.sieve import Sieve
 from supreme.cache.policies.sketch import CountMinSketch
 from supreme.cache.policies.ttl import TTL
+from supreme.cache.policies.twoq import TwoQ
 from supreme.cache.policies.wtinylfu import WTinyLFU
 
 __all__ = [
     "ALIASES", "ARC", "FIFO", "LFU", "LRFU", "LRU", "OPT", "POLICIES", "S3FIFO", "TTL", "Clock",
-    "CountMinSketch", "EvictionPolicy", "PolicyError", "Sieve", "WTinyLFU", "make_policy", "normalize_name",
+    "CountMinSketch", "EvictionPolicy", "PolicyError", "Sieve", "TwoQ", "WTinyLFU", "make_policy",
+    "normalize_name",
     "split_spec",
 ]

@@ -16,6 +16,7 @@ from supreme.cache.policies.opt import OPT
 from supreme.cache.policies.s3fifo import S3FIFO
 from supreme.cache.policies.sieve import Sieve
 from supreme.cache.policies.ttl import TTL
+from supreme.cache.policies.twoq import TwoQ
 from supreme.cache.policies.wtinylfu import WTinyLFU
 
 __all__ = ["ALIASES", "POLICIES", "make_policy", "normalize_name", "split_spec"]
@@ -31,10 +32,12 @@ POLICIES: dict[str, type[EvictionPolicy]] = {
     "wtinylfu": WTinyLFU,
     "lrfu": LRFU,
     "opt": OPT,
+    "twoq": TwoQ,
 }
 
 #: Other spellings accepted by :func:`make_policy` (after lower-casing and dropping ``-``/``_``).
-ALIASES: dict[str, str] = {"belady": "opt", "min": "opt", "tinylfu": "wtinylfu", "secondchance": "clock"}
+ALIASES: dict[str, str] = {"belady": "opt", "min": "opt", "tinylfu": "wtinylfu", "secondchance": "clock",
+                           "2q": "twoq"}
 
 
 def normalize_name(name: str) -> str:

@@ -37,6 +37,10 @@ KNOWN_LAYOUTS: dict[tuple[str, ...], dict[str, str]] = {
 _SNIFF_BYTES = 1 << 16
 
 
+#: delimiters a one-column read may have missed (spreadsheet exports)
+OTHER_DELIMITERS = (";", "\t", "|")
+
+
 def hash_ids(values: np.ndarray | pd.Series) -> np.ndarray:
     """Deterministic uint64 ids of string object ids (pandas' SipHash with its fixed key)."""
     return pd.util.hash_array(np.asarray(values, dtype=object), categorize=True)
@@ -96,6 +100,20 @@ def _default_columns(frame: pd.DataFrame, header: bool) -> dict[str, str | int]:
     return {"time": 1, "obj_id": 2, "obj_size": 3}
 
 
+def _other_delimiter(frame: pd.DataFrame, header: bool, delimiter: str) -> str | None:
+    """The delimiter a one-column frame was really written with, when its first lines split alike on it."""
+    if frame.shape[1] != 1:
+        return None
+    cells = ([str(frame.columns[0])] if header else []) + [str(c) for c in frame.iloc[:2, 0]]
+    if len(cells) < 2:
+        return None
+    for other in OTHER_DELIMITERS:
+        counts = {cell.count(other) for cell in cells}
+        if other != delimiter and len(counts) == 1 and counts.pop() >= 1:
+            return other
+    return None
+
+
 def _bad(p: Path, raw: pd.Series, bad: pd.Series, header: bool, what: str) -> TraceError:
     i = int(np.argmax(bad.to_numpy()))
     line = i + 1 + (1 if header else 0)
@@ -152,6 +170,11 @@ def read_csv(
         header = _guess_header(_first_lines(p, delimiter), columns)
     frame = _frame(p, delimiter, header)
     if columns is None:
+        other = _other_delimiter(frame, header, delimiter)
+        if other is not None:
+            # one column whose header and rows split alike on another delimiter: a misread, not string ids
+            raise TraceError(f"{p}: one column read with delimiter {delimiter!r}, but its lines split "
+                             f"alike on {other!r}: pass --delimiter {other!r}")
         columns = _default_columns(frame, header)
     if "obj_id" not in columns:
         raise TraceError(f"{p}: no column given for obj_id")
