@@ -143,7 +143,7 @@ class SimIO:
     def draw(self, *candidates: str, component: str | None = None) -> float:
         """One cost from the first known key, times the component's slow-fault multiplier."""
         cost = float(self.model(*candidates).sample(self.rng))
-        if component is not None:
+        if component is not None and self.faults.affects(component):  # no window: the multiplier is 1
             cost *= self.faults.state(component, self.now()).latency_multiplier
         return cost
 
