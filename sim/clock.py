@@ -47,7 +47,7 @@ class SimClock:
 
     def now(self) -> float:
         """Simulated time in seconds."""
-        return float(self.env.now)
+        return float(self.env._now)  # the attribute behind the env.now property: one call less per read
 
     def sleep(self, seconds: float) -> None:
         """Always raises: yield ``env.timeout(seconds)`` from a SimPy process instead."""

@@ -89,8 +89,9 @@ class CostClock(SimClock):
 
     def now(self) -> float:
         """``offset + env.now + cost charged in the current synchronous call``."""
+        # env._now, not the env.now property: this is read ~30 times per simulated signal request
         io = self.io
-        return self.offset + self.env.now + (io.ledger.elapsed if io is not None else 0.0)
+        return self.offset + self.env._now + (io.ledger.elapsed if io is not None else 0.0)
 
 
 class SimIO:
@@ -149,7 +150,7 @@ class SimIO:
     def draw(self, *candidates: str, component: str | None = None) -> float:
         """One cost from the first known key, times the component's slow-fault multiplier."""
         cost = float(self.model(*candidates).sample(self.rng))
-        if component is not None:
+        if component is not None and self.faults.affects(component):  # no window: the multiplier is 1
             cost *= self.faults.state(component, self.now()).latency_multiplier
         return cost
 
@@ -159,7 +160,7 @@ class SimIO:
 
     def now(self) -> float:
         """Simulated time including the current call's charged cost."""
-        return self.env.now + self.ledger.elapsed
+        return self.env._now + self.ledger.elapsed
 
     def fails(self, component: str) -> bool:
         """Whether a call to ``component`` now fails (down, or an error-rate draw)."""

@@ -49,6 +49,9 @@ from sim.models._context import SimContext
 from sim.scenario import load_defaults, make_scenario
 from sim.tiers import SimIO, SimMemoryTier, SimRemoteTier
 from sim.workload import market_frames, signal_requests
+from supreme.api.auth.signing import sign_request
+from supreme.api.pipeline import SignalCall, record_request, refusal_status
+from supreme.errors import SupremeError
 
 __all__ = [
     "DEFAULTS", "ENDPOINT", "FLOW", "NAME", "SignalService", "build", "clients", "make_context",
@@ -211,6 +214,9 @@ class SignalService:
             ip_limiter=ip_limiter, key_limiter=key_limiter, signal_ttl=float(sc["signal.ttl"]), flow=flow,
         )
         self.auth = auth
+        # per-request constants, computed once: the hot path builds no key or address string
+        self.overhead_key = str(sc["api.overhead_key"])
+        self.addresses = [f"10.0.{c // 256}.{c % 256}" for c in range(len(self.keys))]
         self.outcomes: dict[str, int] = {}
         self.latencies: list[float] = []
         # the real code's CPU per request class, when the book measured it (sim.book): charged on the
@@ -221,24 +227,18 @@ class SignalService:
 
     def call(self, rid: str, client: int, symbol: str) -> Any:
         """The request as client ``client`` sends it: its address, signed headers and body."""
-        from supreme.api.auth.signing import sign_request
-        from supreme.api.pipeline import SignalCall
-
         kid, secret = self.keys[client]
         body = _body(symbol, self.timeframe)
         headers = sign_request(
             kid, secret, "POST", PATH, body, timestamp_ms=int(self.clock.now() * 1000), nonce=rid
         )
-        return SignalCall(rid, f"10.0.{client // 256}.{client % 256}", headers, "POST", PATH, body, symbol,
-                          self.timeframe)
+        return SignalCall(rid, self.addresses[client], headers, "POST", PATH, body, symbol, self.timeframe)
 
     def handle(self, rid: str, client: int, symbol: str) -> tuple[int, str]:
         """The gateway's work on one request: its own overhead, then the pipeline; the HTTP status
         and the outcome (``hit``/``miss``, ``rejected`` for a 4xx, ``error`` for a 5xx)."""
-        from supreme.api.pipeline import refusal_status
-        from supreme.errors import SupremeError
-
-        self.io.charge(None, self.io.draw(str(self.sc["api.overhead_key"])))
+        io = self.io
+        io.charge(None, io.draw(self.overhead_key))
         self.connector.rid = rid
         try:
             _, body = self.pipeline.handle(self.call(rid, client, symbol))
@@ -267,8 +267,6 @@ def serve(
 ) -> Generator[simpy.Event, Any, None]:
     """One request: wait for a worker of ``gateway``, run the pipeline, pay its I/O, close as the
     gateway middleware does (:func:`supreme.api.pipeline.record_request`)."""
-    from supreme.api.pipeline import record_request
-
     env, io, log, flow, clock = ctx.env, svc.io, ctx.log, svc.flow, svc.clock
     rid = log.next_request_id()
     start = env.now  # totals from env.now: the clock's market offset (~1.4e9 s) would cost precision

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from supreme.clock import Clock
@@ -72,6 +72,8 @@ class GCRA:
 
     rate: float
     burst: int
+    # T in microseconds, computed once: every check of the hot path reads it twice
+    _t: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.rate, (int, float)) and math.isfinite(self.rate) and self.rate > 0):
@@ -81,11 +83,12 @@ class GCRA:
             raise RateLimitConfigError(f"burst must be an integer >= 1, got {self.burst!r}")
         if _US / self.rate < 1:
             raise RateLimitConfigError(f"rate {self.rate}/s is above the 1e6/s resolution of the limiter")
+        object.__setattr__(self, "_t", max(1, round(_US / self.rate)))
 
     @property
     def interval_us(self) -> int:
         """Emission interval T in microseconds."""
-        return max(1, round(_US / self.rate))
+        return self._t
 
     def check_cost(self, cost: int) -> None:
         """Refuse costs that can never be allowed."""
@@ -94,7 +97,7 @@ class GCRA:
 
     def decide(self, tat_us: int | None, now_us: int, cost: int = 1) -> tuple[bool, int]:
         """``(allowed, stored_tat)`` for a stored TAT (None: unseen key) at ``now_us``."""
-        t = self.interval_us
+        t = self._t
         tat = now_us if tat_us is None or tat_us < now_us else tat_us
         new_tat = tat + cost * t
         if now_us < new_tat - self.burst * t:
@@ -104,7 +107,7 @@ class GCRA:
     def result(self, allowed: bool, tat_us: int, now_us: int, cost: int = 1,
                degraded: bool = False) -> RateLimitResult:
         """The :class:`RateLimitResult` for a decision."""
-        t = self.interval_us
+        t = self._t
         remaining = max(0, min(self.burst, (now_us + self.burst * t - tat_us) // t))
         retry = 0 if allowed else max(0, tat_us + cost * t - self.burst * t - now_us)
         return RateLimitResult(allowed=allowed, limit=self.burst, remaining=int(remaining),
@@ -139,7 +142,8 @@ class InMemoryRateLimiter:
 
     def check(self, key: str, cost: int = 1, *, request_id: str | None = None) -> RateLimitResult:
         """Count one request of ``cost`` cells against ``key`` (``request_id`` labels the logged step)."""
-        self.gcra.check_cost(cost)
+        if type(cost) is not int or cost != 1:  # the integer 1 is always a valid cost: skip the call
+            self.gcra.check_cost(cost)
         now = _now_us(self.clock)
         with self._lock:
             allowed, tat = self.gcra.decide(self._tat.get(key), now, cost)

@@ -127,20 +127,33 @@ class Metrics:
             PlatformCollector(registry=r)
             GCCollector(registry=r)
         self._lock = threading.Lock()
+        # labelled children looked up once: ``labels()`` costs more than the increment on a hot path
+        self._request_children: dict[tuple[str, int | str], tuple[Any, Any]] = {}
+        self._cache_children: dict[tuple[bool, str], Any] = {}
 
     # -- feeding -------------------------------------------------------------------------------
     def observe_request(self, endpoint: str, status: int | str, latency: float) -> None:
         """One API request finished."""
-        self.requests.labels(endpoint, str(status)).inc()
-        self.latency.labels(endpoint).observe(latency)
+        children = self._request_children.get((endpoint, status))
+        if children is None:
+            children = (self.requests.labels(endpoint, str(status)), self.latency.labels(endpoint))
+            self._request_children[(endpoint, status)] = children
+        children[0].inc()
+        children[1].observe(latency)
 
     def cache_hit(self, tier: str) -> None:
         """A hit in ``tier`` (L1/L2/L3)."""
-        self.cache_hits.labels(tier).inc()
+        child = self._cache_children.get((True, tier))
+        if child is None:
+            child = self._cache_children[(True, tier)] = self.cache_hits.labels(tier)
+        child.inc()
 
     def cache_miss(self, tier: str) -> None:
         """A miss in ``tier``."""
-        self.cache_misses.labels(tier).inc()
+        child = self._cache_children.get((False, tier))
+        if child is None:
+            child = self._cache_children[(False, tier)] = self.cache_misses.labels(tier)
+        child.inc()
 
     def breaker_state(self, name: str, state: str) -> None:
         """Breaker hook: the breaker ``name`` is now in ``state``."""

@@ -177,6 +177,10 @@ class FaultSchedule:
         self._by_target.setdefault(w.target, []).append(w)
 
     # -- asked: what does a target suffer now? ------------------------------------------------
+    def affects(self, target: str) -> bool:
+        """Whether any window (past, present or future) names ``target``: hot paths skip the rest if not."""
+        return target in self._by_target
+
     def state(self, target: str, now: float) -> FaultState:
         """The combined fault state of ``target`` at ``now``."""
         windows = self._by_target.get(target)

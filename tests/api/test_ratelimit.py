@@ -211,3 +211,14 @@ def test_unreachable_store_is_logged_with_the_request_id(clock: ManualClock, eve
     row = event_log.to_frame().iloc[0]
     assert (row["request_id"], row["outcome"], row["tier"]) == ("r9", "error", "L2")
     assert "failed open" in row["detail"]
+
+
+@pytest.mark.parametrize("cost", [1.0, True, 0, "1"])
+def test_in_memory_check_refuses_a_cost_that_is_not_an_integer_in_range(cost: Any) -> None:
+    """The hot path's skip of the cost check applies to the integer 1 only."""
+    limiter = InMemoryRateLimiter(10.0, 5, ManualClock(0.0))
+    if cost is True:  # bool is an int subclass; 1 cell, as before the fast path
+        assert limiter.check("k", cost).allowed
+        return
+    with pytest.raises(RateLimitConfigError):
+        limiter.check("k", cost)

@@ -84,3 +84,11 @@ def test_bind_proxy_slow_adds_latency_down_cuts_and_both_are_logged(event_log: E
     frame = event_log.to_frame()
     assert list(zip(frame["operation"], frame["outcome"], strict=True)) == [
         ("inject", "slow"), ("restore", "slow"), ("inject", "down"), ("restore", "down")]
+
+
+def test_affects_names_only_targets_with_a_window() -> None:
+    """affects() is true for a target with any window, whenever it is, and false for the others."""
+    sched = FaultSchedule.from_scenario({"faults.redis.down_at": 100.0, "faults.redis.down_for": 1.0})
+    assert sched.affects("redis") and not sched.affects("postgresql")
+    sched.add("postgresql", 5.0, 1.0, "slow", factor=2.0)
+    assert sched.affects("postgresql")

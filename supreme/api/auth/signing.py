@@ -80,7 +80,7 @@ def load_private_key(pem: str | bytes) -> Ed25519PrivateKey:
 def hmac_signature(secret: str | bytes, message: bytes) -> bytes:
     """Raw HMAC-SHA256 of ``message`` under ``secret``."""
     key = secret.encode("ascii") if isinstance(secret, str) else secret
-    return hmac.new(key, message, hashlib.sha256).digest()
+    return hmac.digest(key, message, "sha256")  # the one-shot C path: same bytes as hmac.new(...).digest()
 
 
 def sign_request(key_id: str, private_key_or_secret: Ed25519PrivateKey | str | bytes, method: str,
@@ -156,6 +156,6 @@ def verify_ed25519(public_key: Ed25519PublicKey, signature: bytes, message: byte
 
 def verify_hmac(secret: bytes, signature: bytes, message: bytes, key_id: str) -> None:
     """Raise :class:`BadSignature` unless ``signature`` is HMAC-SHA256(secret, message) (constant time)."""
-    expected = hmac.new(secret, message, hashlib.sha256).digest()
+    expected = hmac.digest(secret, message, "sha256")
     if not hmac.compare_digest(expected, signature):
         raise BadSignature(f"HMAC signature does not match the request for key {key_id}")
