@@ -12,10 +12,13 @@ One schedule, in the shared vocabulary (``faults.<target>.<kind>_at`` / ``_for``
 * sim — :mod:`sim.models.fault_injection` with the same ``faults.redis.*`` windows over
   ``duration`` simulated seconds.
 
-Faults done: Redis disconnect (``faults.redis.down_*``) and Redis latency (``faults.redis.slow_*``,
+Faults done: Redis disconnect (``faults.redis.down_*``), Redis latency (``faults.redis.slow_*``,
 ``slow_latency`` s added per forwarded chunk; the model multiplies by ``slow_factor`` and adds the
-same delay per request and reply).  Any other target or kind is refused by :func:`check_faults`, as
-are overlapping windows of one target: a clear :class:`FaultError` naming the key or the windows.
+same delay per request and reply), and PostgreSQL backend termination (``faults.pg.down_*``: at
+every replay step inside the window, ``pg_terminate_backend`` on this run's own backends; on SQLite
+the equivalent is closing the handle's connection; real world only, the model has no L3 fault).
+Any other target or kind is refused by :func:`check_faults`, as are overlapping windows of one
+target: a clear :class:`FaultError` naming the key or the windows.
 """
 
 from __future__ import annotations
@@ -57,7 +60,9 @@ __all__ = [
 
 BTC_PERP = "nautilus/btc-perp-20211231-20220201_1m.csv"
 #: The fault kinds each world can run, per target.
-SUPPORTED: dict[str, tuple[str, ...]] = {"redis": ("down", "slow")}
+SUPPORTED: dict[str, tuple[str, ...]] = {"redis": ("down", "slow"), "pg": ("down",)}
+#: The targets the SimPy model has (a pg window runs in the real world only).
+MODELLED = ("redis",)
 
 
 def check_faults(faults: Mapping[str, Any]) -> FaultSchedule:
@@ -213,14 +218,18 @@ def compare(real: dict[str, Any], sim: pd.DataFrame, faults: Mapping[str, Any],
     s = real["run"].summary
     r = {"world": "real", "served": s["signals"], "wrong": 0,
          **_world_row(real["log"], schedule, duration, "L2"),
-         "writes checked": s["l3_entries"], "writes lost": s["lost"]}
+         "writes checked": s["l3_entries"], "writes lost": s["lost"],
+         "L3 backends ended": s["pg_terminated"], "faults modelled": "all"}
     for col in [c for c in r if c.startswith("L2 P")]:
         r[col] = float("nan")  # the replay runs on a manual market clock: its event log has no wall latency
     ss = get_model("fault_injection").summarize(sim)
     val = sim.attrs.get("validations") or [{}]
     m = {"world": "sim", "served": ss["answered"], "wrong": ss["wrong"],
          **_world_row(sim, schedule, duration, ""),
-         "writes checked": int(val[-1].get("writes", 0)), "writes lost": int(val[-1].get("lost", 0))}
+         "writes checked": int(val[-1].get("writes", 0)), "writes lost": int(val[-1].get("lost", 0)),
+         "L3 backends ended": 0,
+         "faults modelled": ", ".join(sorted({w.target for w in schedule.windows if w.target in MODELLED}))
+         or "none"}
     return pd.DataFrame([r, m]).set_index("world")
 
 

@@ -17,6 +17,7 @@ DOWN = {"faults.redis.down_at": 30.0, "faults.redis.down_for": 40.0}
 
 @pytest.mark.parametrize(("faults", "needle"), [
     ({"faults.kafka.down_at": 1.0}, "unknown fault target 'kafka'"),
+    ({"faults.pg.slow_at": 1.0}, "unknown fault kind 'slow' for 'pg'"),
     ({"faults.redis.error_at": 1.0, "faults.redis.error_rate": 0.5},
      "unknown fault kind 'error' for 'redis'"),
     ({"faults.redis.flap_at": 1.0}, "faults.redis.flap_at"),
@@ -83,3 +84,28 @@ def test_redis_disconnect_on_real_redis_and_postgres(real_redis: Any, real_postg
     out = fs.run_scenario(DOWN, stream=stream, redis_url="redis://127.0.0.1:6379/0",
                           database_url=real_postgres_url, namespace=namespace)
     _check_down(out, frame)
+
+
+PG_DOWN = {"faults.pg.down_at": 30.0, "faults.pg.down_for": 40.0}
+
+
+def _check_pg(out: dict[str, Any], frame: Any) -> None:
+    real, sim = out["table"].loc["real"], out["table"].loc["sim"]
+    assert real["L3 backends ended"] >= 8  # one per step in the 40 s window (120 s / 25 steps)
+    assert real["writes lost"] == 0 and real["writes checked"] == 2 * 25 + 1
+    assert sim["faults modelled"] == "none" and sim["breaker opened"] == 0
+    assert_same_signals(out["real"]["run"].result.signals, engine_signals({"AAA": frame}))
+    kills = out["real"]["log"].query("component == 'Chaos_Engine' and operation == 'terminate_backends'")
+    assert len(kills) >= 8 and kills["time"].between(30.0, 70.0 + 120.0 / 25).all()
+
+
+def test_pg_backend_termination_on_sqlite_drops_the_connection() -> None:
+    stream, frame = _stream()
+    _check_pg(fs.run_scenario(PG_DOWN, stream=stream), frame)
+
+
+def test_pg_backend_termination_on_real_postgres(real_postgres_url: str, namespace: str) -> None:
+    stream, frame = _stream()
+    out = fs.run_scenario(PG_DOWN, stream=stream, database_url=real_postgres_url, namespace=namespace)
+    _check_pg(out, frame)
+    assert out["real"]["run"].summary["l3_pool"]["connections_lost"] >= 1  # psycopg_pool saw them go
