@@ -9,7 +9,7 @@
 # %% [markdown]
 # # 05 · Resilience: faults during a real replay, beside the model
 #
-# **Question.** When Redis (L2) is cut, or slowed, while recorded BTC-PERP 1m candles replay through
+# **Question.** When Redis (L2) is cut or slowed, or L3's database connections are killed, while recorded BTC-PERP 1m candles replay through
 # the real signal path, does every signal still get served, how fast does the breaker notice and
 # recover, and is any write lost?
 #
@@ -18,7 +18,10 @@
 # `fakeredis.TcpFakeServer` on loopback behind the real `TcpProxy`, which the real `FaultSchedule`
 # cuts or slows; `ErrorRecovery` (`redis_reconnect`) brings L2 back; afterwards every L3 entry is read
 # back from L2. L3 is a fresh SQLite file. The replay's market span is mapped onto the scenario's
-# 120 s. *Simulated run:* the SimPy `fault_injection` model on the same `faults.redis.*` windows.
+# 120 s. A `faults.pg.down_*` window ends L3's connections at every step inside it: on PostgreSQL
+# `pg_terminate_backend` on this run's own backends, here on SQLite (no server process) the
+# equivalent, closing the handle's connection. *Simulated run:* the SimPy `fault_injection` model on
+# the same `faults.redis.*` windows (it has no L3 fault: "faults modelled" says so).
 # A test (`tests/lab/test_fault_scenarios.py`) runs the same scenario on the real Redis and PostgreSQL.
 
 # %% tags=["parameters"]
@@ -29,6 +32,7 @@ SCENARIOS = {
     "Redis disconnect": {"faults.redis.down_at": 30.0, "faults.redis.down_for": 40.0},
     "Redis latency": {"faults.redis.slow_at": 30.0, "faults.redis.slow_for": 40.0,
                       "faults.redis.slow_factor": 3.0, "faults.redis.slow_latency": 0.002},
+    "PostgreSQL backend termination": {"faults.pg.down_at": 30.0, "faults.pg.down_for": 40.0},
 }
 
 # %%
