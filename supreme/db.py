@@ -44,6 +44,7 @@ class Database:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
         self.url = url
+        self.name = name  #: PostgreSQL application_name of this handle's connections
         self.timeout = timeout
         self._local = threading.local()
         self._shared: sqlite3.Connection | None = None
@@ -173,6 +174,19 @@ class Database:
     def pool(self) -> Any:
         """The underlying psycopg_pool.ConnectionPool, or None for SQLite."""
         return self._pool
+
+    def drop_connection(self) -> bool:
+        """SQLite: close this thread's connection; the next call opens a fresh one.
+
+        The embedded stand-in for a terminated PostgreSQL backend (SQLite has no server process to
+        kill).  Returns whether there was a connection to drop; PostgreSQL handles return False.
+        """
+        conn = getattr(self._local, "conn", None) if self.dialect == "sqlite" else None
+        if conn is None:
+            return False
+        conn.close()
+        self._local.conn = None
+        return True
 
     def close(self) -> None:
         """Close every connection this handle opened."""

@@ -67,7 +67,15 @@ def _tier_class() -> type:
             if self.down():
                 m.bridge.wait(m.sc["io.refused"])
                 raise TierUnavailable(f"{self.name}: connection refused (Redis disconnected by Chaos_Engine)")
-            m.bridge.wait(self.latency.sample(m.ctx.rng))
+            base = self.latency.sample(m.ctx.rng)
+            if self.name == "L2":
+                # a slow window multiplies the call's latency and adds the proxy's per-chunk delay
+                # (one request chunk and one reply chunk per call)
+                now = m.ctx.env.now
+                st = m.chaos.state("redis", now)
+                extra = sum(2 * w.latency for w in m.chaos.windows if w.kind == "slow" and w.covers(now))
+                base = base * st.latency_multiplier + extra
+            m.bridge.wait(base)
 
     return SimTier
 
@@ -78,7 +86,7 @@ class _Model:
         from supreme.cache.tiers.memory import MemoryTier
         from supreme.resilience.breaker import CallNotPermitted, CircuitBreaker
         from supreme.resilience.breaker_state import State
-        from supreme.resilience.fault_schedule import FaultSchedule, FaultWindow
+        from supreme.resilience.fault_schedule import FaultSchedule
         from supreme.resilience.recovery import ErrorRecovery
 
         if sc["load.pattern"] not in ("random", "cycle"):
@@ -88,9 +96,11 @@ class _Model:
         self.bridge = IoBridge(ctx.env)
         self.clock = clock = BridgeClock(ctx.env, self.bridge)
         self.State = State
-        self.chaos = FaultSchedule(
-            [FaultWindow("redis", sc["faults.redis.down_at"], sc["faults.redis.down_for"])],
-            clock=clock, event_log=ctx.log)
+        # the scenario's Redis windows in the shared vocabulary (down, slow, error); other targets
+        # are not modelled here
+        redis_keys = {k: v for k, v in sc.items() if k.startswith("faults.redis.")}
+        self.chaos = FaultSchedule.from_scenario(redis_keys, clock=clock, event_log=ctx.log)
+        self.chaos.windows.sort(key=lambda w: w.start)
         SimTier = _tier_class()
         self.l2 = SimTier(self, "L2", sc["io.l2"])
         self.l3 = SimTier(self, "L3", sc["io.l3"])
@@ -122,8 +132,8 @@ class _Model:
 
     # -- the simulated dependency ----------------------------------------------------------------------
     def redis_down(self) -> bool:
-        """Whether the Chaos_Engine's Redis window covers the current simulated instant."""
-        return any(w.target == "redis" for w in self.chaos.active())
+        """Whether a Chaos_Engine window that cuts Redis covers the current simulated instant."""
+        return any(w.target == "redis" and w.kind == "down" for w in self.chaos.active())
 
     def _source(self, key: str) -> Any:
         self.bridge.wait(self.source_latency.sample(self.ctx.rng))

@@ -12,6 +12,7 @@ entries L2 does not hold byte for byte.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +20,12 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from supreme.builders import build_hierarchy
+from supreme.builders import build_manager
+from supreme.cache.tiers.memory import MemoryTier
+from supreme.cache.tiers.redis_tier import RedisTier
 from supreme.cache.tiers.sql_tier import SqlTier
 from supreme.clock import ManualClock
+from supreme.db import Database
 from supreme.events import EventLog
 from supreme.replay.pipeline import PipelineResult, PipelineSettings, ReplayPipeline
 from supreme.replay.sources import Stream
@@ -30,7 +34,7 @@ from supreme.resilience.fault_schedule import FaultSchedule
 from supreme.resilience.proxy import TcpProxy
 from supreme.resilience.recovery import ErrorRecovery, redis_reconnect
 
-__all__ = ["FaultReplay", "replay_with_faults"]
+__all__ = ["FaultReplay", "replay_with_faults", "terminate_backends"]
 
 
 @dataclass
@@ -48,6 +52,20 @@ def _stored_keys(l3: SqlTier) -> list[str]:
     return [str(k)[len(l3.namespace):] for (k,) in rows]
 
 
+def terminate_backends(db: Database) -> int:
+    """End this handle's server connections: ``pg_terminate_backend`` on the PostgreSQL backends whose
+    ``application_name`` is the handle's own (never anyone else's); on SQLite, which has no server,
+    close the handle's connection instead (:meth:`Database.drop_connection`).  Returns how many."""
+    if db.dialect != "postgresql":
+        return int(db.drop_connection())
+    import psycopg
+
+    with psycopg.connect(db.url, autocommit=True, connect_timeout=2) as conn:
+        rows = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE application_name = %s AND pid <> pg_backend_pid()", (db.name,)).fetchall()
+    return sum(1 for (ok,) in rows if ok)
+
+
 def replay_with_faults(streams: Sequence[Stream], faults: Mapping[str, Any], *, redis_url: str,
                        database_url: str, namespace: str, settings: PipelineSettings | None = None,
                        event_log: EventLog | None = None) -> FaultReplay:
@@ -59,19 +77,34 @@ def replay_with_faults(streams: Sequence[Stream], faults: Mapping[str, Any], *, 
     target = urlsplit(redis_url)
     with TcpProxy(target.hostname or "127.0.0.1", target.port or 6379) as proxy:
         client = redis_py.Redis.from_url(proxy.url(redis_url), socket_timeout=0.5, socket_connect_timeout=0.5)
-        cache, breakers = build_hierarchy(clock, client, database_url, event_log=log, default_ttl=None,
-                                          namespace=namespace)
+        # a name of our own, so a backend termination can only ever reach this run's connections
+        app = "supreme-fault-" + hashlib.blake2b(namespace.encode(), digest_size=5).hexdigest()
+        l3_tier = SqlTier(database_url, clock=clock, namespace=namespace, db_options={"name": app})
+        cache, breakers = build_manager(clock, MemoryTier("lru", clock=clock, capacity=10_000),
+                                        RedisTier(client, namespace=f"{namespace}cache:"), l3_tier,
+                                        event_log=log, default_ttl=None)
+        terminated = [0]
         try:
             pipeline = ReplayPipeline(streams, cache, clock, event_log=log, breakers=breakers,
                                       settings=settings)
             start = min(int(s.frame["timestamp"].iloc[0]) for s in streams) / 1000.0
             schedule = FaultSchedule.from_scenario(faults, clock=clock, event_log=log, offset=start)
             schedule.bind_proxy("redis", proxy)
+
+            def kill(w: Any) -> None:
+                terminated[0] += terminate_backends(l3_tier.database())
+                log.record(clock.now(), "fault_injection", "Chaos_Engine", "terminate_backends", "ok",
+                           key="pg", detail=f"{terminated[0]} so far")
+
+            schedule.bind("pg", kill, lambda w: None)
             recovery = ErrorRecovery(clock=clock, event_log=log)
             recovery.register("redis", "redis_reconnect", redis_reconnect(client))
 
             def before_step() -> None:
-                schedule.apply()
+                started = {w for kind, w in schedule.apply() if kind == "start"}
+                for w in schedule.active():
+                    if w.target == "pg" and w not in started:
+                        kill(w)  # a PostgreSQL window keeps ending our backends at every step
                 # the breaker's own wait is seconds and a step is many market minutes, so it is mostly
                 # half-open here: recovery (a fresh pool, a PING) runs until it is closed again
                 if breakers["L2"].state is not State.CLOSED:
@@ -94,7 +127,9 @@ def replay_with_faults(streams: Sequence[Stream], faults: Mapping[str, Any], *, 
                        "pending_after_run": journaled, "flushed_after_recovery": flushed, "lost": lost,
                        "recoveries": sum(r.succeeded for r in recovery.history),
                        "failed_recoveries": sum(not r.succeeded for r in recovery.history),
-                       "breakers": {k: b.state.value for k, b in breakers.items()}}
+                       "breakers": {k: b.state.value for k, b in breakers.items()},
+                       "pg_terminated": terminated[0],
+                       "l3_pool": l3_tier.database().pool_stats()}
         finally:
             cache.close()
             client.close()
