@@ -216,10 +216,14 @@ def create_app(services: Services, *, close_on_shutdown: bool = False, title: st
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.engine.warm_up()  # compiled kernels load before the first request, not during it
+        if services.resilience is not None:
+            services.resilience.start()
         try:
             yield
         finally:
             try:
+                if services.resilience is not None:
+                    await services.resilience.stop()
                 if on_shutdown is not None:
                     on_shutdown()
             finally:

@@ -22,6 +22,11 @@ part                   built from
 ``key_limiter``        GCRA per API key (after authentication)
 ``metrics``            :class:`~supreme.monitoring.Metrics` with its own registry
 ``pipeline``           :class:`~supreme.api.pipeline.SignalPipeline` over the parts above
+``resilience``         :class:`~supreme.api.resilience.ServiceResilience`: ErrorRecovery (reconnect)
+                       driving the L2/L3 breakers, ErrorHandler, AlertManager (escalation on the
+                       clock, ``GET /api/v1/alerts``), alert and pool gauges; stepped by an asyncio
+                       task in the app's lifespan.  Every L2/L3 call is ``Retry`` around its breaker
+                       (``retry_attempts``)
 =====================  ==================================================================
 
 Each part comes from a small builder of :mod:`supreme.builders` (``build_hierarchy``,
@@ -48,6 +53,7 @@ from supreme.api.auth import AuthService, KeyStore, SecretCipher
 from supreme.api.markets import MarketInfo, open_markets
 from supreme.api.pipeline import SignalPipeline
 from supreme.api.ratelimit import RateLimiter
+from supreme.api.resilience import ServiceResilience
 from supreme.builders import build_auth, build_hierarchy, build_limiters, build_strategy, redis_client
 from supreme.cache import CacheManager
 from supreme.cache.tiers.base import CacheTier
@@ -90,6 +96,8 @@ class ServiceOptions:
     recv_window_ms: int = 5000
     session_ttl: float = 900.0
     max_body_bytes: int = 16 * 1024
+    retry_attempts: int = 2
+    resilience_interval: float = 0.5
 
 
 @dataclass
@@ -109,6 +117,7 @@ class Services:
     ip_limiter: RateLimiter | None = None
     key_limiter: RateLimiter | None = None
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+    resilience: ServiceResilience | None = None
     signal_ttl: float = 86_400.0
     max_body_bytes: int = 16 * 1024
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
@@ -145,7 +154,7 @@ class Services:
         cache, breakers = build_hierarchy(clock, redis_client, db_url, l1_policy=opts.l1_policy,
                                           l1_capacity=opts.l1_capacity, namespace=opts.namespace,
                                           cache_redis_url=opts.cache_redis_url, event_log=event_log,
-                                          monitor=metrics)
+                                          monitor=metrics, retry_attempts=opts.retry_attempts)
         closers.append(cache.close)
         feed, engine = build_strategy(replay.connector, replay.clock, cache, event_log=event_log)
         key_db = Database.from_url(db_url)
@@ -158,10 +167,15 @@ class Services:
                                                  key_rate=opts.key_rate, key_burst=opts.key_burst,
                                                  redis=redis_client, namespace=opts.namespace,
                                                  event_log=event_log)
+        tiers = {t.name: t for t in cache.tiers if isinstance(t, CacheTier)}
+        resilience = ServiceResilience.build(clock, metrics, breakers, tiers, event_log=event_log,
+                                             interval=opts.resilience_interval, redis=redis_client,
+                                             databases={"keys": lambda: key_db,
+                                                        "L3": lambda: getattr(tiers.get("L3"), "_db", None)})
         return cls(
             settings=settings, clock=clock, market_clock=replay.clock, event_log=event_log, cache=cache,
             feed=feed, engine=engine, auth=auth, metrics=metrics, markets=replay.markets,
-            ip_limiter=ip_limiter, key_limiter=key_limiter, breakers=breakers,
+            ip_limiter=ip_limiter, key_limiter=key_limiter, breakers=breakers, resilience=resilience,
             max_body_bytes=opts.max_body_bytes, _closers=closers,
         )
 
