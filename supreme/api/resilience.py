@@ -230,7 +230,8 @@ def _reconnect(tier: Any) -> Any:
         ping = getattr(tier, "ping", None)
         if ping is not None:
             return bool(ping())
-        return bool(tier.exists("__supreme_probe__") in (True, False))  # a round trip through the tier
+        tier.peek("__supreme_probe__")  # a round trip through the tier (raises while it is down)
+        return True
 
     run.__name__ = "reconnect"
     return run

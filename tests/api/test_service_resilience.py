@@ -115,3 +115,20 @@ def test_postgres_pool_statistics_are_exported(tmp_path: Path, clock: ManualCloc
                 assert f'supreme_pool_connections{{pool="{pool}",state="{state}"}}' in text
     finally:
         svc.close()
+
+
+def test_l3_reconnect_procedure_round_trips_through_the_tier(svc: Services) -> None:
+    assert svc.resilience is not None
+    result = svc.resilience.recovery.recover("L3", svc.breakers["L3"])
+    assert result.succeeded and result.procedure == "L3_reconnect"
+
+
+def test_a_503_always_carries_retry_after(svc: Services, server: fakeredis.FakeServer) -> None:
+    from tests.api.test_app import assert_error, post_signal
+
+    key = svc.auth.store.create("ed25519", "signal:read", label="t")
+    client = TestClient(create_app(svc))
+    server.connected = False  # the nonce store is gone: refused honestly, with a time to come back
+    resp = post_signal(client, svc, key, {"symbol": "SPX", "timeframe": "1d"})
+    assert_error(resp, 503, "auth_unavailable")
+    assert int(resp.headers["retry-after"]) >= 1
