@@ -61,7 +61,8 @@ def build_hierarchy(clock: Clock, redis: Any, database_url: str, *, l1_policy: s
                     namespace: str = "supreme:", cache_redis_url: str | None = None,
                     event_log: EventLog = NULL_LOG, monitor: BreakerMonitor | None = None,
                     default_ttl: float | None = 86_400.0, flow: str = "trading_signal",
-                    retry_attempts: int = 1) -> tuple[CacheManager, dict[str, CircuitBreaker]]:
+                    retry_attempts: int = 1, adaptive: Any = None,
+                    ) -> tuple[CacheManager, dict[str, CircuitBreaker]]:
     """L1 memory, L2 Redis (``redis`` client, or ``cache_redis_url``), L3 SQL, each remote tier behind
     its breaker; returns the manager and the breakers by tier."""
     if cache_redis_url is not None:
@@ -71,15 +72,17 @@ def build_hierarchy(clock: Clock, redis: Any, database_url: str, *, l1_policy: s
     l3 = SqlTier(database_url, clock=clock, namespace=namespace)
     l1 = MemoryTier(l1_policy, clock=clock, capacity=l1_capacity, unit=l1_unit)
     return build_manager(clock, l1, l2, l3, event_log=event_log, monitor=monitor, default_ttl=default_ttl,
-                         flow=flow, retry_attempts=retry_attempts)
+                         flow=flow, retry_attempts=retry_attempts, adaptive=adaptive)
 
 
 def build_manager(clock: Clock, l1: Any, l2: CacheTier, l3: CacheTier, *, event_log: EventLog = NULL_LOG,
                   monitor: BreakerMonitor | None = None, default_ttl: float | None = 86_400.0,
                   flow: str = "trading_signal",
-                  retry_attempts: int = 1) -> tuple[CacheManager, dict[str, CircuitBreaker]]:
+                  retry_attempts: int = 1, adaptive: Any = None,
+                  ) -> tuple[CacheManager, dict[str, CircuitBreaker]]:
     """The manager over given tiers (real or simulated), each remote tier behind its breaker; with
-    ``retry_attempts`` > 1 every tier call is a :func:`tier_retry` around the breaker."""
+    ``retry_attempts`` > 1 every tier call is a :func:`tier_retry` around the breaker; ``adaptive``
+    (an AccessObserver such as the adaptive layer) learns from every get."""
     breakers = {name: tier_breaker(f"cache_{name}", clock, monitor=monitor, event_log=event_log)
                 for name in ("L2", "L3")}
     guards = {name: (tier_retry(br, clock, retry_attempts, event_log=event_log, seed=i).call
@@ -87,7 +90,7 @@ def build_manager(clock: Clock, l1: Any, l2: CacheTier, l3: CacheTier, *, event_
               for i, (name, br) in enumerate(breakers.items())}
     manager = CacheManager(
         l1, l2, l3, clock=clock, event_log=event_log, default_ttl=default_ttl, flow=flow,
-        guards=guards, unavailable_errors=(CallNotPermitted,),
+        guards=guards, unavailable_errors=(CallNotPermitted,), adaptive=adaptive,
     )
     return manager, breakers
 

@@ -117,6 +117,8 @@ class ServiceResilience:
     breakers: dict[str, CircuitBreaker]
     interval: float = 0.5
     event_log: EventLog = NULL_LOG
+    #: called with the clock's now after every step, on the event loop (e.g. the adaptive layer's cycle)
+    periodic: list[Callable[[float], Any]] = field(default_factory=list)
     steps: int = 0
     errors: list[str] = field(default_factory=list)
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -153,7 +155,21 @@ class ServiceResilience:
         return cls(clock, metrics, alerts, recovery, handlers, dict(breakers), interval, event_log)
 
     def step(self) -> None:
-        """One round: recover open breakers, evaluate the alert rules, escalate on the clock."""
+        """One round: recover open breakers, evaluate the alert rules, escalate; then the periodic calls."""
+        self.check()
+        self.run_periodic()
+
+    def run_periodic(self) -> None:
+        """Each periodic call with the clock's now (a failing one is noted, never raised)."""
+        for fn in self.periodic:
+            try:
+                fn(self.clock.now())
+            except Exception as exc:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                log.warning("periodic call %r failed: %s", fn, exc)
+
+    def check(self) -> None:
+        """Recover open breakers, evaluate the alert rules, escalate on the clock (does I/O)."""
         self.steps += 1
         for name, handler in self.handlers.items():
             state = handler.breaker.state
@@ -188,10 +204,11 @@ class ServiceResilience:
         self._stop = stop = asyncio.Event()
         while not stop.is_set():
             try:
-                await asyncio.to_thread(self.step)
+                await asyncio.to_thread(self.check)
             except Exception as exc:  # the loop must outlive any one failing step
                 self.errors.append(f"{type(exc).__name__}: {exc}")
                 log.warning("resilience step failed: %s", exc)
+            self.run_periodic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.interval)
 

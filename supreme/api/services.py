@@ -22,6 +22,9 @@ part                   built from
 ``key_limiter``        GCRA per API key (after authentication)
 ``metrics``            :class:`~supreme.monitoring.Metrics` with its own registry
 ``pipeline``           :class:`~supreme.api.pipeline.SignalPipeline` over the parts above
+``adaptive``           :class:`~supreme.adaptive.AdaptiveLayer` on the cache manager
+                       (``SUPREME_ADAPTIVE``: market-data keys by default; see
+                       :mod:`supreme.adaptive.live`), adaptations in the event log and /metrics
 ``resilience``         :class:`~supreme.api.resilience.ServiceResilience`: ErrorRecovery (reconnect)
                        driving the L2/L3 breakers, ErrorHandler, AlertManager (escalation on the
                        clock, ``GET /api/v1/alerts``), alert and pool gauges; stepped by an asyncio
@@ -49,6 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from supreme.adaptive.layer import AdaptiveLayer
+from supreme.adaptive.live import AdaptiveCollector, live_adaptive
 from supreme.api.auth import AuthService, KeyStore, SecretCipher
 from supreme.api.markets import MarketInfo, open_markets
 from supreme.api.pipeline import SignalPipeline
@@ -98,6 +103,7 @@ class ServiceOptions:
     max_body_bytes: int = 16 * 1024
     retry_attempts: int = 2
     resilience_interval: float = 0.5
+    adaptive_cycle: float = 60.0
 
 
 @dataclass
@@ -118,6 +124,7 @@ class Services:
     key_limiter: RateLimiter | None = None
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
     resilience: ServiceResilience | None = None
+    adaptive: AdaptiveLayer | None = None
     signal_ttl: float = 86_400.0
     max_body_bytes: int = 16 * 1024
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
@@ -151,10 +158,16 @@ class Services:
         db_url = opts.database_url or settings.database_url
         if not db_url:
             raise ConfigError("no database URL: set SUPREME_DATABASE_URL or pass database_url")
+        observer, layer = live_adaptive(settings.adaptive, clock, capacity=opts.l1_capacity,
+                                        policy=opts.l1_policy, cycle_seconds=opts.adaptive_cycle,
+                                        event_log=event_log)
+        if layer is not None:
+            metrics.registry.register(AdaptiveCollector(layer, metrics.prefix))
         cache, breakers = build_hierarchy(clock, redis_client, db_url, l1_policy=opts.l1_policy,
                                           l1_capacity=opts.l1_capacity, namespace=opts.namespace,
                                           cache_redis_url=opts.cache_redis_url, event_log=event_log,
-                                          monitor=metrics, retry_attempts=opts.retry_attempts)
+                                          monitor=metrics, retry_attempts=opts.retry_attempts,
+                                          adaptive=observer)
         closers.append(cache.close)
         feed, engine = build_strategy(replay.connector, replay.clock, cache, event_log=event_log)
         key_db = Database.from_url(db_url)
@@ -172,11 +185,13 @@ class Services:
                                              interval=opts.resilience_interval, redis=redis_client,
                                              databases={"keys": lambda: key_db,
                                                         "L3": lambda: getattr(tiers.get("L3"), "_db", None)})
+        if observer is not None:
+            resilience.periodic.append(observer.maybe_run)  # learning cycles on the clock, idle or not
         return cls(
             settings=settings, clock=clock, market_clock=replay.clock, event_log=event_log, cache=cache,
             feed=feed, engine=engine, auth=auth, metrics=metrics, markets=replay.markets,
             ip_limiter=ip_limiter, key_limiter=key_limiter, breakers=breakers, resilience=resilience,
-            max_body_bytes=opts.max_body_bytes, _closers=closers,
+            adaptive=layer, max_body_bytes=opts.max_body_bytes, _closers=closers,
         )
 
     @property
