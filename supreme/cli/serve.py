@@ -5,6 +5,14 @@ when unset).  Market data is the bundled arch sample plus any ``--data`` recordi
 market clock that starts at ``--replay-start`` (default: the close of the newest candle) and runs at
 ``--replay-speed`` market seconds per real second.  Create a key first with ``supreme keys create
 --scopes signal:read``.
+
+Resilience runs in the server: every L2/L3 call is retried once (connectivity errors only) through its
+circuit breaker; a background loop reconnects a tier whose breaker is open and half-opens it, and
+raises alerts (escalated on the clock) that ``GET /api/v1/alerts`` lists and ``GET /metrics`` exports
+(``supreme_alerts_active``, ``supreme_alert_incidents_total``, ``supreme_alert_escalation_level``),
+with the connection pools (``supreme_pool_connections``).  Every 503 carries ``Retry-After``.
+``SUPREME_ADAPTIVE`` = ``market`` (default) / ``all`` / ``off`` attaches the adaptive layer to the
+cache manager (``supreme_adaptive_*`` and ``supreme_adaptations_total`` in /metrics).
 """
 
 from __future__ import annotations
