@@ -35,6 +35,7 @@ from supreme.market.recording import open_recording, open_sample
 from supreme.market.replay import ReplayConnector
 from supreme.market.sample import SAMPLE_TIMEFRAME, sample_symbols
 from supreme.market.timeframes import timeframe_ms
+from supreme.market.window import CandleArrays
 
 __all__ = ["MarketInfo", "ReplayMarkets", "RoutingConnector", "open_markets", "parse_replay_start"]
 
@@ -81,6 +82,11 @@ class RoutingConnector:
                     limit: int | None = None) -> list[list[float]]:
         """Candles of ``symbol`` from its replay connector."""
         return self._of(symbol).fetch_ohlcv(symbol, timeframe, since, limit)
+
+    def fetch_ohlcv_arrays(self, symbol: str, timeframe: str = "1m", since: int | None = None,
+                           limit: int | None = None) -> CandleArrays:
+        """Candles of ``symbol`` as column arrays (the feed's window path: no rows built)."""
+        return self._of(symbol).fetch_ohlcv_arrays(symbol, timeframe, since, limit)
 
     def fetch_trades(self, symbol: str, since: int | None = None, limit: int | None = None) -> list[Any]:
         """Trades of ``symbol`` (none are recorded for candle files)."""

@@ -15,7 +15,11 @@ part                   built from
                        arch S&P 500 / NASDAQ daily sample, plus optional recorded files),
                        routed by symbol (:mod:`supreme.api.markets`)
 ``feed``               :class:`~supreme.market.MarketDataFeed` over the connector and the cache
-``engine``             :class:`~supreme.strategy.StrategyEngine` over the feed
+``engine``             :class:`~supreme.strategy.StrategyEngine` (``signal_path="frame"``, the default:
+                       a DataFrame per miss through the OHLCV cache) or
+                       :class:`~supreme.strategy.window_engine.WindowEngine` (``"window"``: the
+                       feed's candle windows, as the replay pipeline; market data then skips the
+                       cache); the same signals
 ``auth``               :class:`~supreme.api.auth.AuthService` (keys in the database, nonces and
                        sessions in Redis)
 ``ip_limiter``         GCRA per client address (before authentication)
@@ -70,6 +74,7 @@ from supreme.market.feed import MarketDataFeed
 from supreme.monitoring.metrics import Metrics
 from supreme.resilience.breaker import CircuitBreaker
 from supreme.strategy.engine import StrategyEngine
+from supreme.strategy.window_engine import WindowEngine
 
 __all__ = ["ServiceOptions", "Services"]
 
@@ -104,6 +109,7 @@ class ServiceOptions:
     retry_attempts: int = 2
     resilience_interval: float = 0.5
     adaptive_cycle: float = 60.0
+    signal_path: str = "frame"
 
 
 @dataclass
@@ -116,7 +122,7 @@ class Services:
     event_log: EventLog
     cache: CacheManager
     feed: MarketDataFeed
-    engine: StrategyEngine
+    engine: StrategyEngine | WindowEngine
     auth: AuthService
     metrics: Metrics
     markets: dict[str, MarketInfo]
@@ -169,7 +175,11 @@ class Services:
                                           monitor=metrics, retry_attempts=opts.retry_attempts,
                                           adaptive=observer)
         closers.append(cache.close)
-        feed, engine = build_strategy(replay.connector, replay.clock, cache, event_log=event_log)
+        feed, frame_engine = build_strategy(replay.connector, replay.clock, cache, event_log=event_log)
+        if opts.signal_path not in ("window", "frame"):
+            raise ConfigError(f"signal_path must be 'window' or 'frame', got {opts.signal_path!r}")
+        engine: StrategyEngine | WindowEngine = (WindowEngine.like(frame_engine, feed)
+                                                 if opts.signal_path == "window" else frame_engine)
         key_db = Database.from_url(db_url)
         closers.append(key_db.close)
         cipher = SecretCipher(settings.master_key) if settings.master_key is not None else None

@@ -41,6 +41,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--burst", type=int, default=1000, help="per-key burst (default 1000)")
     p.add_argument("--ip-rate", type=positive, default=1000.0, help="per-address requests/s (default 1000)")
     p.add_argument("--ip-burst", type=int, default=2000, help="per-address burst (default 2000)")
+    p.add_argument("--signal-path", choices=["frame", "window"], default="frame",
+                   help="frame: candles through the OHLCV cache per signal miss (default); window: the "
+                        "feed's candle windows, the replay pipeline's path (same signals)")
     p.add_argument("--event-log", metavar="PATH",
                    help="keep the event log and write it here (Parquet) at shutdown; off otherwise")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
@@ -59,5 +62,5 @@ def run(args: argparse.Namespace) -> int:
           echo=lambda message: print(f"supreme serve: {message}", flush=True),
           replay_start=args.replay_start, replay_speed=args.replay_speed, recorded=args.data,
           key_rate=args.rate, key_burst=args.burst, ip_rate=args.ip_rate, ip_burst=args.ip_burst,
-          drain_seconds=args.drain_seconds)
+          drain_seconds=args.drain_seconds, signal_path=args.signal_path)
     return 0

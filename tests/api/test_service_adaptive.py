@@ -57,3 +57,31 @@ def test_live_requests_teach_the_layer_market_data_only(tmp_path: Path, clock: M
         assert 'supreme_adaptive_policy{policy="lru"} 1.0' in text
     finally:
         svc.close()
+
+
+def test_window_signal_path_answers_the_same_signals_as_the_frame_path(tmp_path: Path) -> None:
+    """``serve --signal-path window`` (the replay pipeline's feed windows) against the default path."""
+    from supreme.strategy.window_engine import WindowEngine
+
+    answers: dict[str, list[dict[str, object]]] = {}
+    for path in ("frame", "window"):
+        clock = ManualClock(1_700_000_000.0)
+        svc = build_services(tmp_path / path, clock, signal_path=path, replay_start="2010-01-04")
+        try:
+            assert isinstance(svc.engine, WindowEngine) == (path == "window")
+            key = svc.auth.store.create("ed25519", "signal:read", label="t")
+            client = TestClient(create_app(svc))
+            got = []
+            for step in range(40):  # market days pass between requests: each asks for a new signal
+                resp = post_signal(client, svc, key, {"symbol": "SPX", "timeframe": "1d"})
+                assert resp.status_code == 200, resp.text
+                body = resp.json()
+                body["meta"].pop("request_id")  # the only field that differs by design
+                got.append(body)
+                clock.advance(86_400.0 * (1 + step % 3))
+            answers[path] = got
+        finally:
+            svc.close()
+    for w, f in zip(answers["window"], answers["frame"], strict=True):
+        assert w == f, {k: (w.get(k), f.get(k)) for k in set(w) | set(f) if w.get(k) != f.get(k)}
+    assert len({str(a) for a in answers["frame"]}) > 10  # the signals moved with the market
