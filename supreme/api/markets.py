@@ -37,7 +37,8 @@ from supreme.market.sample import SAMPLE_TIMEFRAME, sample_symbols
 from supreme.market.timeframes import timeframe_ms
 from supreme.market.window import CandleArrays
 
-__all__ = ["MarketInfo", "ReplayMarkets", "RoutingConnector", "open_markets", "parse_replay_start"]
+__all__ = ["MarketInfo", "ReplayMarkets", "RoutingConnector", "live_markets", "open_markets",
+           "parse_replay_start"]
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,20 @@ class ReplayMarkets:
 
     markets: dict[str, MarketInfo]
     clock: Clock
-    connector: RoutingConnector
+    connector: Any  # a RoutingConnector over replays, or a live ExchangeConnector (live_markets)
+
+
+def live_markets(connector: Any, clock: Clock, symbols: Sequence[str],
+                 timeframe: str = "1m") -> ReplayMarkets:
+    """``symbols`` on a live exchange connector (e.g. :class:`~supreme.market.ccxt_connector.CcxtConnector`)
+    on the service's own clock: market time is real time.  Nothing is recorded, so the span is 0..now."""
+    if not symbols:
+        raise ConfigError("a live exchange needs at least one symbol (--symbols)")
+    timeframe_ms(timeframe)  # an unknown timeframe is refused here, before serving
+    now_ms = int(clock.now() * 1000.0)
+    source = f"live:{getattr(connector, 'name', type(connector).__name__)}"
+    markets = {s: MarketInfo(s, timeframe, 0, now_ms, source) for s in symbols}
+    return ReplayMarkets(markets, clock, connector)
 
 
 def open_markets(clock: Clock, symbols: Iterable[str] | None = None, recorded: Sequence[str | Path] = (), *,

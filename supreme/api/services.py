@@ -13,7 +13,8 @@ part                   built from
                        :class:`~supreme.resilience.breaker.CircuitBreaker`
 ``connector``          a :class:`~supreme.market.ReplayConnector` per recording (the bundled
                        arch S&P 500 / NASDAQ daily sample, plus optional recorded files),
-                       routed by symbol (:mod:`supreme.api.markets`)
+                       routed by symbol (:mod:`supreme.api.markets`); or, with ``live_connector``,
+                       a live exchange (``serve --live``: CcxtConnector) on the service clock
 ``feed``               :class:`~supreme.market.MarketDataFeed` over the connector and the cache
 ``engine``             :class:`~supreme.strategy.StrategyEngine` (``signal_path="frame"``, the default:
                        a DataFrame per miss through the OHLCV cache) or
@@ -59,7 +60,7 @@ from typing import Any
 from supreme.adaptive.layer import AdaptiveLayer
 from supreme.adaptive.live import AdaptiveCollector, live_adaptive
 from supreme.api.auth import AuthService, KeyStore, SecretCipher
-from supreme.api.markets import MarketInfo, open_markets
+from supreme.api.markets import MarketInfo, live_markets, open_markets
 from supreme.api.pipeline import SignalPipeline
 from supreme.api.ratelimit import RateLimiter
 from supreme.api.resilience import ServiceResilience
@@ -110,6 +111,9 @@ class ServiceOptions:
     resilience_interval: float = 0.5
     adaptive_cycle: float = 60.0
     signal_path: str = "frame"
+    live_connector: Any = None
+    live_symbols: Sequence[str] = ()
+    live_timeframe: str = "1m"
 
 
 @dataclass
@@ -157,8 +161,12 @@ class Services:
             event_log = EventLog(world="real", enabled=settings.log_events)
         closers: list[Callable[[], None]] = []
         metrics = Metrics(process_collectors=True)
-        replay = open_markets(clock, opts.symbols, opts.recorded, market_clock=market_clock,
-                              replay_start=opts.replay_start, replay_speed=opts.replay_speed)
+        if opts.live_connector is not None:  # a live exchange: market time is the service clock
+            replay = live_markets(opts.live_connector, market_clock or clock, opts.live_symbols,
+                                  opts.live_timeframe)
+        else:
+            replay = open_markets(clock, opts.symbols, opts.recorded, market_clock=market_clock,
+                                  replay_start=opts.replay_start, replay_speed=opts.replay_speed)
         if redis_client is None:
             redis_client = _redis_client(settings, closers)
         db_url = opts.database_url or settings.database_url
@@ -175,7 +183,8 @@ class Services:
                                           monitor=metrics, retry_attempts=opts.retry_attempts,
                                           adaptive=observer)
         closers.append(cache.close)
-        feed, frame_engine = build_strategy(replay.connector, replay.clock, cache, event_log=event_log)
+        feed, frame_engine = build_strategy(replay.connector, replay.clock, cache, event_log=event_log,
+                                            exchange=getattr(replay.connector, "name", "replay"))
         if opts.signal_path not in ("window", "frame"):
             raise ConfigError(f"signal_path must be 'window' or 'frame', got {opts.signal_path!r}")
         engine: StrategyEngine | WindowEngine = (WindowEngine.like(frame_engine, feed)
