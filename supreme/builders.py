@@ -18,6 +18,7 @@ from supreme.cache.tiers.base import CacheTier
 from supreme.clock import Clock
 from supreme.events import NULL_LOG, EventLog
 from supreme.resilience.breaker import BreakerMonitor, CallNotPermitted, CircuitBreaker
+from supreme.resilience.retry import Retry
 
 if TYPE_CHECKING:
     from supreme.api.auth import AuthService
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from supreme.strategy.engine import StrategyEngine
 
 __all__ = ["build_auth", "build_hierarchy", "build_limiters", "build_manager", "build_strategy",
-           "redis_client", "tier_breaker"]
+           "redis_client", "tier_breaker", "tier_retry"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ def build_hierarchy(clock: Clock, redis: Any, database_url: str, *, l1_policy: s
                     namespace: str = "supreme:", cache_redis_url: str | None = None,
                     event_log: EventLog = NULL_LOG, monitor: BreakerMonitor | None = None,
                     default_ttl: float | None = 86_400.0, flow: str = "trading_signal",
+                    retry_attempts: int = 1, adaptive: Any = None,
                     ) -> tuple[CacheManager, dict[str, CircuitBreaker]]:
     """L1 memory, L2 Redis (``redis`` client, or ``cache_redis_url``), L3 SQL, each remote tier behind
     its breaker; returns the manager and the breakers by tier."""
@@ -70,20 +72,40 @@ def build_hierarchy(clock: Clock, redis: Any, database_url: str, *, l1_policy: s
     l3 = SqlTier(database_url, clock=clock, namespace=namespace)
     l1 = MemoryTier(l1_policy, clock=clock, capacity=l1_capacity, unit=l1_unit)
     return build_manager(clock, l1, l2, l3, event_log=event_log, monitor=monitor, default_ttl=default_ttl,
-                         flow=flow)
+                         flow=flow, retry_attempts=retry_attempts, adaptive=adaptive)
 
 
 def build_manager(clock: Clock, l1: Any, l2: CacheTier, l3: CacheTier, *, event_log: EventLog = NULL_LOG,
                   monitor: BreakerMonitor | None = None, default_ttl: float | None = 86_400.0,
-                  flow: str = "trading_signal") -> tuple[CacheManager, dict[str, CircuitBreaker]]:
-    """The manager over given tiers (real or simulated), each remote tier behind its breaker."""
+                  flow: str = "trading_signal",
+                  retry_attempts: int = 1, adaptive: Any = None,
+                  ) -> tuple[CacheManager, dict[str, CircuitBreaker]]:
+    """The manager over given tiers (real or simulated), each remote tier behind its breaker; with
+    ``retry_attempts`` > 1 every tier call is a :func:`tier_retry` around the breaker; ``adaptive``
+    (an AccessObserver such as the adaptive layer) learns from every get."""
     breakers = {name: tier_breaker(f"cache_{name}", clock, monitor=monitor, event_log=event_log)
                 for name in ("L2", "L3")}
+    guards = {name: (tier_retry(br, clock, retry_attempts, event_log=event_log, seed=i).call
+                     if retry_attempts > 1 else br.call)
+              for i, (name, br) in enumerate(breakers.items())}
     manager = CacheManager(
         l1, l2, l3, clock=clock, event_log=event_log, default_ttl=default_ttl, flow=flow,
-        guards={name: br.call for name, br in breakers.items()}, unavailable_errors=(CallNotPermitted,),
+        guards=guards, unavailable_errors=(CallNotPermitted,), adaptive=adaptive,
     )
     return manager, breakers
+
+
+def _connectivity(exc: BaseException) -> bool:
+    """Only a lost connection is worth retrying (never a refusing breaker or a bad value)."""
+    return isinstance(exc, ConnectionError) and not isinstance(exc, CallNotPermitted)
+
+
+def tier_retry(breaker: CircuitBreaker, clock: Clock, attempts: int = 2, *, event_log: EventLog = NULL_LOG,
+               seed: int = 0) -> Retry:
+    """Retry of one remote tier's calls through its breaker: full-jitter backoff of at most 20 ms,
+    connectivity errors only, stopping as soon as the breaker opens."""
+    return Retry(attempts, base=0.005, cap=0.02, retryable=_connectivity, seed=seed, clock=clock,
+                 breaker=breaker, event_log=event_log, name=f"retry_{breaker.name}")
 
 
 def build_limiters(clock: Clock, *, ip_rate: float, ip_burst: int, key_rate: float, key_burst: int,

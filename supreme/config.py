@@ -12,6 +12,8 @@ variable                      meaning (default)
 ``SUPREME_DATA_DIR``          where the project writes its own files (user data dir)
 ``SUPREME_MASTER_KEY``        base64 32-byte key that encrypts stored HMAC secrets
 ``SUPREME_LOG_EVENTS``        ``1``/``0``: record the event log (``1``)
+``SUPREME_ADAPTIVE``          the adaptive layer on the live cache manager: ``market``
+                              (market-data keys only), ``all`` or ``off`` (``market``)
 ============================  =====================================================
 
 Invalid values raise :class:`ConfigError` naming the variable.
@@ -29,7 +31,7 @@ from urllib.parse import urlparse
 
 from supreme.errors import SupremeError
 
-__all__ = ["ConfigError", "Settings", "load_settings", "project_root"]
+__all__ = ["ADAPTIVE_MODES", "ConfigError", "Settings", "load_settings", "project_root"]
 
 
 class ConfigError(SupremeError, ValueError):
@@ -112,6 +114,7 @@ class Settings:
     shared_traces: Path = field(default_factory=lambda: project_root().parent / "shared" / "traces")
     master_key: bytes | None = None
     log_events: bool = True
+    adaptive: str = "market"
 
     @property
     def uses_fakeredis(self) -> bool:
@@ -153,4 +156,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         shared_traces=shared_traces,
         master_key=_check_master_key(master) if master else None,
         log_events=_check_bool("SUPREME_LOG_EVENTS", env.get("SUPREME_LOG_EVENTS", "1")),
+        adaptive=_check_choice("SUPREME_ADAPTIVE", env.get("SUPREME_ADAPTIVE", "market"), ADAPTIVE_MODES),
     )
+
+
+#: values of ``SUPREME_ADAPTIVE``
+ADAPTIVE_MODES = ("market", "all", "off")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    low = value.strip().lower()
+    if low not in choices:
+        raise ConfigError(f"{name} must be one of {'/'.join(choices)}, got {value!r}")
+    return low

@@ -20,8 +20,8 @@ too little history as of market time   422     insufficient_data
 credentials (see supreme.api.auth)     401     missing_credentials, bad_signature, …
 scope                                  403     insufficient_scope
 rate limit                             429     rate_limited (Retry-After)
-key / session store unreachable        503     auth_unavailable
-exchange unreachable                   503     exchange_unavailable
+key / session store unreachable        503     auth_unavailable (Retry-After)
+exchange unreachable                   503     exchange_unavailable (Retry-After)
 a cache tier unreachable               —       (degraded: answered from the other tiers)
 =====================================  ======  ==========================
 
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -158,9 +159,18 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 def _error(request: Request, status: int, code: str, message: str, headers: Mapping[str, str] | None = None,
            details: list[dict[str, Any]] | None = None) -> JSONResponse:
     content: dict[str, Any] = {"error": code, "message": message, "request_id": request_id_of(request)}
+    if status == 503 and not (headers and "Retry-After" in headers):
+        headers = {**(headers or {}), "Retry-After": str(_retry_after(request))}
     if details is not None:
         content["details"] = details
     return JSONResponse(status_code=status, content=content, headers=headers)
+
+
+def _retry_after(request: Request) -> int:
+    """Whole seconds until a 503's cause may be gone: the longest wait of an open breaker, else 1."""
+    svc = getattr(request.app.state, "services", None)
+    waits = [b.retry_after() for b in getattr(svc, "breakers", {}).values()]
+    return max(1, math.ceil(max(waits, default=0.0)))
 
 
 def _clean(err: dict[str, Any]) -> dict[str, Any]:
@@ -216,10 +226,14 @@ def create_app(services: Services, *, close_on_shutdown: bool = False, title: st
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.engine.warm_up()  # compiled kernels load before the first request, not during it
+        if services.resilience is not None:
+            services.resilience.start()
         try:
             yield
         finally:
             try:
+                if services.resilience is not None:
+                    await services.resilience.stop()
                 if on_shutdown is not None:
                     on_shutdown()
             finally:

@@ -35,8 +35,10 @@ from supreme.market.recording import open_recording, open_sample
 from supreme.market.replay import ReplayConnector
 from supreme.market.sample import SAMPLE_TIMEFRAME, sample_symbols
 from supreme.market.timeframes import timeframe_ms
+from supreme.market.window import CandleArrays
 
-__all__ = ["MarketInfo", "ReplayMarkets", "RoutingConnector", "open_markets", "parse_replay_start"]
+__all__ = ["MarketInfo", "ReplayMarkets", "RoutingConnector", "live_markets", "open_markets",
+           "parse_replay_start"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,11 @@ class RoutingConnector:
         """Candles of ``symbol`` from its replay connector."""
         return self._of(symbol).fetch_ohlcv(symbol, timeframe, since, limit)
 
+    def fetch_ohlcv_arrays(self, symbol: str, timeframe: str = "1m", since: int | None = None,
+                           limit: int | None = None) -> CandleArrays:
+        """Candles of ``symbol`` as column arrays (the feed's window path: no rows built)."""
+        return self._of(symbol).fetch_ohlcv_arrays(symbol, timeframe, since, limit)
+
     def fetch_trades(self, symbol: str, since: int | None = None, limit: int | None = None) -> list[Any]:
         """Trades of ``symbol`` (none are recorded for candle files)."""
         return self._of(symbol).fetch_trades(symbol, since, limit)
@@ -115,7 +122,20 @@ class ReplayMarkets:
 
     markets: dict[str, MarketInfo]
     clock: Clock
-    connector: RoutingConnector
+    connector: Any  # a RoutingConnector over replays, or a live ExchangeConnector (live_markets)
+
+
+def live_markets(connector: Any, clock: Clock, symbols: Sequence[str],
+                 timeframe: str = "1m") -> ReplayMarkets:
+    """``symbols`` on a live exchange connector (e.g. :class:`~supreme.market.ccxt_connector.CcxtConnector`)
+    on the service's own clock: market time is real time.  Nothing is recorded, so the span is 0..now."""
+    if not symbols:
+        raise ConfigError("a live exchange needs at least one symbol (--symbols)")
+    timeframe_ms(timeframe)  # an unknown timeframe is refused here, before serving
+    now_ms = int(clock.now() * 1000.0)
+    source = f"live:{getattr(connector, 'name', type(connector).__name__)}"
+    markets = {s: MarketInfo(s, timeframe, 0, now_ms, source) for s in symbols}
+    return ReplayMarkets(markets, clock, connector)
 
 
 def open_markets(clock: Clock, symbols: Iterable[str] | None = None, recorded: Sequence[str | Path] = (), *,

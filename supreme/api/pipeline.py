@@ -47,6 +47,7 @@ from supreme.market.feed import MarketDataFeed
 from supreme.monitoring.metrics import Metrics
 from supreme.strategy.engine import InsufficientData, InvalidMarketData, StrategyEngine
 from supreme.strategy.rules import RuleConfig
+from supreme.strategy.window_engine import WindowEngine
 
 __all__ = [
     "FLOW", "SIGNAL_SCOPE", "Admission", "ApiError", "SignalCall", "SignalPipeline", "record_request",
@@ -125,7 +126,7 @@ class SignalPipeline:
     """The signal flow's steps in order, over injected components (see the module docstring)."""
 
     def __init__(self, *, clock: Clock, market_clock: Clock, event_log: EventLog, auth: AuthService,
-                 cache: CacheManager, feed: MarketDataFeed, engine: StrategyEngine,
+                 cache: CacheManager, feed: MarketDataFeed, engine: StrategyEngine | WindowEngine,
                  formatter: ResponseFormatter | None = None, metrics: Metrics | None = None,
                  markets: Mapping[str, str] | None = None, ip_limiter: RateLimiter | None = None,
                  key_limiter: RateLimiter | None = None, signal_ttl: float = 86_400.0,

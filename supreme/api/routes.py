@@ -221,6 +221,13 @@ def _operation_routes(router: APIRouter, svc: Services) -> None:
     async def metrics() -> Response:
         return Response(svc.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
+    @router.get("/api/v1/alerts", tags=["operations"],
+                summary="Alerts: active incidents and the 50 most recent, with severity and escalation level")
+    async def alerts() -> dict[str, Any]:
+        if svc.resilience is None:
+            return {"time": svc.clock.now(), "active": [], "recent": [], "breakers": {}}
+        return svc.resilience.snapshot()
+
 
 def _symbols_route(router: APIRouter, svc: Services) -> None:
     """``GET /api/v1/symbols``: the markets served and where the market clock stands."""

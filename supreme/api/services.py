@@ -13,15 +13,28 @@ part                   built from
                        :class:`~supreme.resilience.breaker.CircuitBreaker`
 ``connector``          a :class:`~supreme.market.ReplayConnector` per recording (the bundled
                        arch S&P 500 / NASDAQ daily sample, plus optional recorded files),
-                       routed by symbol (:mod:`supreme.api.markets`)
+                       routed by symbol (:mod:`supreme.api.markets`); or, with ``live_connector``,
+                       a live exchange (``serve --live``: CcxtConnector) on the service clock
 ``feed``               :class:`~supreme.market.MarketDataFeed` over the connector and the cache
-``engine``             :class:`~supreme.strategy.StrategyEngine` over the feed
+``engine``             :class:`~supreme.strategy.StrategyEngine` (``signal_path="frame"``, the default:
+                       a DataFrame per miss through the OHLCV cache) or
+                       :class:`~supreme.strategy.window_engine.WindowEngine` (``"window"``: the
+                       feed's candle windows, as the replay pipeline; market data then skips the
+                       cache); the same signals
 ``auth``               :class:`~supreme.api.auth.AuthService` (keys in the database, nonces and
                        sessions in Redis)
 ``ip_limiter``         GCRA per client address (before authentication)
 ``key_limiter``        GCRA per API key (after authentication)
 ``metrics``            :class:`~supreme.monitoring.Metrics` with its own registry
 ``pipeline``           :class:`~supreme.api.pipeline.SignalPipeline` over the parts above
+``adaptive``           :class:`~supreme.adaptive.AdaptiveLayer` on the cache manager
+                       (``SUPREME_ADAPTIVE``: market-data keys by default; see
+                       :mod:`supreme.adaptive.live`), adaptations in the event log and /metrics
+``resilience``         :class:`~supreme.api.resilience.ServiceResilience`: ErrorRecovery (reconnect)
+                       driving the L2/L3 breakers, ErrorHandler, AlertManager (escalation on the
+                       clock, ``GET /api/v1/alerts``), alert and pool gauges; stepped by an asyncio
+                       task in the app's lifespan.  Every L2/L3 call is ``Retry`` around its breaker
+                       (``retry_attempts``)
 =====================  ==================================================================
 
 Each part comes from a small builder of :mod:`supreme.builders` (``build_hierarchy``,
@@ -44,10 +57,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from supreme.adaptive.layer import AdaptiveLayer
+from supreme.adaptive.live import AdaptiveCollector, live_adaptive
 from supreme.api.auth import AuthService, KeyStore, SecretCipher
-from supreme.api.markets import MarketInfo, open_markets
+from supreme.api.markets import MarketInfo, live_markets, open_markets
 from supreme.api.pipeline import SignalPipeline
 from supreme.api.ratelimit import RateLimiter
+from supreme.api.resilience import ServiceResilience
 from supreme.builders import build_auth, build_hierarchy, build_limiters, build_strategy, redis_client
 from supreme.cache import CacheManager
 from supreme.cache.tiers.base import CacheTier
@@ -59,6 +75,7 @@ from supreme.market.feed import MarketDataFeed
 from supreme.monitoring.metrics import Metrics
 from supreme.resilience.breaker import CircuitBreaker
 from supreme.strategy.engine import StrategyEngine
+from supreme.strategy.window_engine import WindowEngine
 
 __all__ = ["ServiceOptions", "Services"]
 
@@ -90,6 +107,13 @@ class ServiceOptions:
     recv_window_ms: int = 5000
     session_ttl: float = 900.0
     max_body_bytes: int = 16 * 1024
+    retry_attempts: int = 2
+    resilience_interval: float = 0.5
+    adaptive_cycle: float = 60.0
+    signal_path: str = "frame"
+    live_connector: Any = None
+    live_symbols: Sequence[str] = ()
+    live_timeframe: str = "1m"
 
 
 @dataclass
@@ -102,13 +126,15 @@ class Services:
     event_log: EventLog
     cache: CacheManager
     feed: MarketDataFeed
-    engine: StrategyEngine
+    engine: StrategyEngine | WindowEngine
     auth: AuthService
     metrics: Metrics
     markets: dict[str, MarketInfo]
     ip_limiter: RateLimiter | None = None
     key_limiter: RateLimiter | None = None
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+    resilience: ServiceResilience | None = None
+    adaptive: AdaptiveLayer | None = None
     signal_ttl: float = 86_400.0
     max_body_bytes: int = 16 * 1024
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
@@ -135,19 +161,34 @@ class Services:
             event_log = EventLog(world="real", enabled=settings.log_events)
         closers: list[Callable[[], None]] = []
         metrics = Metrics(process_collectors=True)
-        replay = open_markets(clock, opts.symbols, opts.recorded, market_clock=market_clock,
-                              replay_start=opts.replay_start, replay_speed=opts.replay_speed)
+        if opts.live_connector is not None:  # a live exchange: market time is the service clock
+            replay = live_markets(opts.live_connector, market_clock or clock, opts.live_symbols,
+                                  opts.live_timeframe)
+        else:
+            replay = open_markets(clock, opts.symbols, opts.recorded, market_clock=market_clock,
+                                  replay_start=opts.replay_start, replay_speed=opts.replay_speed)
         if redis_client is None:
             redis_client = _redis_client(settings, closers)
         db_url = opts.database_url or settings.database_url
         if not db_url:
             raise ConfigError("no database URL: set SUPREME_DATABASE_URL or pass database_url")
+        observer, layer = live_adaptive(settings.adaptive, clock, capacity=opts.l1_capacity,
+                                        policy=opts.l1_policy, cycle_seconds=opts.adaptive_cycle,
+                                        event_log=event_log)
+        if layer is not None:
+            metrics.registry.register(AdaptiveCollector(layer, metrics.prefix))
         cache, breakers = build_hierarchy(clock, redis_client, db_url, l1_policy=opts.l1_policy,
                                           l1_capacity=opts.l1_capacity, namespace=opts.namespace,
                                           cache_redis_url=opts.cache_redis_url, event_log=event_log,
-                                          monitor=metrics)
+                                          monitor=metrics, retry_attempts=opts.retry_attempts,
+                                          adaptive=observer)
         closers.append(cache.close)
-        feed, engine = build_strategy(replay.connector, replay.clock, cache, event_log=event_log)
+        feed, frame_engine = build_strategy(replay.connector, replay.clock, cache, event_log=event_log,
+                                            exchange=getattr(replay.connector, "name", "replay"))
+        if opts.signal_path not in ("window", "frame"):
+            raise ConfigError(f"signal_path must be 'window' or 'frame', got {opts.signal_path!r}")
+        engine: StrategyEngine | WindowEngine = (WindowEngine.like(frame_engine, feed)
+                                                 if opts.signal_path == "window" else frame_engine)
         key_db = Database.from_url(db_url)
         closers.append(key_db.close)
         cipher = SecretCipher(settings.master_key) if settings.master_key is not None else None
@@ -158,11 +199,18 @@ class Services:
                                                  key_rate=opts.key_rate, key_burst=opts.key_burst,
                                                  redis=redis_client, namespace=opts.namespace,
                                                  event_log=event_log)
+        tiers = {t.name: t for t in cache.tiers if isinstance(t, CacheTier)}
+        resilience = ServiceResilience.build(clock, metrics, breakers, tiers, event_log=event_log,
+                                             interval=opts.resilience_interval, redis=redis_client,
+                                             databases={"keys": lambda: key_db,
+                                                        "L3": lambda: getattr(tiers.get("L3"), "_db", None)})
+        if observer is not None:
+            resilience.periodic.append(observer.maybe_run)  # learning cycles on the clock, idle or not
         return cls(
             settings=settings, clock=clock, market_clock=replay.clock, event_log=event_log, cache=cache,
             feed=feed, engine=engine, auth=auth, metrics=metrics, markets=replay.markets,
-            ip_limiter=ip_limiter, key_limiter=key_limiter, breakers=breakers,
-            max_body_bytes=opts.max_body_bytes, _closers=closers,
+            ip_limiter=ip_limiter, key_limiter=key_limiter, breakers=breakers, resilience=resilience,
+            adaptive=layer, max_body_bytes=opts.max_body_bytes, _closers=closers,
         )
 
     @property

@@ -5,6 +5,14 @@ when unset).  Market data is the bundled arch sample plus any ``--data`` recordi
 market clock that starts at ``--replay-start`` (default: the close of the newest candle) and runs at
 ``--replay-speed`` market seconds per real second.  Create a key first with ``supreme keys create
 --scopes signal:read``.
+
+Resilience runs in the server: every L2/L3 call is retried once (connectivity errors only) through its
+circuit breaker; a background loop reconnects a tier whose breaker is open and half-opens it, and
+raises alerts (escalated on the clock) that ``GET /api/v1/alerts`` lists and ``GET /metrics`` exports
+(``supreme_alerts_active``, ``supreme_alert_incidents_total``, ``supreme_alert_escalation_level``),
+with the connection pools (``supreme_pool_connections``).  Every 503 carries ``Retry-After``.
+``SUPREME_ADAPTIVE`` = ``market`` (default) / ``all`` / ``off`` attaches the adaptive layer to the
+cache manager (``supreme_adaptive_*`` and ``supreme_adaptations_total`` in /metrics).
 """
 
 from __future__ import annotations
@@ -33,6 +41,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--burst", type=int, default=1000, help="per-key burst (default 1000)")
     p.add_argument("--ip-rate", type=positive, default=1000.0, help="per-address requests/s (default 1000)")
     p.add_argument("--ip-burst", type=int, default=2000, help="per-address burst (default 2000)")
+    p.add_argument("--live", metavar="EXCHANGE",
+                   help="serve a live exchange through ccxt (e.g. binance; needs the 'live' extra) instead "
+                        "of the replayed recordings; market time is then real time")
+    p.add_argument("--symbols", default="BTC/USDT", help="with --live: comma-separated symbols (BTC/USDT)")
+    p.add_argument("--timeframe", default="1m", help="with --live: candle timeframe (default 1m)")
+    p.add_argument("--signal-path", choices=["frame", "window"], default="frame",
+                   help="frame: candles through the OHLCV cache per signal miss (default); window: the "
+                        "feed's candle windows, the replay pipeline's path (same signals)")
     p.add_argument("--event-log", metavar="PATH",
                    help="keep the event log and write it here (Parquet) at shutdown; off otherwise")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
@@ -47,9 +63,17 @@ def run(args: argparse.Namespace) -> int:
     from supreme.api.server import serve
 
     logging.basicConfig(level=args.log_level.upper())
+    live: dict[str, Any] = {}
+    if args.live:
+        from supreme.clock import SystemClock
+        from supreme.market.ccxt_connector import CcxtConnector, make_exchange
+
+        live = {"live_connector": CcxtConnector(make_exchange(args.live), SystemClock()),
+                "live_symbols": [s.strip() for s in args.symbols.split(",") if s.strip()],
+                "live_timeframe": args.timeframe}
     serve(args.host, args.port, log_level=args.log_level, event_log_path=args.event_log,
           echo=lambda message: print(f"supreme serve: {message}", flush=True),
           replay_start=args.replay_start, replay_speed=args.replay_speed, recorded=args.data,
           key_rate=args.rate, key_burst=args.burst, ip_rate=args.ip_rate, ip_burst=args.ip_burst,
-          drain_seconds=args.drain_seconds)
+          drain_seconds=args.drain_seconds, signal_path=args.signal_path, **live)
     return 0
