@@ -74,7 +74,8 @@ def test_the_signal_api_path_captures_reads_and_writes(tmp_path: Path) -> None:
     keys = len(np.unique(trace.obj_id))
     # a signal get per request, plus the engine's writes of the few signals it computed
     assert 300 < len(trace) < 300 + 2 * keys + 1
-    assert keys < 10  # two symbols: the same keys are read again and again
+    # keys are read again and again (the default workload's 1m candles re-key a symbol each minute)
+    assert keys < len(trace) / 3
     path = capture.save(tmp_path / "api.oracleGeneral.bin")
     reader = lcs.TraceReader(str(path), lcs.TraceType.ORACLE_GENERAL_TRACE)
     assert reader.get_num_of_req() == len(trace)
