@@ -9,6 +9,7 @@ from supreme.cache.policies.arc import ARC
 from supreme.cache.policies.base import EvictionPolicy, PolicyError
 from supreme.cache.policies.clock_eviction import Clock
 from supreme.cache.policies.fifo import FIFO
+from supreme.cache.policies.gdsf import GDSF
 from supreme.cache.policies.lfu import LFU
 from supreme.cache.policies.lrfu import LRFU
 from supreme.cache.policies.lru import LRU
@@ -33,6 +34,7 @@ POLICIES: dict[str, type[EvictionPolicy]] = {
     "lrfu": LRFU,
     "opt": OPT,
     "twoq": TwoQ,
+    "gdsf": GDSF,
 }
 
 #: Other spellings accepted by :func:`make_policy` (after lower-casing and dropping ``-``/``_``).
