@@ -8,7 +8,9 @@ from supreme.cache.policies.base import EvictionPolicy, PolicyError
 from supreme.cache.policies.clock_eviction import Clock
 from supreme.cache.policies.fifo import FIFO
 from supreme.cache.policies.gdsf import GDSF
+from supreme.cache.policies.lecar import LeCaR
 from supreme.cache.policies.lfu import LFU
+from supreme.cache.policies.lirs import LIRS
 from supreme.cache.policies.lrfu import LRFU
 from supreme.cache.policies.lru import LRU
 from supreme.cache.policies.opt import OPT
@@ -21,8 +23,9 @@ from supreme.cache.policies.twoq import TwoQ
 from supreme.cache.policies.wtinylfu import WTinyLFU
 
 __all__ = [
-    "ALIASES", "ARC", "FIFO", "GDSF", "LFU", "LRFU", "LRU", "OPT", "POLICIES", "S3FIFO", "TTL", "Clock",
-    "CountMinSketch", "EvictionPolicy", "PolicyError", "Sieve", "TwoQ", "WTinyLFU", "make_policy",
+    "ALIASES", "ARC", "FIFO", "GDSF", "LFU", "LIRS", "LRFU", "LRU", "OPT", "POLICIES", "S3FIFO", "TTL",
+    "Clock",
+    "CountMinSketch", "EvictionPolicy", "LeCaR", "PolicyError", "Sieve", "TwoQ", "WTinyLFU", "make_policy",
     "normalize_name",
     "split_spec",
 ]

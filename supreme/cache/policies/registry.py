@@ -10,7 +10,9 @@ from supreme.cache.policies.base import EvictionPolicy, PolicyError
 from supreme.cache.policies.clock_eviction import Clock
 from supreme.cache.policies.fifo import FIFO
 from supreme.cache.policies.gdsf import GDSF
+from supreme.cache.policies.lecar import LeCaR
 from supreme.cache.policies.lfu import LFU
+from supreme.cache.policies.lirs import LIRS
 from supreme.cache.policies.lrfu import LRFU
 from supreme.cache.policies.lru import LRU
 from supreme.cache.policies.opt import OPT
@@ -35,6 +37,8 @@ POLICIES: dict[str, type[EvictionPolicy]] = {
     "opt": OPT,
     "twoq": TwoQ,
     "gdsf": GDSF,
+    "lirs": LIRS,
+    "lecar": LeCaR,
 }
 
 #: Other spellings accepted by :func:`make_policy` (after lower-casing and dropping ``-``/``_``).
