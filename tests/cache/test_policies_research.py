@@ -1,4 +1,4 @@
-"""The class-only research policies (GDSF, LIRS, LeCaR): libCacheSim as oracle, examples, invariants."""
+"""Class-only research policies (GDSF, LIRS, LeCaR, Hyperbolic): libCacheSim as oracle, examples."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from supreme.cache.kernels import KERNELS
-from supreme.cache.policies import GDSF, LIRS, POLICIES, LeCaR, PolicyError, make_policy
+from supreme.cache.policies import GDSF, LIRS, POLICIES, Hyperbolic, LeCaR, PolicyError, make_policy
 from supreme.cache.trace import Trace, load_trace
 from supreme.cache.traces import miss_ratio_curve, simulate
 from tests.conftest import shared_or_skip
 
 CLASS_ONLY = [n for n in POLICIES if n not in KERNELS]
-LCS_NAMES = {"gdsf": "GDSF", "lirs": "LIRS", "lecar": "LeCaR"}
+LCS_NAMES = {"gdsf": "GDSF", "lirs": "LIRS", "lecar": "LeCaR", "hyperbolic": "Hyperbolic"}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def lcs_misses(path: str, name: str, size: int, n: int, byte: bool) -> int:
 
 
 def test_class_only_policies_are_the_research_ones() -> None:
-    assert set(CLASS_ONLY) == {"gdsf", "lirs", "lecar"}
+    assert set(CLASS_ONLY) == {"gdsf", "lirs", "lecar", "hyperbolic"}
 
 
 # -- libCacheSim as oracle ------------------------------------------------------------
@@ -174,3 +174,27 @@ def test_lecar_charges_the_expert_that_evicted_a_returning_key() -> None:
         loser = p.w_lru if victim == 1 else p.w_lfu
         w = 0.5 * math.exp(-0.45 * (0.005 ** 0.5) ** 1) + 1e-10  # dr = 0.005 ** (1 / capacity)
         assert loser == pytest.approx(w / (w + 0.5 + 2e-10)) and p.w_lru + p.w_lfu == pytest.approx(1.0)
+
+
+# -- Hyperbolic (seeded sampling) --------------------------------------------------------------
+@pytest.mark.parametrize("size", [100, 1000, 5000])
+def test_hyperbolic_close_to_libcachesim(cloud: tuple[str, Trace], size: int) -> None:
+    # same score and 64 draws with replacement, other generator: seeds 0-3 within 0.0002 here
+    path, trace = cloud
+    ref = lcs_misses(path, "hyperbolic", size, len(trace), byte=False) / len(trace)
+    for spec in ("hyperbolic", "hyperbolic:1"):
+        assert abs(simulate(trace, spec, size).miss_ratio - ref) < 0.003
+
+
+def test_hyperbolic_evicts_the_lowest_rate_and_is_seeded() -> None:
+    p = Hyperbolic(3, samples=200)  # 200 draws of 3 keys: every key is in the sample
+    for k in ("a", "a", "a", "b", "c"):
+        p.request(k)
+    # after 5 requests: a 3 hits in 4 requests, b 1 in 1, c 1 in 0 (counted as 1)
+    assert (p.priority("a"), p.priority("b"), p.priority("c")) == (3 / 4, 1.0, 1.0)
+    assert p.insert("d") == ["b"]  # scored at the 6th request: a 3/5, b 1/2, c 1/1
+    trace = Trace.from_ids(np.random.default_rng(4).zipf(1.1, 5000) % 800)
+    a, b = (simulate(trace, "hyperbolic:3", 60, keep_hits=True) for _ in range(2))
+    assert np.array_equal(a.hit_flags, b.hit_flags)  # type: ignore[arg-type]
+    with pytest.raises(PolicyError, match="samples"):
+        Hyperbolic(10, samples=0)

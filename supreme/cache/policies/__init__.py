@@ -8,6 +8,7 @@ from supreme.cache.policies.base import EvictionPolicy, PolicyError
 from supreme.cache.policies.clock_eviction import Clock
 from supreme.cache.policies.fifo import FIFO
 from supreme.cache.policies.gdsf import GDSF
+from supreme.cache.policies.hyperbolic import Hyperbolic
 from supreme.cache.policies.lecar import LeCaR
 from supreme.cache.policies.lfu import LFU
 from supreme.cache.policies.lirs import LIRS
@@ -24,8 +25,6 @@ from supreme.cache.policies.wtinylfu import WTinyLFU
 
 __all__ = [
     "ALIASES", "ARC", "FIFO", "GDSF", "LFU", "LIRS", "LRFU", "LRU", "OPT", "POLICIES", "S3FIFO", "TTL",
-    "Clock",
-    "CountMinSketch", "EvictionPolicy", "LeCaR", "PolicyError", "Sieve", "TwoQ", "WTinyLFU", "make_policy",
-    "normalize_name",
-    "split_spec",
+    "Clock", "CountMinSketch", "EvictionPolicy", "Hyperbolic", "LeCaR", "PolicyError", "Sieve", "TwoQ",
+    "WTinyLFU", "make_policy", "normalize_name", "split_spec",
 ]

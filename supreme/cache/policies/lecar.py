@@ -61,18 +61,16 @@ class LeCaR(EvictionPolicy):
     def _on_capacity(self) -> None:
         self._dr = 0.005 ** (1.0 / self._capacity)
 
-    def lookup(self, key: Hashable) -> bool:
-        """A hit, or a miss that charges the expert which evicted ``key`` (if it is in the history)."""
+    def _admit(self, key: Hashable, size: int) -> bool:
+        # a miss being admitted: the L1 tier never calls ``lookup`` on a miss, so the history
+        # is consulted here; every request is a hit or an admission, the clock of ``t``
         self._now += 1
-        if key in self._sizes:
-            self._on_hit(key)
-            return True
         entry = self._history.pop(key, None)
         if entry is not None:
-            by_lru, when, size = entry
-            self._history_used -= size
+            by_lru, when, old_size = entry
+            self._history_used -= old_size
             self._punish(by_lru, self._now - when)
-        return False
+        return True
 
     def _punish(self, by_lru: bool, t: int) -> None:
         r = self._dr ** t
@@ -105,6 +103,7 @@ class LeCaR(EvictionPolicy):
             self._min_freq = freq
 
     def _on_hit(self, key: Hashable) -> None:
+        self._now += 1
         self._lru.move_to_end(key)
         self._bucket_in(key, self._bucket_out(key) + 1)
 

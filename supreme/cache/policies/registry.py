@@ -10,6 +10,7 @@ from supreme.cache.policies.base import EvictionPolicy, PolicyError
 from supreme.cache.policies.clock_eviction import Clock
 from supreme.cache.policies.fifo import FIFO
 from supreme.cache.policies.gdsf import GDSF
+from supreme.cache.policies.hyperbolic import Hyperbolic
 from supreme.cache.policies.lecar import LeCaR
 from supreme.cache.policies.lfu import LFU
 from supreme.cache.policies.lirs import LIRS
@@ -39,6 +40,7 @@ POLICIES: dict[str, type[EvictionPolicy]] = {
     "gdsf": GDSF,
     "lirs": LIRS,
     "lecar": LeCaR,
+    "hyperbolic": Hyperbolic,
 }
 
 #: Other spellings accepted by :func:`make_policy` (after lower-casing and dropping ``-``/``_``).
