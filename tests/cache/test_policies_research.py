@@ -1,4 +1,4 @@
-"""Class-only research policies (GDSF, LIRS, LeCaR, Hyperbolic): libCacheSim as oracle, examples."""
+"""Class-only research policies (GDSF, LIRS, LeCaR, Hyperbolic, Caffeine): libCacheSim, examples."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 
 from supreme.cache.kernels import KERNELS
-from supreme.cache.policies import GDSF, LIRS, POLICIES, Hyperbolic, LeCaR, PolicyError, make_policy
+from supreme.cache.policies import (
+    GDSF,
+    LIRS,
+    POLICIES,
+    AdaptiveWTinyLFU,
+    Hyperbolic,
+    LeCaR,
+    PolicyError,
+    make_policy,
+)
 from supreme.cache.trace import Trace, load_trace
 from supreme.cache.traces import miss_ratio_curve, simulate
 from tests.conftest import shared_or_skip
@@ -32,7 +41,7 @@ def lcs_misses(path: str, name: str, size: int, n: int, byte: bool) -> int:
 
 
 def test_class_only_policies_are_the_research_ones() -> None:
-    assert set(CLASS_ONLY) == {"gdsf", "lirs", "lecar", "hyperbolic"}
+    assert set(CLASS_ONLY) == {"gdsf", "lirs", "lecar", "hyperbolic", "caffeine"}
 
 
 # -- libCacheSim as oracle ------------------------------------------------------------
@@ -198,3 +207,35 @@ def test_hyperbolic_evicts_the_lowest_rate_and_is_seeded() -> None:
     assert np.array_equal(a.hit_flags, b.hit_flags)  # type: ignore[arg-type]
     with pytest.raises(PolicyError, match="samples"):
         Hyperbolic(10, samples=0)
+
+
+# -- adaptive W-TinyLFU (Caffeine's hill climber) ------------------------------------------
+def test_caffeine_window_follows_the_hill_climber_rule() -> None:
+    cap = 160  # samples of 1,600 requests, steps of 6.25 % = 10 units
+    p = AdaptiveWTinyLFU(cap, window_ratio=0.25)
+    assert p.window_size == 40 and make_policy("wtinylfu-adaptive", 10).name == "caffeine"
+    rng = np.random.default_rng(3)
+    ids = np.concatenate([rng.zipf(1.2, 8000) % 2000, rng.integers(0, 400, 8000), rng.zipf(1.5, 8000) % 900])
+    window, step, prev, hits, n, expected = 40.0, -10.0, 0.0, 0, 0, []
+    for x in ids.tolist():
+        hits += p.request(x)
+        n += 1
+        if n == 10 * cap:  # the model: Caffeine's determineAdjustment, written out again
+            rate = hits / n
+            amount = step if rate - prev >= 0 else -step
+            step = 10.0 * (1 if amount >= 0 else -1) if abs(rate - prev) >= 0.05 else 0.98 * amount
+            prev, hits, n = rate, 0, 0
+            window = max(1.0, min(cap - 1.0, window + amount))
+            expected.append(int(window))
+            assert p.window_size == int(window)
+            assert p.used <= cap and len(p) == p.used
+    assert len(p.adjustments) == len(expected) == 15 and p.adjustments[0] == -10
+    assert any(a > 0 for a in p.adjustments) and any(a < 0 for a in p.adjustments)
+
+
+def test_caffeine_stays_close_to_static_wtinylfu(cloud: tuple[str, Trace]) -> None:
+    # no libCacheSim twin (its WTinyLFU has a fixed window): compare with our static W-TinyLFU
+    _, trace = cloud
+    for size in (500, 2000):
+        static = simulate(trace, "wtinylfu", size).miss_ratio
+        assert abs(simulate(trace, "caffeine", size).miss_ratio - static) < 0.005

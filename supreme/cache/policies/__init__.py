@@ -5,6 +5,7 @@
 
 from supreme.cache.policies.arc import ARC
 from supreme.cache.policies.base import EvictionPolicy, PolicyError
+from supreme.cache.policies.caffeine import AdaptiveWTinyLFU
 from supreme.cache.policies.clock_eviction import Clock
 from supreme.cache.policies.fifo import FIFO
 from supreme.cache.policies.gdsf import GDSF
@@ -24,7 +25,29 @@ from supreme.cache.policies.twoq import TwoQ
 from supreme.cache.policies.wtinylfu import WTinyLFU
 
 __all__ = [
-    "ALIASES", "ARC", "FIFO", "GDSF", "LFU", "LIRS", "LRFU", "LRU", "OPT", "POLICIES", "S3FIFO", "TTL",
-    "Clock", "CountMinSketch", "EvictionPolicy", "Hyperbolic", "LeCaR", "PolicyError", "Sieve", "TwoQ",
-    "WTinyLFU", "make_policy", "normalize_name", "split_spec",
+    "ALIASES",
+    "ARC",
+    "FIFO",
+    "GDSF",
+    "LFU",
+    "LIRS",
+    "LRFU",
+    "LRU",
+    "OPT",
+    "POLICIES",
+    "S3FIFO",
+    "TTL",
+    "AdaptiveWTinyLFU",
+    "Clock",
+    "CountMinSketch",
+    "EvictionPolicy",
+    "Hyperbolic",
+    "LeCaR",
+    "PolicyError",
+    "Sieve",
+    "TwoQ",
+    "WTinyLFU",
+    "make_policy",
+    "normalize_name",
+    "split_spec",
 ]

@@ -7,6 +7,7 @@ from typing import Any
 
 from supreme.cache.policies.arc import ARC
 from supreme.cache.policies.base import EvictionPolicy, PolicyError
+from supreme.cache.policies.caffeine import AdaptiveWTinyLFU
 from supreme.cache.policies.clock_eviction import Clock
 from supreme.cache.policies.fifo import FIFO
 from supreme.cache.policies.gdsf import GDSF
@@ -41,11 +42,12 @@ POLICIES: dict[str, type[EvictionPolicy]] = {
     "lirs": LIRS,
     "lecar": LeCaR,
     "hyperbolic": Hyperbolic,
+    "caffeine": AdaptiveWTinyLFU,
 }
 
 #: Other spellings accepted by :func:`make_policy` (after lower-casing and dropping ``-``/``_``).
 ALIASES: dict[str, str] = {"belady": "opt", "min": "opt", "tinylfu": "wtinylfu", "secondchance": "clock",
-                           "2q": "twoq"}
+                           "2q": "twoq", "wtinylfuadaptive": "caffeine", "adaptivewtinylfu": "caffeine"}
 
 
 def normalize_name(name: str) -> str:
