@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from supreme.cache.kernels import KERNELS
 from supreme.cache.policies import POLICIES, PolicyError
 from supreme.cache.trace import Trace, load_trace
 from supreme.cache.traces import miss_ratio_curve, simulate
@@ -22,7 +23,7 @@ def zipf_trace(seed: int, n: int, n_obj: int, alpha: float = 1.0, sizes: bool = 
     return Trace.from_ids(ids, size_arr)
 
 
-@pytest.mark.parametrize("name", list(POLICIES))
+@pytest.mark.parametrize("name", list(KERNELS))  # class-only policies: tests/cache/test_policies_research.py
 @pytest.mark.parametrize("seed,cap", [(1, 1), (2, 7), (3, 50), (4, 300)])
 def test_kernel_matches_class_on_random_traces(name: str, seed: int, cap: int) -> None:
     trace = zipf_trace(seed, 3000, 400, alpha=0.8)
@@ -32,7 +33,7 @@ def test_kernel_matches_class_on_random_traces(name: str, seed: int, cap: int) -
     assert np.array_equal(k.hit_flags, p.hit_flags)
 
 
-@pytest.mark.parametrize("name", list(POLICIES))
+@pytest.mark.parametrize("name", list(KERNELS))  # class-only policies: tests/cache/test_policies_research.py
 @pytest.mark.parametrize("cap", [40, 400])
 def test_kernel_matches_class_with_byte_sizes(name: str, cap: int) -> None:
     trace = zipf_trace(cap, 3000, 300, sizes=True)
@@ -47,7 +48,7 @@ def cloud() -> Trace:
     return load_trace(shared_or_skip("cloudPhysicsIO.oracleGeneral.bin", kind="traces"))
 
 
-@pytest.mark.parametrize("name", list(POLICIES))
+@pytest.mark.parametrize("name", list(KERNELS))  # class-only policies: tests/cache/test_policies_research.py
 def test_kernel_matches_class_on_real_trace(cloud: Trace, name: str) -> None:
     k = simulate(cloud, name, 2000, keep_hits=True)
     p = simulate(cloud, name, 2000, keep_hits=True, engine="python")

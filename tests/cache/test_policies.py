@@ -43,12 +43,13 @@ def run(policy: EvictionPolicy, ids: list[int]) -> list[bool]:
 # -- registry --------------------------------------------------------------------
 def test_exports_are_locked() -> None:
     assert sorted(policies.__all__) == sorted([
-        "ALIASES", "ARC", "FIFO", "LFU", "LRFU", "LRU", "OPT", "POLICIES", "S3FIFO", "TTL", "Clock",
-        "CountMinSketch", "EvictionPolicy", "PolicyError", "Sieve", "TwoQ", "WTinyLFU", "make_policy",
-        "normalize_name", "split_spec",
+        "ALIASES", "ARC", "AdaptiveWTinyLFU", "FIFO", "GDSF", "LFU", "LIRS", "LRFU", "LRU", "OPT",
+        "POLICIES", "S3FIFO", "TTL", "Clock", "CountMinSketch", "EvictionPolicy", "Hyperbolic", "LeCaR",
+        "PolicyError", "Sieve", "TwoQ", "WTinyLFU", "make_policy", "normalize_name", "split_spec",
     ])
     assert set(POLICIES) == {
-        "lru", "fifo", "lfu", "clock", "arc", "sieve", "s3fifo", "wtinylfu", "lrfu", "opt", "twoq"}
+        "lru", "fifo", "lfu", "clock", "arc", "sieve", "s3fifo", "wtinylfu", "lrfu", "opt", "twoq",
+        "gdsf", "lirs", "lecar", "hyperbolic", "caffeine"}
 
 
 def test_unknown_policy_lists_valid_names() -> None:
@@ -279,7 +280,9 @@ def test_invariants(ids: list[int], cap: int, name: str) -> None:
 @given(ids=traces, cap=st.integers(1, 12))
 def test_opt_is_optimal(ids: list[int], cap: int) -> None:
     opt_misses = run(build("opt", cap, ids), ids).count(False)
-    for name in ONLINE:
+    # Belady's MIN bounds policies that must admit every miss; GDSF may evict the key it just
+    # inserted (a bypass), which MIN without bypass does not bound: cap 1, 0 0 1 0 -> 2 misses vs 3
+    for name in (n for n in ONLINE if n != "gdsf"):
         assert opt_misses <= run(build(name, cap, ids), ids).count(False), name
 
 

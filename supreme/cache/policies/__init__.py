@@ -5,9 +5,14 @@
 
 from supreme.cache.policies.arc import ARC
 from supreme.cache.policies.base import EvictionPolicy, PolicyError
+from supreme.cache.policies.caffeine import AdaptiveWTinyLFU
 from supreme.cache.policies.clock_eviction import Clock
 from supreme.cache.policies.fifo import FIFO
+from supreme.cache.policies.gdsf import GDSF
+from supreme.cache.policies.hyperbolic import Hyperbolic
+from supreme.cache.policies.lecar import LeCaR
 from supreme.cache.policies.lfu import LFU
+from supreme.cache.policies.lirs import LIRS
 from supreme.cache.policies.lrfu import LRFU
 from supreme.cache.policies.lru import LRU
 from supreme.cache.policies.opt import OPT
@@ -20,8 +25,29 @@ from supreme.cache.policies.twoq import TwoQ
 from supreme.cache.policies.wtinylfu import WTinyLFU
 
 __all__ = [
-    "ALIASES", "ARC", "FIFO", "LFU", "LRFU", "LRU", "OPT", "POLICIES", "S3FIFO", "TTL", "Clock",
-    "CountMinSketch", "EvictionPolicy", "PolicyError", "Sieve", "TwoQ", "WTinyLFU", "make_policy",
+    "ALIASES",
+    "ARC",
+    "FIFO",
+    "GDSF",
+    "LFU",
+    "LIRS",
+    "LRFU",
+    "LRU",
+    "OPT",
+    "POLICIES",
+    "S3FIFO",
+    "TTL",
+    "AdaptiveWTinyLFU",
+    "Clock",
+    "CountMinSketch",
+    "EvictionPolicy",
+    "Hyperbolic",
+    "LeCaR",
+    "PolicyError",
+    "Sieve",
+    "TwoQ",
+    "WTinyLFU",
+    "make_policy",
     "normalize_name",
     "split_spec",
 ]

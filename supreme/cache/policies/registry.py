@@ -7,9 +7,14 @@ from typing import Any
 
 from supreme.cache.policies.arc import ARC
 from supreme.cache.policies.base import EvictionPolicy, PolicyError
+from supreme.cache.policies.caffeine import AdaptiveWTinyLFU
 from supreme.cache.policies.clock_eviction import Clock
 from supreme.cache.policies.fifo import FIFO
+from supreme.cache.policies.gdsf import GDSF
+from supreme.cache.policies.hyperbolic import Hyperbolic
+from supreme.cache.policies.lecar import LeCaR
 from supreme.cache.policies.lfu import LFU
+from supreme.cache.policies.lirs import LIRS
 from supreme.cache.policies.lrfu import LRFU
 from supreme.cache.policies.lru import LRU
 from supreme.cache.policies.opt import OPT
@@ -33,11 +38,16 @@ POLICIES: dict[str, type[EvictionPolicy]] = {
     "lrfu": LRFU,
     "opt": OPT,
     "twoq": TwoQ,
+    "gdsf": GDSF,
+    "lirs": LIRS,
+    "lecar": LeCaR,
+    "hyperbolic": Hyperbolic,
+    "caffeine": AdaptiveWTinyLFU,
 }
 
 #: Other spellings accepted by :func:`make_policy` (after lower-casing and dropping ``-``/``_``).
 ALIASES: dict[str, str] = {"belady": "opt", "min": "opt", "tinylfu": "wtinylfu", "secondchance": "clock",
-                           "2q": "twoq"}
+                           "2q": "twoq", "wtinylfuadaptive": "caffeine", "adaptivewtinylfu": "caffeine"}
 
 
 def normalize_name(name: str) -> str:

@@ -2,8 +2,8 @@
 
 ``simulate`` remaps object ids to 0..k-1, runs the policy's kernel from
 ``supreme.cache.kernels`` (or the Python class with ``engine="python"``, the
-reference the kernels are tested against) and counts hits after ``warmup``
-requests.  Nothing here touches Redis or SQL.
+reference the kernels are tested against; a policy without a kernel always runs its
+class) and counts hits after ``warmup`` requests.  Nothing here touches Redis or SQL.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from supreme.cache.kernels import run_kernel
-from supreme.cache.policies import POLICIES, PolicyError, make_policy, normalize_name
+from supreme.cache.kernels import KERNELS, run_kernel
+from supreme.cache.policies import POLICIES, PolicyError, make_policy, normalize_name, split_spec
 from supreme.cache.trace import Trace
 
 __all__ = ["SimResult", "auto_sizes", "miss_ratio_curve", "simulate"]
@@ -93,12 +93,12 @@ def simulate(
     ids, n_obj = trace.dense_ids()
     sizes = np.ones(len(ids), np.int64) if ignore_size else trace.obj_size.astype(np.int64)
     nxt = trace.next_access() if name == "opt" else None
-    if engine == "kernel":
+    if engine == "kernel" and split_spec(name)[0] in KERNELS:
         extra = dict(policy_kwargs)
         if nxt is not None:
             extra["next_access"] = nxt
         flags = run_kernel(name, ids, sizes, int(size), n_obj, **extra)
-    else:
+    else:  # engine="python", or a class-only policy (GDSF, LIRS, ...: no compiled kernel)
         flags = _python_hits(name, ids, sizes, int(size), nxt, **policy_kwargs)
     after = flags[warmup:]
     counted_sizes = trace.obj_size[warmup:].astype(np.int64)  # real bytes even when capacity counts objects
