@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from sim.workload import arrivals
+from supreme.adaptive.workloads import Workload
 from supreme.api.auth import KeyStore
 from supreme.api.pipeline import SignalPipeline
 from supreme.builders import build_auth, build_hierarchy, build_strategy, redis_client
@@ -38,7 +39,7 @@ from supreme.market.sample import load_sample
 from supreme.market.timeframes import timeframe_ms
 from supreme.paths import SharedDataMissing, shared_data
 
-__all__ = ["RECORDINGS", "Market", "ServiceTrace", "capture_service_trace", "service_markets"]
+__all__ = ["RECORDINGS", "Market", "ServiceTrace", "as_workload", "capture_service_trace", "service_markets"]
 
 #: shared recordings served (relative path, symbol, timeframes: the recorded one first, then resampled)
 RECORDINGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -214,3 +215,9 @@ def _serve(pipeline: SignalPipeline, clock: ManualClock, markets: list[Market], 
         misses[j] += not body["meta"]["cached"]
     return pd.DataFrame({"symbol": [m.symbol for m in markets], "timeframe": [m.timeframe for m in markets],
                          "requests": served, "signals computed": misses})
+
+
+def as_workload(st: ServiceTrace, name: str = "service (captured)") -> Workload:
+    """The trace as an adaptive-layer workload: keys are the hashed ids, times the service seconds."""
+    return Workload(name, [format(int(k), "x") for k in st.trace.obj_id], st.trace.time.astype(np.float64),
+                    {"requests": st.requests, "source": st.source})
