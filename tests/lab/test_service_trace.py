@@ -66,3 +66,21 @@ def test_a_get_before_its_size_is_known_takes_the_stored_size() -> None:
     cap.record("a", 2.0)
     cap.sized("b")  # nothing known: no change
     assert cap.to_trace().obj_size.tolist() == [500, 1, 500]
+
+
+def test_the_service_trace_as_a_workload_and_a_sweep_cell() -> None:
+    """The adaptive layer and the sweep read the same requests; a sweep cell reproduces from its row."""
+    from lab import sweeps
+    from lab.service_trace import as_workload
+
+    st = capture_service_trace(400, seed=1)
+    w = as_workload(st)
+    assert len(w.keys) == len(w.times) == len(st.trace)
+    assert len(set(w.keys)) == st.distinct_keys
+    cell = {"workload.name": sweeps.SERVICE, "workload.n": 400, "seed": 1, "cache.policy": "lru",
+            "cache.size": 8, "prefetch.threshold": 1.0}
+    first = sweeps.run_one(cell)
+    sweeps._workload.cache_clear()
+    again = sweeps.run_one(cell)
+    assert (again["miss_ratio"], again["fetch_ratio"]) == (first["miss_ratio"], first["fetch_ratio"])
+    assert 0.0 < first["miss_ratio"] < 1.0
