@@ -19,7 +19,9 @@
 # cloudPhysics sample from the shared traces folder; if it is absent the notebook says so and uses
 # the workloads only. Beside them, a **captured service trace** (`lab.service_trace`): the real
 # signal pipeline serving a seeded request stream over 12 markets of the shared exchange recordings
-# (1m to 1h), its cache manager's own get sequence recorded as it happened. The first 10 % of each
+# (1m to 1h; the bundled SPX/IXIC daily samples when `../shared` is absent, and the printed line
+# says which), its cache manager's own get sequence recorded as it happened: a key names the newest
+# closed candle, so once the next candle closes its entry is never asked for again. The first 10 % of each
 # trace warms the cache and is not counted.
 
 # %% tags=["parameters"]

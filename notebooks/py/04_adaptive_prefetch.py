@@ -20,7 +20,8 @@
 # the same budget, so prefetching gets no extra room; `fetch ratio` counts every source fetch,
 # demand and prefetch, per request. Beside the synthetic workloads, a **captured service trace**
 # (`lab.service_trace`): the real signal pipeline serving a seeded request stream over 12 markets
-# of the shared exchange recordings, its cache manager's gets in the order they happened.
+# of the shared exchange recordings (bundled daily samples when `../shared` is absent), its cache
+# manager's gets in the order they happened.
 
 # %% tags=["parameters"]
 N_REQUESTS = 20_000

@@ -61,7 +61,8 @@ print(row["miss_ratio"] == again["miss_ratio"], again)
 # ## The same grid on a captured service trace
 #
 # `service_captured` is the cache manager's own get sequence while the real signal pipeline serves
-# a seeded request stream over 12 markets of the shared exchange recordings (`lab.service_trace`);
+# a seeded request stream over 12 markets of the shared exchange recordings (`lab.service_trace`;
+# bundled daily samples when `../shared` is absent);
 # each worker captures it from the scenario's seed alone.
 
 # %%
