@@ -24,7 +24,7 @@ from lab.adaptive import WORKLOADS
 from supreme.adaptive import simulate_adaptive
 from supreme.adaptive.workloads import Workload
 
-__all__ = ["BASE", "GRID", "conclusion", "plot_heatmaps", "run_grid", "run_one"]
+__all__ = ["BASE", "GRID", "SERVICE", "conclusion", "plot_heatmaps", "run_grid", "run_one"]
 
 #: The default grid (threshold 1.0 stands for "no prefetching": the run has no prefetch engine).
 GRID: dict[str, list[Any]] = {
@@ -35,8 +35,16 @@ GRID: dict[str, list[Any]] = {
 BASE: dict[str, Any] = {"workload.name": "dashboard_replay", "workload.n": 8000, "seed": 0}
 
 
+#: the workload name of the captured service trace (``workload.n`` signal requests served)
+SERVICE = "service_captured"
+
+
 @functools.lru_cache(maxsize=8)
 def _workload(name: str, n: int, seed: int) -> Workload:
+    if name == SERVICE:  # captured once per worker process (cached), from the scenario's seed alone
+        from lab.service_trace import as_workload, capture_service_trace
+
+        return as_workload(capture_service_trace(n, seed=seed))
     return WORKLOADS[name](n, seed=seed)
 
 

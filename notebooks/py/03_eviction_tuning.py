@@ -17,16 +17,23 @@
 # Every policy is the project's own implementation (`supreme.cache.policies`), run through the
 # compiled kernels of `supreme.cache.traces.simulate`. The standard trace is libCacheSim's
 # cloudPhysics sample from the shared traces folder; if it is absent the notebook says so and uses
-# the workloads only. The first 10 % of each trace warms the cache and is not counted.
+# the workloads only. Beside them, a **captured service trace** (`lab.service_trace`): the real
+# signal pipeline serving a seeded request stream over 12 markets of the shared exchange recordings
+# (1m to 1h; the bundled SPX/IXIC daily samples when `../shared` is absent, and the printed line
+# says which), its cache manager's own get sequence recorded as it happened: a key names the newest
+# closed candle, so once the next candle closes its entry is never asked for again. The first 10 % of each
+# trace warms the cache and is not counted.
 
 # %% tags=["parameters"]
 N_REQUESTS = 20_000          # requests per market-data workload
 SEED = 0
 FRACTIONS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.4]   # cache sizes as fractions of the working set
 MAX_TRACE_REQUESTS = None    # cut the standard trace (None: all of it)
+SERVICE_REQUESTS = 5_000     # signal requests served for the captured service trace
 
 # %%
 from lab import eviction
+from lab.service_trace import capture_service_trace
 from lab.style import use_style
 from supreme.market import load_sample
 
@@ -35,7 +42,11 @@ traces = eviction.market_workloads(N_REQUESTS, seed=SEED, prices=load_sample("SP
 standard, trace_note = eviction.standard_trace(MAX_TRACE_REQUESTS)
 if standard is not None:
     traces["cloudPhysicsIO"] = standard
+service = capture_service_trace(SERVICE_REQUESTS, seed=SEED)
+traces["service (captured)"] = service.trace
 print(trace_note)
+print(f"captured service trace: {service.source}; {service.distinct_keys:,} keys, "
+      f"{service.one_hit_share:.0%} of them requested once")
 for name, tr in traces.items():
     print(f"{name:18s} {len(tr):>7,} requests")
 

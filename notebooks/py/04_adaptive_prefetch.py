@@ -18,7 +18,10 @@
 #
 # Capacity is a fixed fraction of each workload's distinct keys. Prefetched entries live inside
 # the same budget, so prefetching gets no extra room; `fetch ratio` counts every source fetch,
-# demand and prefetch, per request.
+# demand and prefetch, per request. Beside the synthetic workloads, a **captured service trace**
+# (`lab.service_trace`): the real signal pipeline serving a seeded request stream over 12 markets
+# of the shared exchange recordings (bundled daily samples when `../shared` is absent), its cache
+# manager's gets in the order they happened.
 
 # %% tags=["parameters"]
 N_REQUESTS = 20_000
@@ -26,13 +29,18 @@ SEED = 0
 CAPACITY_FRAC = 0.1       # cache capacity as a fraction of distinct keys
 THRESHOLD = 0.4           # initial prefetch threshold
 TIMELINE_WORKLOAD = "dashboard_replay"
+SERVICE_REQUESTS = 5_000  # signal requests served for the captured service trace
 
 # %%
 from lab import adaptive
+from lab.service_trace import as_workload, capture_service_trace
 from lab.style import use_style
 
 use_style()
 workloads = adaptive.make_workloads(N_REQUESTS, seed=SEED)
+service = capture_service_trace(SERVICE_REQUESTS, seed=SEED)
+workloads["service (captured)"] = as_workload(service)
+print(f"captured service trace: {len(service.trace):,} requests, {service.distinct_keys:,} keys ({service.source})")
 w = workloads[TIMELINE_WORKLOAD]
 capacity = adaptive.capacity_for(w, CAPACITY_FRAC)
 tl, log = adaptive.timeline(w, capacity, threshold=THRESHOLD)

@@ -26,6 +26,7 @@ GRID = {
     "prefetch.threshold": [0.2, 0.4, 0.6, 1.0],   # 1.0 = no prefetching
 }
 BASE = {"workload.name": "dashboard_replay", "workload.n": 8000, "seed": 0}
+SERVICE_BASE = {"workload.name": "service_captured", "workload.n": 3000, "seed": 0}  # signal requests
 
 # %%
 from lab import sweeps
@@ -57,7 +58,20 @@ again = sweeps.run_one(row[list(GRID) + list(BASE)].to_dict())
 print(row["miss_ratio"] == again["miss_ratio"], again)
 
 # %% [markdown]
-# ## Conclusion (computed from the grid)
+# ## The same grid on a captured service trace
+#
+# `service_captured` is the cache manager's own get sequence while the real signal pipeline serves
+# a seeded request stream over 12 markets of the shared exchange recordings (`lab.service_trace`;
+# bundled daily samples when `../shared` is absent);
+# each worker captures it from the scenario's seed alone.
+
+# %%
+svc = sweeps.run_grid(GRID, SERVICE_BASE, executor=EXECUTOR, n_workers=N_WORKERS)
+fig = sweeps.plot_heatmaps(svc, "miss_ratio")
+
+# %% [markdown]
+# ## Conclusion (computed from the grids)
 
 # %%
 print(sweeps.conclusion(df))
+print(sweeps.conclusion(svc))

@@ -4,8 +4,10 @@ Attach an :class:`AccessCapture` as ``manager.capture``: every ``get`` (with or 
 and ``set_local`` (write-behind) becomes one request -- the time on the manager's clock (seconds), the
 key hashed to a stable 64-bit id (blake2b, so two runs name a key alike) and its size in bytes (the
 encoded entry when the manager has one, else the value's estimate; a ``get`` takes the size last
-seen for its key).  :meth:`AccessCapture.save` writes libCacheSim's oracleGeneral with the next-access
-times filled in, so ``supreme trace simulate`` and libCacheSim read what the service itself did.
+seen for its key, and a ``get`` of a key not sized yet takes the size the manager learns when it
+fills or promotes the entry -- :meth:`AccessCapture.sized` -- so a miss is not a 1-byte object).
+:meth:`AccessCapture.save` writes libCacheSim's oracleGeneral with the next-access times filled in,
+so ``supreme trace simulate`` and libCacheSim read what the service itself did.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def key_id(key: str) -> int:
 class AccessCapture:
     """Requests seen by a cache manager, in order (see the module docstring)."""
 
-    __slots__ = ("_ids", "_obj", "_size", "_sizes", "_t", "limit")
+    __slots__ = ("_ids", "_obj", "_pending", "_size", "_sizes", "_t", "limit")
 
     def __init__(self, limit: int | None = None) -> None:
         if limit is not None and limit < 1:
@@ -39,6 +41,7 @@ class AccessCapture:
         self.limit = limit  #: requests kept at most (later ones are not recorded)
         self._ids: dict[str, int] = {}
         self._sizes: dict[str, int] = {}
+        self._pending: dict[str, list[int]] = {}  # key -> requests recorded before its size was known
         self._t: list[float] = []
         self._obj: list[int] = []
         self._size: list[int] = []
@@ -56,10 +59,24 @@ class AccessCapture:
         if nbytes is None and value is not None:
             nbytes = estimate_nbytes(value)
         if nbytes is not None:
-            self._sizes[key] = max(1, int(nbytes))
+            self.sized(key, nbytes)
+        size = self._sizes.get(key)
+        if size is None:
+            self._pending.setdefault(key, []).append(len(self._obj))
         self._t.append(now)
         self._obj.append(oid)
-        self._size.append(self._sizes.get(key, 1))
+        self._size.append(1 if size is None else size)
+
+    def sized(self, key: str, nbytes: int | None = None, value: Any = None) -> None:
+        """``key``'s stored size is now known (``nbytes``, else ``value``'s estimate): it becomes the size
+        of its later requests and of the earlier ones recorded before any size was known."""
+        if nbytes is None:
+            if value is None:
+                return
+            nbytes = estimate_nbytes(value)
+        size = self._sizes[key] = max(1, int(nbytes))
+        for i in self._pending.pop(key, ()):
+            self._size[i] = size
 
     def to_trace(self) -> Trace:
         """The requests as a :class:`~supreme.cache.trace.Trace` (whole seconds, next access filled in)."""

@@ -159,15 +159,8 @@ class CacheManager(L1Adaptation):
         return [self.l1, *(r.tier for r in self._remotes)]
 
     # -- get ------------------------------------------------------------------
-    def get(
-        self,
-        key: str,
-        loader: Callable[[], Any] | None = None,
-        *,
-        request_id: str | None = None,
-        ttl: float | None = None,
-        flow: str | None = None,
-    ) -> Any:
+    def get(self, key: str, loader: Callable[[], Any] | None = None, *, request_id: str | None = None,
+            ttl: float | None = None, flow: str | None = None) -> Any:
         """The value for ``key`` from the first tier that has it, else from ``loader``/``source``.
 
         Returns None on a full miss with no loader and no source.  ``ttl`` (default
@@ -473,6 +466,8 @@ class CacheManager(L1Adaptation):
     # -- helpers ---------------------------------------------------------------------
     def _store_l1(self, key: str, value: Any, exp: float | None, nbytes: int | None, low_priority: bool,
                   flow: str, rid: str | None, operation: str) -> bool:
+        if self.capture is not None:  # a get recorded before the entry was stored takes its stored size
+            self.capture.sized(key, nbytes, value)
         t0 = self._now()
         try:
             admitted = self.l1.set(key, value, expires_at=exp, low_priority=low_priority, nbytes=nbytes)
