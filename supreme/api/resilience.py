@@ -243,7 +243,9 @@ def _reconnect(tier: Any) -> Any:
         client = getattr(tier, "client", None)
         pool = getattr(client, "connection_pool", None)
         if pool is not None:
-            pool.disconnect()
+            # idle connections only: an in-use one belongs to a request thread mid-read, and closing
+            # it under that thread makes redis-py raise AttributeError instead of ConnectionError
+            pool.disconnect(inuse_connections=False)
         ping = getattr(tier, "ping", None)
         if ping is not None:
             return bool(ping())

@@ -193,9 +193,10 @@ class ErrorRecovery:
 
 # -- generic procedures over the real libraries ----------------------------------------------------
 def redis_reconnect(client: Any) -> Callable[[], bool]:
-    """Procedure: drop every pooled redis-py connection, then PING on a fresh one."""
+    """Procedure: drop the idle pooled redis-py connections, then PING on a fresh one."""
     def run() -> bool:
-        client.connection_pool.disconnect()
+        # idle connections only: closing one a request thread is reading breaks redis-py mid-read
+        client.connection_pool.disconnect(inuse_connections=False)
         return bool(client.ping())
     run.__name__ = "redis_reconnect"
     return run
