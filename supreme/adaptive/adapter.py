@@ -45,9 +45,8 @@ scores), which cost 0.05-1 misses per demand slot when measured on ``zipf_shifti
 ARC, LRU at sizes 200 and 660), so the gain must repay ``switch_cost`` misses per slot within
 ``switch_payback_windows`` windows.
 
-Batch means (the standard remedy for autocorrelated simulation output) keep one lucky burst from
-triggering a switch; the paired test needs far fewer accesses than comparing two independent
-ratios, so the patience defaults to one cycle — less switching lag than the old 2-cycle streak.
+Batch means (the remedy for autocorrelated simulation output) keep one lucky burst from triggering
+a switch; the paired test needs far fewer accesses than two independent ratios, so patience is 1.
 
 History (``history_decay`` > 0, the default): the batch means of up to ``history_windows`` earlier
 windows at the same demand size enter ``best``, ``mean(d)`` and ``t`` with weight ``decay^age``
@@ -62,20 +61,15 @@ Resting losers: a candidate significantly *behind* the current policy (weighted 
 ``dormant_max_cycles`` while it keeps losing when re-checked (successive elimination with
 re-checks, as in bandit algorithms).  Its older windows stay in the history with their decaying
 weights, each candidate is compared with the current policy on the windows it was replayed in,
-and only a candidate judged in this window may win.  Persistent shadows are fed all the same (a
-stale state could not be judged on waking), so resting no longer saves work; it keeps a clear loser
-from winning on one lucky window.  ``dormant_max_cycles=0`` judges every candidate always.
+and only a candidate judged in this window may win.  Resting shadows are still fed (a stale state
+could not be judged on waking).  ``dormant_max_cycles=0`` judges every candidate always.
 
-Candidates: besides the classic policies, LRFU (:mod:`supreme.cache.policies.lrfu`) at five
-half-lives, 2 to 32 cache sizes apart by factors of two.  Choosing among them is how the adapter
-learns *how fast popularity moves*: bursts around volatile symbols want a long memory (16-32), a
-candle walk a short one (LRU-like), and the shadows measure which on the live stream.  LRFU keeps a
-ghost history of evicted keys' decayed counts, so a symbol whose burst returns comes back with its
-weight.
+Candidates: besides the classic policies, LRFU (:mod:`supreme.cache.policies.lrfu`) at half-lives
+of 2 to 32 cache sizes.  Choosing among them is how the adapter learns *how fast popularity moves*:
+bursts around volatile symbols want a long memory (16-32), a candle walk a short one (LRU-like).
 
-Start policy: a live cache starts on ``start_policy`` (S3-FIFO: Yang et al., "FIFO Queues are All You
-Need for Cache Eviction", SOSP 2023 — robust across the workloads here and cheap per access) when it
-is a candidate, instead of waiting for LRU to lose; this is logged as an ordinary switch.
+Start policy: a live cache starts on ``start_policy`` (S3-FIFO: Yang et al., SOSP 2023 — robust here
+and cheap per access) when it is a candidate, logged as an ordinary switch.
 
 (c) Prefetch threshold
 ----------------------
