@@ -88,12 +88,7 @@ def resolve_book(value: Any) -> Path | None:
 def read_book(path: str | Path) -> dict[str, Any]:
     """The book file's document, its format and schema version checked."""
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise LatencyError(f"latency book {path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LatencyError(f"{path}: not a latency book JSON file ({exc})") from exc
+    doc = _load_json(path, "latency book", "latency book")
     if not isinstance(doc, dict) or doc.get("format") != BOOK_FORMAT:
         fmt = doc.get("format") if isinstance(doc, dict) else None
         raise LatencyError(f"{path}: not a latency book (format {fmt!r}, expected {BOOK_FORMAT!r})")
@@ -132,13 +127,18 @@ def load_book(path: str | Path, model: str | None = None) -> LatencyBook:
     return book
 
 
-def _plain_json(path: Path) -> bool:
+def _load_json(path: Path, name: str, kind: str) -> Any:
+    """The JSON document at ``path``; a missing or unreadable file is a LatencyError naming it."""
     try:
-        head = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except FileNotFoundError:
-        raise LatencyError(f"latency file {path} does not exist") from None
+        raise LatencyError(f"{name} {path} does not exist") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LatencyError(f"{path}: not a latency JSON file ({exc})") from exc
+        raise LatencyError(f"{path}: not a {kind} JSON file ({exc})") from exc
+
+
+def _plain_json(path: Path) -> bool:
+    head = _load_json(path, "latency file", "latency")
     return isinstance(head, dict) and head.get("format") == "supreme.latency/1"
 
 
