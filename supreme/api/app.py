@@ -45,6 +45,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from supreme.api.auth import AuthError
+from supreme.api.operations import operations_router
 from supreme.api.pipeline import ApiError, record_request, refusal_status
 from supreme.api.routes import build_router, request_id_of
 from supreme.api.services import Services
@@ -253,6 +254,7 @@ def create_app(services: Services, *, close_on_shutdown: bool = False, title: st
     app.add_exception_handler(SupremeError, _supreme_handler)
     app.add_exception_handler(Exception, _unexpected_handler)
     app.include_router(build_router(services))
+    app.include_router(operations_router(services))
     if stream:
         from supreme.api.streaming import StreamGateway, stream_router
 
