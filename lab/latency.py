@@ -114,12 +114,15 @@ def conclusion(real: dict[str, Any], sim_log: pd.DataFrame) -> str:
 
 
 def book_path(path: str | None = None) -> Any:
-    """The latency book to use: ``path``, else the models' default (the shipped measured book)."""
+    """The latency book to use: ``path``; ``"default"``: the models' default (yours after ``supreme sim
+    calibrate``); None: the shipped measured book, so a notebook gives the same numbers on every machine."""
     from pathlib import Path
 
-    from sim.book import default_book_path
+    from sim.book import default_book_path, shipped_book_path
 
-    return Path(path) if path else default_book_path()
+    if path == "default":
+        return default_book_path()
+    return Path(path) if path else shipped_book_path()
 
 
 def book_info(path: Any) -> pd.Series:

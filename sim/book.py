@@ -41,7 +41,8 @@ from sim.latency import Constant, Empirical, LatencyBook, LatencyError, LatencyM
 
 __all__ = [
     "BOOK_FORMAT", "SCHEMA_VERSION", "SHIPPED_BOOK", "USER_BOOK", "book_section", "cpu_from_log",
-    "default_book_path", "io_from_log", "load_book", "machine_info", "read_book", "resolve_book", "step_cpu",
+    "default_book_path", "io_from_log", "load_book", "machine_info", "read_book", "resolve_book",
+    "shipped_book_path", "step_cpu",
     "wake_from_log", "write_book",
 ]
 
@@ -75,6 +76,11 @@ def default_book_path() -> Path:
     user = USER_BOOK.expanduser()
     if user.exists():
         return user
+    return shipped_book_path()
+
+
+def shipped_book_path() -> Path:
+    """The measured book shipped with the package (what notebooks pin, so they reproduce anywhere)."""
     return Path(str(resources.files("sim.models").joinpath("defaults", SHIPPED_BOOK)))
 
 

@@ -47,7 +47,8 @@ def scenario_for(model: str, overrides: Mapping[str, Any] | None = None, *, real
     elif model == "cache_hierarchy":
         from sim.models.cache_hierarchy import DEFAULTS
 
-        base = {"cache.l1.capacity": 100, "source.key": "source.fetch", **backends}
+        # validation is of the calibrated book: load it as trading_signal does by default
+        base = {"cache.l1.capacity": 100, "source.key": "source.fetch", "latency.book": "default", **backends}
     else:
         raise SimError(f"no validation for model {model!r}; validated: {', '.join(VALIDATED)}")
     return make_scenario(DEFAULTS, {**base, **(overrides or {}), "seed": seed})

@@ -24,7 +24,7 @@
 # `supreme sim calibrate` then `supreme sim validate trading_signal`.
 
 # %% tags=["parameters"]
-BOOK = None   # None: the models' default book (the shipped measured one unless you calibrated)
+BOOK = None   # None: the shipped measured book (same numbers anywhere); "default": yours after `sim calibrate`
 SEED = 0
 
 # %%

@@ -30,6 +30,7 @@ from typing import Any
 import pandas as pd
 import simpy
 
+from sim.latency import LatencyError
 from sim.models._context import SimContext
 from sim.scenario import load_defaults, make_scenario
 from sim.tiers import SimIO, SimMemoryTier, SimRemoteTier, charged
@@ -113,6 +114,8 @@ def _request(
         before = io.source_calls
         manager.get(key, request_id=rid)
         charge_cpu(io, manager, io.source_calls != before)
+    except LatencyError:  # the book lacks a cost: a broken scenario, not a fault of the system modelled
+        raise
     except Exception as exc:  # the source failed too: the application gets an error, the run goes on
         if not survive:
             raise

@@ -204,3 +204,20 @@ def test_wake_lag_counts_only_arrivals_at_an_idle_worker() -> None:
     assert lag.size == 7 and np.allclose(lag, 1e-4)
     cpu = cpu_from_log(frame)["cpu.signal.hit"].samples  # type: ignore[attr-defined]
     assert sorted(np.round(cpu, 6))[-1] == 1.5 and np.allclose(sorted(cpu)[:7], 0.01)
+
+
+def test_validated_cache_scenario_loads_the_default_book_and_never_hides_a_missing_cost(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Without --book, `sim validate cache_hierarchy` simulates with the default (measured) book; a book
+    that lacks a cost is a LatencyError, not 2,000 quiet error rows compared with the real run."""
+    from sim.validate import scenario_for
+
+    monkeypatch.delenv("SUPREME_LATENCY_BOOK", raising=False)
+    monkeypatch.setattr("sim.book.USER_BOOK", tmp_path / "absent.json")
+    sc = scenario_for("cache_hierarchy", {"workload.n": 300})
+    assert sc["latency.book"] == "default"
+    log = cache_hierarchy.run(sc)
+    assert not (log["outcome"] == "error").any()
+    assert cache_hierarchy.summarize(log)["source_fetches"] > 0
+    with pytest.raises(LatencyError, match=r"source\.fetch"):
+        cache_hierarchy.run({**sc, "latency.book": None})  # typed defaults have no source.fetch
