@@ -16,7 +16,7 @@ import pandas as pd
 
 from sim import poolcal
 
-__all__ = ["METRICS", "pool_comparison", "provenance"]
+__all__ = ["METRICS", "describe", "pool_comparison", "provenance"]
 
 #: (row label, key in the real/sim figures, scale)
 METRICS = (
@@ -33,8 +33,13 @@ METRICS = (
 
 
 def _label(burst: dict[str, Any], role: str) -> str:
+    return f"{role} {burst['rate']:g}/s"
+
+
+def describe(burst: dict[str, Any]) -> str:
+    """One line for a burst: rate, length, hold, pool sizes and timeout."""
     return (
-        f"{role}: {burst['rate']:g}/s x {burst['duration']:g} s, hold {burst['hold'] * 1000:g} ms, "
+        f"{burst['rate']:g}/s x {burst['duration']:g} s, hold {burst['hold'] * 1000:g} ms, "
         f"pool {burst['min_size']}..{burst['max_size']}, timeout {burst['timeout']:g} s"
     )
 
@@ -88,6 +93,14 @@ def provenance(source: str | Path = "shipped") -> dict[str, Any]:
         "machine": f"{m['machine']['system']} {m['machine']['machine']}, "
         f"{m['machine']['cpus']} CPUs, Python {m['machine']['python']}",
         "backend": m["backend"],
+        "bursts": {_label(b, r): describe(b) for r, b in _bursts(doc)},
         "config": doc["config"],
         "parameters": doc["parameters"],
     }
+
+
+def _bursts(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        ("calibration", doc["burst"]),
+        *(("out of sample", v["burst"]) for v in doc.get("validation", [])),
+    ]
