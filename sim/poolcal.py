@@ -12,7 +12,8 @@
 * :func:`calibrate_from_stats` turns the counters into the model's parameters: connect time
   ``connections_ms / connections_num``, service time ``usage_ms / served`` (the shape of the measured
   holds, rescaled to that mean), check cost (the median ``getconn`` time of sequential requests
-  before the burst, which find an idle connection: psycopg_pool's counters leave the check out).
+  before the burst, which find an idle connection: psycopg_pool's counters leave the check out) and
+  hand-off cost (the saturated pool's cycle from the grant times, less service and check).
   psycopg_pool floors each duration to whole ms before adding it, so 0.5 ms per event is
   added back.
 * The calibration is a sidecar JSON (format :data:`CAL_FORMAT`, schema :data:`CAL_SCHEMA_VERSION`,
@@ -204,10 +205,14 @@ def calibrate_from_stats(
     timings: pd.DataFrame,
     open_stats: dict[str, int] | None = None,
     idle_acquire: list[float] | None = None,
+    max_size: int | None = None,
 ) -> dict[str, Any]:
     """Model parameters from psycopg_pool's counters (and the per-request timing for shapes); the
     check cost is the median ``getconn`` time with an idle connection (``idle_acquire``), else the
-    measured acquire time beyond ``requests_wait_ms`` per request."""
+    measured acquire time beyond ``requests_wait_ms`` per request.  With ``max_size``, the hand-off
+    cost (how late a waiting client wakes up once given a connection; not in the counters) is the
+    saturated pool's cycle -- ``max_size`` over the rate of grants to deeply queued requests -- less
+    the service time and the check."""
     conns = int(stats.get("connections_num", 0)) + int((open_stats or {}).get("connections_num", 0))
     conn_ms = int(stats.get("connections_ms", 0)) + int((open_stats or {}).get("connections_ms", 0))
     errors = int(stats.get("requests_errors", 0))
@@ -222,12 +227,19 @@ def calibrate_from_stats(
         check = float(np.median(idle_acquire))
     else:
         check = max(0.0, (float(timings["acquire"].sum()) - wait_total) / max(1, len(timings)))
-    holds = timings.loc[timings["outcome"] == "ok", "hold"].to_numpy(float)
+    handoff = 0.0
+    ok = timings[timings["outcome"] == "ok"]
+    if max_size and {"due", "wait"} <= set(ok.columns):
+        deep = np.sort((ok["due"] + ok["wait"]).to_numpy(float)[ok["wait"].to_numpy(float) > 5 * usage])
+        if deep.size >= 20 and deep[-1] > deep[0]:
+            handoff = max(0.0, max_size * (deep[-1] - deep[0]) / (deep.size - 1) - usage - check)
+    holds = ok["hold"].to_numpy(float)
     shape = holds / holds.mean() if holds.size and holds.mean() > 0 else np.ones(1)
     return {
         "connect_s": connect,
         "usage_s": usage,
         "check_s": check,
+        "handoff_s": handoff,
         "served": served,
         "connections": conns,
         "latency": {"pool.connect": Constant(connect).spec(), "pool.usage": Empirical(shape * usage).spec()},
@@ -343,6 +355,7 @@ def scenario_from_calibration(
         "query.key": "pool.usage",
         "query.scale": 1.0,
         "health.check_cost": float(par["check_s"]),
+        "pool.handoff_cost": float(par.get("handoff_s", 0.0)),
         "health.fail_prob": 0.0,
     }
 
@@ -356,7 +369,9 @@ def calibrate_pool(
 ) -> dict[str, Any]:
     """Run ``burst`` (calibrated on) and the ``validation`` bursts on PostgreSQL; save and return the doc."""
     run = run_real_burst(url, burst)
-    cal = calibrate_from_stats(run["stats"], run["timings"], run["open_stats"], run["idle_acquire"])
+    cal = calibrate_from_stats(
+        run["stats"], run["timings"], run["open_stats"], run["idle_acquire"], int(run["config"]["max_size"])
+    )
     checks = [run_real_burst(url, b) for b in validation]
     return read_calibration(write_calibration(out, run, cal, checks))
 

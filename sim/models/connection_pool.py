@@ -18,10 +18,11 @@ Two growth modes (``pool.growth``):
   (:mod:`sim.poolcal` reads both from a real ``psycopg_pool.ConnectionPool``): the burst finds
   ``min_size`` connections open (``Database`` opens its pool with ``wait=True``); a request with no
   idle connection queues and, if the pool may grow and is not already growing, starts one background
-  opener that connects one connection at a time while clients wait (each new connection goes to the
-  first waiter); every connection handed out is checked (``check_connection``: one empty query,
-  ``health.check_cost``); a waiter gives up after ``pool.timeout`` (``PoolTimeout``); every
-  ``pool.max_idle`` s one connection idle the whole period above ``min_size`` is closed.  The run's
+  opener that connects one connection at a time while clients wait (each new or returned connection
+  goes to the first waiter, who wakes ``pool.handoff_cost`` s later); every connection handed out is
+  checked (``check_connection``: one empty query, ``health.check_cost``); a waiter gives up after
+  ``pool.timeout`` (``PoolTimeout``); every ``pool.max_idle`` s one connection idle the whole period
+  above ``min_size`` is closed.  The run's
   ``attrs["pool"]`` holds psycopg_pool-style counters (``requests_num``, ``requests_queued``,
   ``requests_errors``, ``requests_wait_ms``, ``usage_ms``, ``connections_num``, ``connections_ms``).
 * ``"requester"`` -- the diagram's path above: the requester opens a new connection itself and
@@ -78,6 +79,7 @@ class _Pool:
         self.growing = False
         self.idle_min = 0  # fewest idle connections since the last shrink (psycopg_pool's _nconns_min)
         self.counters = dict.fromkeys(_COUNTERS, 0.0)
+        self.abandoned: set[simpy.Event] = set()  # clients that timed out while a connection was on its way
 
     def take_idle(self) -> int:
         """The oldest idle connection."""
@@ -138,9 +140,22 @@ class _Pool:
         while self.waiters:
             waiter = self.waiters.popleft()
             if not waiter.triggered:
-                waiter.succeed(conn)
+                if self.sc["pool.handoff_cost"] > 0:  # the waiting client wakes up a little later
+                    self.ctx.env.process(self._deliver(waiter, conn))
+                else:
+                    waiter.succeed(conn)
                 return
         self.available.append(conn)
+
+    def _deliver(self, waiter: simpy.Event, conn: int) -> Generator[simpy.Event, Any, None]:
+        """Wake the client ``conn`` was given to after ``pool.handoff_cost``; if it gave up meanwhile,
+        the connection goes to the next waiter (psycopg_pool returns it to the pool)."""
+        yield self.ctx.env.timeout(self.sc["pool.handoff_cost"])
+        if waiter in self.abandoned:
+            self.abandoned.discard(waiter)
+            self.release_new(conn)
+        else:
+            waiter.succeed(conn)
 
     def release(self, conn: int, rid: str) -> None:
         """Return ``conn``: hand it to the oldest live waiter, else back to the idle queue."""
@@ -214,7 +229,10 @@ def _acquire_psycopg(pool: _Pool, rid: str) -> Generator[simpy.Event, Any, int |
             yield waiter | env.timeout(max(0.0, t_req + sc["pool.timeout"] - env.now))
             pool.counters["requests_wait_ms"] += int((env.now - t0) * 1000.0)
             if not waiter.triggered:
-                pool.waiters.remove(waiter)
+                if waiter in pool.waiters:
+                    pool.waiters.remove(waiter)
+                else:  # a connection is on its way to this client: let it go to the next one
+                    pool.abandoned.add(waiter)
                 pool.counters["requests_errors"] += 1
                 ctx.step(
                     "Pool_Manager", "timeout", "timeout", time=t_req, request_id=rid, latency=env.now - t_req

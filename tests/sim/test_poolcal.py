@@ -15,7 +15,9 @@ from sim.latency import LatencyError
 from sim.runner import get_model, run_model
 from sim.scenario import ScenarioError
 
-#: Stated tolerances of the model against the real pool on the calibration burst.
+#: Stated tolerances of the model against the real pool on the (stored) calibration burst.  Under this
+#: overload the served requests' P99 sits at the acquire timeout, so P50 and timeouts are the figures
+#: that discriminate; the out-of-sample burst is reported in notebook 11, not asserted.
 P99_TOL = 0.15  # relative, wait P99 (served requests)
 P50_TOL = 0.15  # relative, wait P50
 TIMEOUT_TOL = 0.5  # relative, timeouts (at least +-5 requests)
@@ -84,6 +86,17 @@ def test_calibration_numbers_come_from_the_counters() -> None:
     assert cal["usage_s"] == pytest.approx((1800 + 45) / 1000 / 90)  # floored ms added back
     assert cal["connect_s"] == pytest.approx((36 + 2.0) / 1000 / 4)
     assert cal["check_s"] == pytest.approx(0.002)
+    assert cal["handoff_s"] == 0.0  # no grant times given
+    # a saturated pool of 2 granting every 11 ms to deep waiters: cycle 22 ms = usage + check + hand-off
+    due = np.arange(100) * 0.001
+    got = 0.5 + np.arange(100) * 0.011
+    sat = pd.DataFrame(
+        {"due": due, "wait": got - due, "acquire": got - due, "hold": [0.02] * 100, "outcome": ["ok"] * 100}
+    )
+    full = {**stats, "requests_errors": 0, "usage_ms": 2000 - 50}
+    sat_cal = poolcal.calibrate_from_stats(full, sat, idle_acquire=[0.001], max_size=2)
+    assert sat_cal["usage_s"] == pytest.approx(0.02)
+    assert sat_cal["handoff_s"] == pytest.approx(0.022 - 0.02 - 0.001)
     no_idle = poolcal.calibrate_from_stats(stats, timings)
     assert no_idle["check_s"] == pytest.approx((10.0 - 5.025) / 100)
     with pytest.raises(ValueError, match="no served request"):
@@ -108,20 +121,25 @@ def test_shipped_calibration_model_matches_the_real_burst() -> None:
     assert provenance()["machine"] and provenance()["config"]["max_size"] == doc["config"]["max_size"]
 
 
-@pytest.mark.slow
 def test_real_burst_calibrates_the_model(real_postgres_url: str, tmp_path: Path) -> None:
     out = tmp_path / "cal.json"
-    doc = poolcal.calibrate_pool(real_postgres_url, out, validation=())
+    table = pool_comparison(out, url=real_postgres_url)  # measures both bursts now, calibrates into out
+    doc = poolcal.read_calibration(out)
     burst = poolcal.Burst()
     assert doc["config"]["max_size"] == burst.max_size and doc["stats"]["requests_num"] == burst.n
+    assert doc["validation"][0]["stats"]["requests_num"] == poolcal.VALIDATION_BURST.n
     par = doc["parameters"]
     assert burst.hold <= par["usage_s"] < burst.hold + 0.05  # pg_sleep plus the round trip
     assert 0 < par["connect_s"] < 1.0 and 0 <= par["check_s"] < 0.05
-    sim = poolcal.simulate_burst(doc, source=out)
     real = doc["real"]
     assert real["timeouts"] > 0 and real["served"] > 0  # the burst overloads the pool
-    assert sim["wait_p99"] == pytest.approx(real["wait_p99"], rel=0.25)
-    assert _close_timeouts(sim["timeouts"], real["timeouts"])
+    sim = table.loc["calibration 300/s"]
+    # live on a shared machine: wider than the stored run's tolerances (timeouts within max(8, 60%))
+    assert sim.loc["wait P99 ms", "sim"] == pytest.approx(real["wait_p99"] * 1000, rel=0.25)
+    assert sim.loc["wait P50 ms", "sim"] == pytest.approx(real["wait_p50"] * 1000, rel=0.25)
+    assert abs(sim.loc["timeouts", "sim"] - real["timeouts"]) <= max(8, 0.6 * real["timeouts"])
+    with pytest.raises(ValueError, match="give source a file path"):
+        pool_comparison("shipped", url=real_postgres_url)
 
 
 def test_bad_calibration_files_are_named(tmp_path: Path) -> None:
