@@ -77,6 +77,21 @@ real_vs_sim = pool_lab.pool_comparison()
 real_vs_sim
 
 # %% [markdown]
+# The burst runs `Database(url, min_size=1, max_size=4, timeout=0.5)` so that four connections saturate.
+# The project's default pool (`Database`'s own defaults, read from its signature and psycopg_pool's) under
+# the same calibrated burst, simulated only:
+
+# %%
+from sim import poolcal
+
+default_cfg = poolcal.default_pool_config()
+cal_doc = poolcal.read_calibration("shipped")
+what_if = poolcal.simulate_burst(cal_doc, {**cal_doc["burst"], **{k: default_cfg[k] for k in ("min_size", "max_size", "timeout")}})
+print("project default pool:", {k: default_cfg[k] for k in ("min_size", "max_size", "timeout", "max_idle", "max_waiting")})
+pd.Series({k: what_if[k] for k in ("requests", "served", "timeouts", "connections_num")}
+          | {"wait P50 ms": round(what_if["wait_p50"] * 1000, 3), "wait P99 ms": round(what_if["wait_p99"] * 1000, 3)})
+
+# %% [markdown]
 # Steps of the breaker's failure-recovery diagram:
 
 # %%
@@ -111,6 +126,9 @@ print(f"- out of sample (lighter burst): wait P99 {ov.loc['wait P99 ms', 'real']
       f"({'within' if abs(ov.loc['wait P99 ms', 'sim/real'] - 1) <= 0.3 else 'outside'} 30% on P99; the real pool "
       f"queues {'more' if ov.loc['queued (requests_queued)', 'sim/real'] < 1 else 'no more'} than the model below "
       f"saturation).")
+print(f"- the project's default pool ({default_cfg['min_size']}..{default_cfg['max_size']} connections, "
+      f"{default_cfg['timeout']:g} s timeout) on the same burst (simulated): {what_if['timeouts']} timeouts, "
+      f"wait P99 {what_if['wait_p99'] * 1000:.1f} ms.")
 print(f"- learning cycle: {int(lc['cycles'])} cycles, {int(lc['adaptations'])} adaptations, "
       f"L1 hit ratio {lc['l1_hit_ratio']:.3f}; with prefetching {t['prefetch']['l1_hit_ratio']:.3f} "
       f"(accuracy {t['prefetch']['prefetch_accuracy']:.3f}, coverage {t['prefetch']['prefetch_coverage']:.3f}).")
