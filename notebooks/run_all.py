@@ -45,7 +45,8 @@ def build(source: Path, timeout: int = 600) -> tuple[Path, float]:
 def main(argv: list[str]) -> int:
     """Build the notebooks selected by the name prefixes in ``argv`` (all when empty)."""
     # the stored outputs are of the shipped measured book and the embedded back-ends, as nbval runs them
-    os.environ["SUPREME_LATENCY_BOOK"] = str(HERE.parent / "sim" / "models" / "defaults" / "latency_book.json")
+    book = HERE.parent / "sim" / "models" / "defaults" / "latency_book.json"
+    os.environ["SUPREME_LATENCY_BOOK"] = str(book)
     for var in ("SUPREME_REDIS_URL", "SUPREME_DATABASE_URL"):
         os.environ.pop(var, None)
     sources = sorted((HERE / "py").glob("[0-9][0-9]_*.py"))
