@@ -46,7 +46,7 @@ from typing import Any
 
 import pandas as pd
 
-from lab.fault_table import compare, conclusion, plot_timelines
+from lab.fault_table import compare, compare_stream, conclusion, plot_timelines
 from sim.runner import run_model
 from supreme.market.loaders import load_ohlcv
 from supreme.market.sample import load_sample
@@ -75,11 +75,15 @@ BTC_PERP = "nautilus/btc-perp-20211231-20220201_1m.csv"
 EXCHANGE_INTERVAL = 0.2
 #: The fault kinds each world can run, per target.
 SUPPORTED: dict[str, tuple[str, ...]] = {"redis": ("down", "slow"), "pg": ("down",), "pool": ("down",),
-                                         "exchange": ("error",), "ratelimit": ("down",)}
+                                         "exchange": ("error",), "ratelimit": ("down",), "stream": ("down",)}
 #: The targets the SimPy model has.
-MODELLED = ("redis", "pg", "pool", "exchange", "ratelimit")
+MODELLED = ("redis", "pg", "pool", "exchange", "ratelimit", "stream")
 #: Targets hitting the exchange: they run on the feed world (clients asking the feed for candles).
 EXCHANGE = ("exchange", "ratelimit")
+#: The stream target: a subscriber that stops reading (the stream world, beside the ws_streaming model).
+STREAM = ("stream",)
+#: The stream world's settings, the same in the ws_streaming model.
+STREAM_SETTINGS: dict[str, Any] = {"clients": 3, "queue_size": 4, "max_behind": 10.0, "poll_interval": 1.0}
 
 
 
@@ -96,9 +100,10 @@ def check_faults(faults: Mapping[str, Any]) -> FaultSchedule:
             raise FaultError(f"unknown fault kind {w.kind!r} for {w.target!r} "
                              f"(faults.{w.target}.{w.kind}_at): supported {list(kinds)}")
     targets = {w.target for w in schedule.windows}
-    if targets & set(EXCHANGE) and targets - set(EXCHANGE):
-        raise FaultError(f"exchange faults ({sorted(targets & set(EXCHANGE))}) run on the feed world and "
-                         f"cannot share a schedule with {sorted(targets - set(EXCHANGE))}: run them apart")
+    for group, world in ((EXCHANGE, "the feed world"), (STREAM, "the stream world")):
+        if targets & set(group) and targets - set(group):
+            raise FaultError(f"{sorted(targets & set(group))} run on {world} and cannot share a schedule "
+                             f"with {sorted(targets - set(group))}: run them apart")
     by_target = sorted(schedule.windows, key=lambda w: (w.target, w.start))
     for a, b in itertools.pairwise(by_target):
         if a.target == b.target and b.start < a.end:
@@ -164,6 +169,11 @@ def run_real(stream: Stream, faults: Mapping[str, Any], *, duration: float = 120
     """The recording through the real signal path under ``faults`` (scenario seconds); the embedded
     back-ends when no URL is given."""
     schedule = check_faults(faults)
+    if any(w.target in STREAM for w in schedule.windows):
+        from supreme.replay.stream_faults import replay_stream_faults
+
+        srun = replay_stream_faults(stream, faults, duration=duration, **STREAM_SETTINGS)
+        return {"run": srun, "log": srun.event_log.to_frame(), "scale": 1.0}
     if any(w.target in EXCHANGE for w in schedule.windows):
         return _run_exchange(stream, faults, duration=duration, redis_url=redis_url,
                              database_url=database_url, namespace=namespace, seed=seed)
@@ -210,6 +220,12 @@ def run_sim(faults: Mapping[str, Any], *, duration: float = 120.0, seed: int = 0
     """The SimPy fault-injection model on the same windows (its default Redis window switched off)."""
     schedule = check_faults(faults)
     scenario: dict[str, Any] = {"seed": seed, "duration": duration}
+    if any(w.target in STREAM for w in schedule.windows):
+        st = STREAM_SETTINGS
+        return run_model("ws_streaming", {
+            **scenario, "clients": st["clients"], "ws.queue_size": st["queue_size"],
+            "ws.max_behind": st["max_behind"], "feed.poll_interval": st["poll_interval"],
+            "client.unsubscribe_at": duration + 60.0, "health.interval": 1e6, **dict(faults)})
     if any(w.target in EXCHANGE for w in schedule.windows):
         # as the feed world: one symbol read every 0.2 s, a new candle (a new key) every second
         scenario.update({"load.interval": EXCHANGE_INTERVAL, "load.poisson": False, "load.rotate": 1.0,
@@ -229,5 +245,7 @@ def run_scenario(faults: Mapping[str, Any], *, stream: Stream | None = None, dur
     real = run_real(stream, faults, duration=duration, redis_url=redis_url, database_url=database_url,
                     namespace=namespace, seed=seed)
     sim = run_sim(faults, duration=duration, seed=seed)
-    return {"real": real, "sim": sim, "table": compare(real, sim, schedule, duration, MODELLED),
-            "schedule": schedule}
+    streamed = any(w.target in STREAM for w in schedule.windows)
+    table = (compare_stream(real, sim, schedule, duration) if streamed
+             else compare(real, sim, schedule, duration, MODELLED))
+    return {"real": real, "sim": sim, "table": table, "schedule": schedule}

@@ -17,7 +17,7 @@ import pandas as pd
 
 from supreme.resilience.fault_schedule import FaultSchedule
 
-__all__ = ["compare", "conclusion", "plot_timelines", "transitions"]
+__all__ = ["compare", "compare_stream", "conclusion", "plot_timelines", "stream_deliveries", "transitions"]
 
 _BREAKER = {"redis": ("L2", "redis"), "pg": ("L3", "L3"), "pool": ("L3", "L3"),
             "exchange": ("exchange", "exchange"), "ratelimit": ("exchange", "exchange")}
@@ -125,6 +125,68 @@ def compare(real: dict[str, Any], sim: pd.DataFrame, schedule: FaultSchedule, du
     return pd.DataFrame([r, m]).set_index("world")
 
 
+def stream_deliveries(log: pd.DataFrame, received: Mapping[str, list[tuple[int, Any]]]) -> pd.DataFrame:
+    """The ws_streaming model's deliveries: client, seq, skipped, time, delay (s since the candle closed)."""
+    import json
+
+    upd = log[(log["component"] == "Client") & (log["operation"] == "update")]
+    rows, seen = [], {c: 0 for c in received}
+    for t, d in zip(upd["time"], upd["detail"], strict=True):
+        info = json.loads(d)
+        c = info["client"]
+        _, ts = received[c][seen[c]]
+        seen[c] += 1
+        rows.append((c, int(info["seq"]), int(info.get("skipped", 0)), float(t), float(t) - ts / 1000.0))
+    return pd.DataFrame(rows, columns=["client", "seq", "skipped", "time", "delay"])
+
+
+def _stream_row(d: pd.DataFrame, stalled: str, schedule: FaultSchedule, duration: float, closed: int,
+                cache_lost: int) -> dict[str, Any]:
+    start = min(w.start for w in schedule.windows)
+    end = max(min(w.end, duration) for w in schedule.windows)
+    wrong = gaps = checked = 0
+    for client, g in d.groupby("client"):
+        seq = g["seq"].to_numpy()
+        wrong += int((np.diff(seq) <= 0).sum())
+        if client != stalled and len(seq):
+            gaps += int(seq.max() - seq.min() + 1 - len(seq))
+            checked += len(seq)
+    mine = d[d["client"] == stalled]
+    back = mine[mine["time"] >= end]["time"]
+    during = d[(d["time"] >= start) & (d["time"] < end)]["delay"].to_numpy(dtype=float)
+    after = d[d["time"] >= end]["delay"].to_numpy(dtype=float)
+    p_during, p_after = _pct_ms(during), _pct_ms(after)
+    return {"served": len(d), "wrong": wrong, "failed": gaps, "stalled received": len(mine),
+            "skipped (coalesced)": int(mine["skipped"].sum()), "closed 4008": closed,
+            "recovery s after fault": round(float(back.iloc[0]) - end, 3) if len(back) and not closed
+            else float("nan"),
+            "stalled max delay s": round(float(mine["delay"].max()), 3) if len(mine) else float("nan"),
+            "delivery P50 ms during": p_during[0], "delivery P99 ms during": p_during[1],
+            "delivery P50 ms after": p_after[0], "delivery P99 ms after": p_after[1],
+            "writes checked": checked + 1, "writes lost": gaps + cache_lost, "faults modelled": "stream"}
+
+
+def compare_stream(real: dict[str, Any], sim: pd.DataFrame, schedule: FaultSchedule,
+                   duration: float = 120.0) -> pd.DataFrame:
+    """A slow consumer, one row per world: updates served, the stalled client's coalescing, its close or
+    catch-up, delivery delay during/after, updates lost (the fast clients' gaps, the cache read-back)."""
+    from supreme.replay.stream_faults import deliveries
+
+    run = real["run"]
+    stalled = sorted(run.received)[-1]
+    r = {"world": "real", **_stream_row(deliveries(run.received), stalled, schedule, duration,
+                                        int(run.summary["closed_slow"]), int(not run.summary["cache_ok"]))}
+    received = sim.attrs["received"]
+    d = stream_deliveries(sim, received)
+    forced = sim[(sim["component"] == "WebSocket_Gateway") & (sim["operation"] == "force_close")]
+    closed = int(forced["detail"].astype(str).str.startswith("4008").sum())
+    latest = sim.attrs.get("cache_latest", {})
+    newest = max((ts for got in received.values() for _, ts in got), default=None)
+    cache_lost = int(newest is not None and newest not in latest.values())
+    m = {"world": "sim", **_stream_row(d, sorted(received)[-1], schedule, duration, closed, cache_lost)}
+    return pd.DataFrame([r, m]).set_index("world")
+
+
 _LEVEL = {"closed": 0, "half_open": 1, "open": 2, "forced_open": 2}
 
 
@@ -136,6 +198,9 @@ def plot_timelines(runs: Mapping[str, dict[str, Any]], duration: float = 120.0) 
     fig, axes = plt.subplots(len(runs), 1, figsize=(10, 2.3 * len(runs)), sharex=True, squeeze=False)
     for ax, (name, out) in zip(axes[:, 0], runs.items(), strict=True):
         target = _target(out["schedule"])
+        if target == "stream":
+            _plot_stream(ax, name, out)
+            continue
         for world, log in enumerate((out["real"]["log"], out["sim"])):
             tr = transitions(log, _BREAKER[target][world])
             t = [0.0, *tr["time"], duration]
@@ -152,6 +217,21 @@ def plot_timelines(runs: Mapping[str, dict[str, Any]], duration: float = 120.0) 
     return fig
 
 
+def _plot_stream(ax: Any, name: str, out: dict[str, Any]) -> None:
+    from supreme.replay.stream_faults import deliveries
+
+    for world, d in enumerate((deliveries(out["real"]["run"].received),
+                               stream_deliveries(out["sim"], out["sim"].attrs["received"]))):
+        mine = d[d["client"] == sorted(d["client"].unique())[-1]]
+        ax.step(mine["time"], mine["delay"], where="post", label=("real", "sim")[world],
+                lw=2 if world == 0 else 1.2, ls="-" if world == 0 else "--")
+    for w in out["schedule"].windows:
+        ax.axvspan(w.start, w.end, color="tab:red", alpha=0.12)
+    ax.set_ylabel("delay (s)")
+    ax.set_title(f"{name}: the stalled client's delivery delay (shaded: not reading)")
+    ax.legend(loc="upper right")
+
+
 def conclusion(runs: Mapping[str, dict[str, Any]]) -> str:
     """Worded from the comparison tables: served, failed, lost, breaker and recovery per scenario and
     world."""
@@ -160,6 +240,14 @@ def conclusion(runs: Mapping[str, dict[str, Any]]) -> str:
         t = out["table"]
         for world in t.index:
             r = t.loc[world]
+            if "stalled received" in t:
+                fate = ("closed 4008" if int(r["closed 4008"]) else
+                        f"caught up {r['recovery s after fault']:g} s after the window")
+                lines.append(f"- {name}, {world}: {int(r['served'])} updates served "
+                             f"({int(r['wrong'])} out of order); the stalled client coalesced "
+                             f"{int(r['skipped (coalesced)'])} and was {fate}; {int(r['writes lost'])} of {int(r['writes checked'])} updates lost "
+                             f"(the other clients' gaps, the cache read-back).")
+                continue
             lines.append(f"- {name}, {world}: {int(r['served'])} served ({int(r['wrong'])} wrong, "
                          f"{int(r['failed'])} failed), {int(r['L2 errors'])} L2 / {int(r['L3 errors'])} L3 / "
                          f"{int(r['exchange errors'])} exchange errors, {r['breaker']} breaker opened "

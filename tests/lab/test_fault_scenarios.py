@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from lab import fault_scenarios as fs
@@ -26,7 +27,12 @@ DOWN = {"faults.redis.down_at": 30.0, "faults.redis.down_for": 40.0}
     ({"faults.pool.slow_at": 1.0}, "unknown fault kind 'slow' for 'pool'"),
     ({"faults.exchange.down_at": 1.0}, "unknown fault kind 'down' for 'exchange'"),
     ({**DOWN, "faults.ratelimit.down_at": 1.0},
-     "exchange faults (['ratelimit']) run on the feed world and cannot share a schedule with ['redis']"),
+     "['ratelimit'] run on the feed world and cannot share a schedule with ['redis']"),
+    ({"faults.stream.down_at": 1.0, "faults.exchange.error_at": 1.0},
+     "['exchange'] run on the feed world and cannot share a schedule with ['stream']"),
+    ({"faults.stream.down_at": 1.0, **DOWN},
+     "['stream'] run on the stream world and cannot share a schedule with ['redis']"),
+    ({"faults.stream.slow_at": 1.0}, "unknown fault kind 'slow' for 'stream'"),
 ])
 def test_bad_schedules_are_refused_naming_the_fault(faults: dict[str, Any], needle: str) -> None:
     with pytest.raises(FaultError, match=needle.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
@@ -197,3 +203,26 @@ def test_exchange_errors_on_real_redis_and_postgres(real_redis: Any, real_postgr
     stream, _ = _stream()
     _check_exchange(fs.run_scenario(EXCHANGE_ERRORS, stream=stream, redis_url="redis://127.0.0.1:6379/0",
                                     database_url=real_postgres_url, namespace=namespace))
+
+
+def test_slow_consumer_coalesces_then_catches_up_in_both_worlds() -> None:
+    stream, _ = _stream()
+    out = fs.run_scenario({"faults.stream.down_at": 30.0, "faults.stream.down_for": 8.0}, stream=stream)
+    for world in ("real", "sim"):
+        r = out["table"].loc[world]
+        assert r["closed 4008"] == 0 and r["skipped (coalesced)"] >= 3 and r["wrong"] == 0
+        assert r["stalled received"] < r["served"] / 3  # it missed what was coalesced, the others did not
+        assert 0 <= r["recovery s after fault"] <= 1.0 and 7.0 <= r["stalled max delay s"] <= 9.0
+        assert r["writes lost"] == 0 and r["failed"] == 0
+    real = out["real"]["run"]
+    assert real.summary["cache_ok"] and real.summary["coalesced"] == 4  # 8 s, 1 candle/s, a queue of 4
+
+
+def test_slow_consumer_past_max_behind_is_closed_4008_in_both_worlds() -> None:
+    stream, _ = _stream()
+    out = fs.run_scenario({"faults.stream.down_at": 30.0, "faults.stream.down_for": 20.0}, stream=stream)
+    for world in ("real", "sim"):
+        r = out["table"].loc[world]
+        assert r["closed 4008"] == 1 and r["stalled received"] == 29  # up to the window, then closed
+        assert r["writes lost"] == 0 and r["failed"] == 0 and np.isnan(r["recovery s after fault"])
+    assert out["real"]["run"].summary["close_code"] == 4008
