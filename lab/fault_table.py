@@ -246,7 +246,8 @@ def conclusion(runs: Mapping[str, dict[str, Any]]) -> str:
                 lines.append(f"- {name}, {world}: {int(r['served'])} updates served "
                              f"({int(r['wrong'])} out of order); the stalled client coalesced "
                              f"{int(r['skipped (coalesced)'])} and was {fate}; {int(r['writes lost'])} of "
-                             f"{int(r['writes checked'])} updates lost (the other clients' gaps, the cache read-back).")
+                             f"{int(r['writes checked'])} updates lost (the other clients' gaps, the cache "
+                             f"read-back).")
                 continue
             lines.append(f"- {name}, {world}: {int(r['served'])} served ({int(r['wrong'])} wrong, "
                          f"{int(r['failed'])} failed), {int(r['L2 errors'])} L2 / {int(r['L3 errors'])} L3 / "
