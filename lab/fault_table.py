@@ -157,7 +157,7 @@ def _stream_row(d: pd.DataFrame, stalled: str, schedule: FaultSchedule, duration
     after = d[d["time"] >= end]["delay"].to_numpy(dtype=float)
     p_during, p_after = _pct_ms(during), _pct_ms(after)
     return {"served": len(d), "wrong": wrong, "failed": gaps, "stalled received": len(mine),
-            "skipped (coalesced)": int(mine["skipped"].sum()), "closed 4008": closed,
+            "coalesced away": int(mine["skipped"].sum()), "closed 4008": closed,
             "recovery s after fault": round(float(back.iloc[0]) - end, 3) if len(back) and not closed
             else float("nan"),
             "stalled max delay s": round(float(mine["delay"].max()), 3) if len(mine) else float("nan"),
@@ -244,9 +244,10 @@ def conclusion(runs: Mapping[str, dict[str, Any]]) -> str:
                 fate = ("closed 4008" if int(r["closed 4008"]) else
                         f"caught up {r['recovery s after fault']:g} s after the window")
                 lines.append(f"- {name}, {world}: {int(r['served'])} updates served "
-                             f"({int(r['wrong'])} out of order); the stalled client coalesced "
-                             f"{int(r['skipped (coalesced)'])} and was {fate}; {int(r['writes lost'])} of "
-                             f"{int(r['writes checked'])} updates lost (the other clients' gaps, the cache "
+                             f"({int(r['wrong'])} out of order); the stalled client had "
+                             f"{int(r['coalesced away'])} updates coalesced away and was {fate}; "
+                             f"{int(r['writes lost'])} of {int(r['writes checked'])} updates lost "
+                             f"(the other clients' gaps, the cache "
                              f"read-back).")
                 continue
             lines.append(f"- {name}, {world}: {int(r['served'])} served ({int(r['wrong'])} wrong, "
@@ -259,6 +260,15 @@ def conclusion(runs: Mapping[str, dict[str, Any]]) -> str:
     wrong = sum(int(out["table"]["wrong"].sum()) for out in runs.values())
     failing = [name for name, out in runs.items() if int(out["table"]["failed"].sum())]
     lines.append(f"Writes lost in every scenario and world: {lost}; wrong answers: {wrong}.")
+    differ = []
+    for name, out in runs.items():
+        t = out["table"]
+        col = "closed 4008" if "stalled received" in t else "breaker opened"
+        if len({bool(int(v)) for v in t[col]}) > 1:
+            differ.append(name)
+    lines.append(f"Real and simulated worlds agree on whether the breaker opened (the stalled client was "
+                 f"closed) in {len(runs) - len(differ)} of {len(runs)} scenarios"
+                 + (f"; they differ in: {', '.join(differ)}." if differ else "."))
     lines.append("Scenarios where requests failed (the exchange refused past the retries and its "
                  f"breaker): {', '.join(failing) if failing else 'none'}.")
     return "\n".join(lines)

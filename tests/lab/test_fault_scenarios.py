@@ -210,7 +210,7 @@ def test_slow_consumer_coalesces_then_catches_up_in_both_worlds() -> None:
     out = fs.run_scenario({"faults.stream.down_at": 30.0, "faults.stream.down_for": 8.0}, stream=stream)
     for world in ("real", "sim"):
         r = out["table"].loc[world]
-        assert r["closed 4008"] == 0 and r["skipped (coalesced)"] >= 3 and r["wrong"] == 0
+        assert r["closed 4008"] == 0 and r["coalesced away"] >= 3 and r["wrong"] == 0
         assert r["stalled received"] < r["served"] / 3  # it missed what was coalesced, the others did not
         assert 0 <= r["recovery s after fault"] <= 1.0 and 7.0 <= r["stalled max delay s"] <= 9.0
         assert r["writes lost"] == 0 and r["failed"] == 0
