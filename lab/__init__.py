@@ -10,6 +10,7 @@ module              notebook
 ``eviction``        03_eviction_tuning
 ``adaptive``        04_adaptive_prefetch
 ``resilience``      05_resilience
+``fault_scenarios`` 05_resilience: every fault kind, real beside simulated (tables in ``fault_table``)
 ``latency``         06_latency_sla
 ``streaming``       07_streaming
 ``deployment``      08_deployment_autoscaling
