@@ -9,14 +9,26 @@ One schedule, in the shared vocabulary (``faults.<target>.<kind>_at`` / ``_for``
   L3 entry read back from L2 afterwards.  The replay's market span is mapped linearly onto
   ``0 … duration``.  Back-ends: a ``fakeredis.TcpFakeServer`` on loopback and a temporary SQLite
   file (the embedded default, no server), or the real Redis and PostgreSQL URLs;
-* sim — :mod:`sim.models.fault_injection` with the same ``faults.redis.*`` windows over
-  ``duration`` simulated seconds.
+* sim — :mod:`sim.models.fault_injection` with the same windows over ``duration`` simulated seconds.
 
-Faults done: Redis disconnect (``faults.redis.down_*``), Redis latency (``faults.redis.slow_*``,
-``slow_latency`` s added per forwarded chunk; the model multiplies by ``slow_factor`` and adds the
-same delay per request and reply), and PostgreSQL backend termination (``faults.pg.down_*``: at
-every replay step inside the window, ``pg_terminate_backend`` on this run's own backends; on SQLite
-the equivalent is closing the handle's connection; real world only, the model has no L3 fault).
+Faults done, both worlds:
+
+* Redis disconnect (``faults.redis.down_*``) and latency (``faults.redis.slow_*``, ``slow_latency`` s
+  added per forwarded chunk; the model multiplies by ``slow_factor`` and adds the same delay per
+  request and reply);
+* PostgreSQL backend termination (``faults.pg.down_*``): real, at every replay step inside the window,
+  ``pg_terminate_backend`` on this run's own backends (on SQLite: closing the handle's connection);
+  the model treats the window as L3 unreachable (its L3 breaker opens, recovery reconnects after);
+* pool exhaustion (``faults.pool.down_*``): real, every connection of the psycopg pool held (on
+  SQLite: the write lock held), L3 calls wait ``pool_timeout`` and fail; the model's L3 calls wait
+  ``pool.timeout`` and fail;
+* exchange errors (``faults.exchange.error_*``, ``error_rate``) and rate limits
+  (``faults.ratelimit.down_*``): the feed world of :mod:`supreme.replay.exchange_faults` — clients
+  ask the real feed every 0.2 s, ccxt errors from a recorded exchange through the real
+  ``CcxtConnector``, ``exchange_retry`` and its breaker; the model's source fails on the same
+  windows through the same retry.  They cannot share a schedule with the replay's targets.
+
+The comparison table is :func:`lab.fault_table.compare`.
 Any other target or kind is refused by :func:`check_faults`, as are overlapping windows of one
 target: a clear :class:`FaultError` naming the key or the windows.
 """
@@ -32,9 +44,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from lab.fault_table import compare, compare_stream, conclusion, plot_timelines
 from sim.runner import run_model
 from supreme.market.loaders import load_ohlcv
 from supreme.market.sample import load_sample
@@ -59,10 +71,20 @@ __all__ = [
 ]
 
 BTC_PERP = "nautilus/btc-perp-20211231-20220201_1m.csv"
+#: Seconds between client requests in the exchange scenarios (both worlds).
+EXCHANGE_INTERVAL = 0.2
 #: The fault kinds each world can run, per target.
-SUPPORTED: dict[str, tuple[str, ...]] = {"redis": ("down", "slow"), "pg": ("down",)}
-#: The targets the SimPy model has (a pg window runs in the real world only).
-MODELLED = ("redis",)
+SUPPORTED: dict[str, tuple[str, ...]] = {"redis": ("down", "slow"), "pg": ("down",), "pool": ("down",),
+                                         "exchange": ("error",), "ratelimit": ("down",), "stream": ("down",)}
+#: The targets the SimPy model has.
+MODELLED = ("redis", "pg", "pool", "exchange", "ratelimit", "stream")
+#: Targets hitting the exchange: they run on the feed world (clients asking the feed for candles).
+EXCHANGE = ("exchange", "ratelimit")
+#: The stream target: a subscriber that stops reading (the stream world, beside the ws_streaming model).
+STREAM = ("stream",)
+#: The stream world's settings, the same in the ws_streaming model.
+STREAM_SETTINGS: dict[str, Any] = {"clients": 3, "queue_size": 4, "max_behind": 10.0, "poll_interval": 1.0}
+
 
 
 def check_faults(faults: Mapping[str, Any]) -> FaultSchedule:
@@ -77,6 +99,11 @@ def check_faults(faults: Mapping[str, Any]) -> FaultSchedule:
         if w.kind not in kinds:
             raise FaultError(f"unknown fault kind {w.kind!r} for {w.target!r} "
                              f"(faults.{w.target}.{w.kind}_at): supported {list(kinds)}")
+    targets = {w.target for w in schedule.windows}
+    for group, world in ((EXCHANGE, "the feed world"), (STREAM, "the stream world")):
+        if targets & set(group) and targets - set(group):
+            raise FaultError(f"{sorted(targets & set(group))} run on {world} and cannot share a schedule "
+                             f"with {sorted(targets - set(group))}: run them apart")
     by_target = sorted(schedule.windows, key=lambda w: (w.target, w.start))
     for a, b in itertools.pairwise(by_target):
         if a.target == b.target and b.start < a.end:
@@ -138,10 +165,18 @@ def _market_faults(faults: Mapping[str, Any], scale: float) -> dict[str, Any]:
 
 def run_real(stream: Stream, faults: Mapping[str, Any], *, duration: float = 120.0,
              redis_url: str | None = None, database_url: str | None = None, namespace: str = "scn:",
-             block_candles: int = 240, batch_size: int = 3) -> dict[str, Any]:
+             block_candles: int = 240, batch_size: int = 3, seed: int = 0) -> dict[str, Any]:
     """The recording through the real signal path under ``faults`` (scenario seconds); the embedded
     back-ends when no URL is given."""
-    check_faults(faults)
+    schedule = check_faults(faults)
+    if any(w.target in STREAM for w in schedule.windows):
+        from supreme.replay.stream_faults import replay_stream_faults
+
+        srun = replay_stream_faults(stream, faults, duration=duration, **STREAM_SETTINGS)
+        return {"run": srun, "log": srun.event_log.to_frame(), "scale": 1.0}
+    if any(w.target in EXCHANGE for w in schedule.windows):
+        return _run_exchange(stream, faults, duration=duration, redis_url=redis_url,
+                             database_url=database_url, namespace=namespace, seed=seed)
     scale, _ = _scale(stream, duration)
     settings = PipelineSettings(block_candles=block_candles, batch_size=batch_size)
     with tempfile.TemporaryDirectory(prefix="supreme-scn-") as tmp, \
@@ -150,6 +185,22 @@ def run_real(stream: Stream, faults: Mapping[str, Any], *, duration: float = 120
         run = replay_with_faults([stream], _market_faults(faults, scale), redis_url=url, database_url=db,
                                  namespace=namespace, settings=settings)
     return {"run": run, "scale": scale, "log": _scenario_log(run, stream, scale)}
+
+
+def _run_exchange(stream: Stream, faults: Mapping[str, Any], *, duration: float, redis_url: str | None,
+                  database_url: str | None, namespace: str, seed: int) -> dict[str, Any]:
+    """The feed world: clients asking the real feed (CcxtConnector over the recording) every 0.2 s."""
+    from supreme.replay.exchange_faults import replay_exchange_faults
+
+    with tempfile.TemporaryDirectory(prefix="supreme-scn-") as tmp, \
+            (embedded_redis() if redis_url is None else _given(redis_url)) as url:
+        db = database_url or f"sqlite:///{Path(tmp) / 'l3.sqlite'}"
+        run = replay_exchange_faults(stream, faults, redis_url=url, database_url=db, namespace=namespace,
+                                     duration=duration, interval=EXCHANGE_INTERVAL, seed=seed)
+    s = run.summary
+    summary = {"signals": s["answered"], "failed": s["failed"], "l3_entries": s["l3_entries"],
+               "lost": s["lost"], "pg_terminated": 0}
+    return {"run": run, "summary": summary, "scale": 1.0, "log": run.event_log.to_frame()}
 
 
 @contextmanager
@@ -167,123 +218,34 @@ def _scenario_log(run: FaultReplay, stream: Stream, scale: float) -> pd.DataFram
 
 def run_sim(faults: Mapping[str, Any], *, duration: float = 120.0, seed: int = 0) -> pd.DataFrame:
     """The SimPy fault-injection model on the same windows (its default Redis window switched off)."""
-    check_faults(faults)
+    schedule = check_faults(faults)
     scenario: dict[str, Any] = {"seed": seed, "duration": duration}
+    if any(w.target in STREAM for w in schedule.windows):
+        st = STREAM_SETTINGS
+        return run_model("ws_streaming", {
+            **scenario, "clients": st["clients"], "ws.queue_size": st["queue_size"],
+            "ws.max_behind": st["max_behind"], "feed.poll_interval": st["poll_interval"],
+            "client.unsubscribe_at": duration + 60.0, "health.interval": 1e6, **dict(faults)})
+    if any(w.target in EXCHANGE for w in schedule.windows):
+        # as the feed world: one symbol read every 0.2 s, a new candle (a new key) every second
+        scenario.update({"load.interval": EXCHANGE_INTERVAL, "load.poisson": False, "load.rotate": 1.0,
+                         "load.keys": 1, "load.write_fraction": 0.0})
     if not any(k.startswith("faults.redis.down_") for k in faults):
         scenario["faults.redis.down_at"] = None
         scenario["faults.redis.down_for"] = None
     return run_model("fault_injection", {**scenario, **dict(faults)})
 
 
-def _transitions(log: pd.DataFrame, breaker: str) -> pd.DataFrame:
-    tr = log[(log["component"] == "Circuit_Breaker") & (log["operation"] == "transition")]
-    if "key" in tr and breaker:
-        named = tr[tr["key"].astype(str).str.contains(breaker, regex=False)]
-        tr = named if len(named) else tr
-    return tr[["time", "outcome"]].rename(columns={"outcome": "to"}).reset_index(drop=True)
-
-
-def _l2_latency_ms(log: pd.DataFrame, lo: float, hi: float) -> tuple[float, float]:
-    rows = log[(log["component"] == "Redis_Cache_L2") & (log["time"] >= lo) & (log["time"] < hi)]
-    lat = rows["latency"].dropna().to_numpy(dtype=float)
-    if not len(lat):
-        return float("nan"), float("nan")
-    p50, p99 = np.percentile(lat, [50, 99]) * 1000.0
-    return round(float(p50), 4), round(float(p99), 4)
-
-
-def _world_row(log: pd.DataFrame, schedule: FaultSchedule, duration: float, breaker: str) -> dict[str, Any]:
-    comp = log["component"]
-    end = max((w.end for w in schedule.windows if np.isfinite(w.end)), default=0.0)
-    start = min((w.start for w in schedule.windows), default=0.0)
-    tr = _transitions(log, breaker)
-    closed_after = tr[(tr["to"] == "closed") & (tr["time"] >= end)]["time"]
-    opened = int((tr["to"] == "open").sum())
-    recovery = round(float(closed_after.iloc[-1]) - end, 3) if opened and len(closed_after) else 0.0
-    during, after = _l2_latency_ms(log, start, end), _l2_latency_ms(log, end, duration)
-    return {"L2 errors": int(((comp == "Redis_Cache_L2") & (log["outcome"] == "error")).sum()),
-            "L2 journaled": int(((comp == "Redis_Cache_L2") & (log["outcome"] == "journaled")).sum()),
-            "breaker opened": opened, "transitions": " → ".join(tr["to"]) or "-",
-            "recovery s after fault": recovery,
-            "L2 P50 ms during": during[0], "L2 P99 ms during": during[1],
-            "L2 P50 ms after": after[0], "L2 P99 ms after": after[1]}
-
-
-def compare(real: dict[str, Any], sim: pd.DataFrame, faults: Mapping[str, Any],
-            duration: float = 120.0) -> pd.DataFrame:
-    """One row per world: served, errors, breaker, recovery time, L2 latency during/after, writes lost."""
-    from sim.runner import get_model
-
-    schedule = check_faults(faults)
-    s = real["run"].summary
-    r = {"world": "real", "served": s["signals"], "wrong": 0,
-         **_world_row(real["log"], schedule, duration, "L2"),
-         "writes checked": s["l3_entries"], "writes lost": s["lost"],
-         "L3 backends ended": s["pg_terminated"], "faults modelled": "all"}
-    for col in [c for c in r if c.startswith("L2 P")]:
-        r[col] = float("nan")  # the replay runs on a manual market clock: its event log has no wall latency
-    ss = get_model("fault_injection").summarize(sim)
-    val = sim.attrs.get("validations") or [{}]
-    m = {"world": "sim", "served": ss["answered"], "wrong": ss["wrong"],
-         **_world_row(sim, schedule, duration, ""),
-         "writes checked": int(val[-1].get("writes", 0)), "writes lost": int(val[-1].get("lost", 0)),
-         "L3 backends ended": 0,
-         "faults modelled": ", ".join(sorted({w.target for w in schedule.windows if w.target in MODELLED}))
-         or "none"}
-    return pd.DataFrame([r, m]).set_index("world")
-
-
 def run_scenario(faults: Mapping[str, Any], *, stream: Stream | None = None, duration: float = 120.0,
                  seed: int = 0, redis_url: str | None = None, database_url: str | None = None,
                  namespace: str = "scn:") -> dict[str, Any]:
     """Both worlds on one schedule: ``{"real", "sim", "table"}`` (event logs on the scenario axis)."""
-    check_faults(faults)
+    schedule = check_faults(faults)
     stream = stream if stream is not None else load_recording()
     real = run_real(stream, faults, duration=duration, redis_url=redis_url, database_url=database_url,
-                    namespace=namespace)
+                    namespace=namespace, seed=seed)
     sim = run_sim(faults, duration=duration, seed=seed)
-    return {"real": real, "sim": sim, "table": compare(real, sim, faults, duration),
-            "schedule": check_faults(faults)}
-
-
-_LEVEL = {"closed": 0, "half_open": 1, "open": 2, "forced_open": 2}
-
-
-def plot_timelines(runs: Mapping[str, dict[str, Any]], duration: float = 120.0) -> Any:
-    """One panel per scenario: the L2 breaker's state in each world on the scenario axis, faults shaded."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(runs), 1, figsize=(10, 2.6 * len(runs)), sharex=True, squeeze=False)
-    for ax, (name, out) in zip(axes[:, 0], runs.items(), strict=True):
-        for world, log, breaker in (("real", out["real"]["log"], "L2"), ("sim", out["sim"], "")):
-            tr = _transitions(log, breaker)
-            t = [0.0, *tr["time"], duration]
-            levels = [0, *(_LEVEL[s] for s in tr["to"])]
-            ax.step(t, [*levels, levels[-1]], where="post", label=world, lw=2 if world == "real" else 1.2,
-                    ls="-" if world == "real" else "--")
-        for w in out["schedule"].windows:
-            ax.axvspan(w.start, min(w.end, duration), color="tab:red" if w.kind == "down" else "tab:orange",
-                       alpha=0.12)
-        ax.set_yticks([0, 1, 2], ["CLOSED", "HALF_OPEN", "OPEN"])
-        ax.set_title(f"{name}: L2 breaker (shaded: fault window)")
-        ax.legend(loc="upper right")
-    axes[-1, 0].set_xlabel("scenario time (s)")
-    fig.tight_layout()
-    return fig
-
-
-def conclusion(runs: Mapping[str, dict[str, Any]]) -> str:
-    """Worded from the comparison tables: served, lost, breaker and recovery per scenario and world."""
-    lines = []
-    for name, out in runs.items():
-        t = out["table"]
-        for world in t.index:
-            r = t.loc[world]
-            lines.append(f"- {name}, {world}: {int(r['served'])} served ({int(r['wrong'])} wrong), "
-                         f"{int(r['L2 errors'])} L2 errors, breaker opened {int(r['breaker opened'])}x, "
-                         f"closed {r['recovery s after fault']:g} s after the fault ended; "
-                         f"{int(r['writes lost'])} of {int(r['writes checked'])} writes lost on read-back.")
-    whole = all(int(out["table"]["writes lost"].sum()) == 0 and int(out["table"]["wrong"].sum()) == 0
-                for out in runs.values())
-    lines.append(f"Nothing lost and nothing wrong in every scenario and world: {whole}.")
-    return "\n".join(lines)
+    streamed = any(w.target in STREAM for w in schedule.windows)
+    table = (compare_stream(real, sim, schedule, duration) if streamed
+             else compare(real, sim, schedule, duration, MODELLED))
+    return {"real": real, "sim": sim, "table": table, "schedule": schedule}

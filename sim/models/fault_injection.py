@@ -38,6 +38,7 @@ import simpy
 from sim.bridge import BridgeClock, IoBridge
 from sim.latency import latency_model
 from sim.models._context import SimContext
+from sim.models._exchange_side import ExchangeSide
 from sim.scenario import load_defaults, make_scenario
 
 __all__ = ["DEFAULTS", "FLOW", "NAME", "expected_transitions", "run", "summarize"]
@@ -46,6 +47,8 @@ NAME = "fault_injection"
 FLOW = "fault_injection"
 
 DEFAULTS: dict[str, Any] = load_defaults(NAME)
+#: Fault targets the model has: Redis (L2), PostgreSQL and its pool (L3), the exchange (the source).
+MODELLED_TARGETS = ("redis", "pg", "pool", "exchange", "ratelimit")
 
 
 def _tier_class() -> type:
@@ -67,6 +70,13 @@ def _tier_class() -> type:
             if self.down():
                 m.bridge.wait(m.sc["io.refused"])
                 raise TierUnavailable(f"{self.name}: connection refused (Redis disconnected by Chaos_Engine)")
+            if self.name == "L3" and m.target_down("pg"):
+                m.bridge.wait(m.sc["io.refused"])
+                raise TierUnavailable("L3: server closed the connection (PostgreSQL backend terminated)")
+            if self.name == "L3" and m.target_down("pool"):
+                m.bridge.wait(m.sc["pool.timeout"])  # every connection is held: wait, then give up
+                raise TierUnavailable(f"L3: no pooled connection within {m.sc['pool.timeout']}s "
+                                      "(pool exhausted)")
             base = self.latency.sample(m.ctx.rng)
             if self.name == "L2":
                 # a slow window multiplies the call's latency and adds the proxy's per-chunk delay
@@ -96,10 +106,11 @@ class _Model:
         self.bridge = IoBridge(ctx.env)
         self.clock = clock = BridgeClock(ctx.env, self.bridge)
         self.State = State
-        # the scenario's Redis windows in the shared vocabulary (down, slow, error); other targets
-        # are not modelled here
-        redis_keys = {k: v for k, v in sc.items() if k.startswith("faults.redis.")}
-        self.chaos = FaultSchedule.from_scenario(redis_keys, clock=clock, event_log=ctx.log)
+        # the scenario's windows in the shared vocabulary: redis (L2), pg and pool (L3), exchange and
+        # ratelimit (the source); other targets are not modelled here
+        fault_keys = {k: v for k, v in sc.items()
+                      if k.split(".")[:2] in [["faults", t] for t in MODELLED_TARGETS]}
+        self.chaos = FaultSchedule.from_scenario(fault_keys, clock=clock, event_log=ctx.log)
         self.chaos.windows.sort(key=lambda w: w.start)
         SimTier = _tier_class()
         self.l2 = SimTier(self, "L2", sc["io.l2"])
@@ -112,21 +123,32 @@ class _Model:
             minimum_number_of_calls=sc["breaker.min_calls"], wait_duration_in_open=sc["breaker.wait_open"],
             permitted_calls_in_half_open=sc["breaker.half_open_calls"],
         )
-        self.breaker.add_listener(self._on_transition)
+        self.l3_breaker = CircuitBreaker(
+            "cache_L3", clock=clock, event_log=ctx.log, record_calls=False,
+            failure_rate_threshold=sc["breaker.failure_rate_threshold"],
+            sliding_window_size=sc["breaker.window"],
+            minimum_number_of_calls=sc["breaker.min_calls"], wait_duration_in_open=sc["breaker.wait_open"],
+            permitted_calls_in_half_open=sc["breaker.half_open_calls"],
+        )
+        self.breaker.add_listener(lambda tr: self._on_transition(tr, "redis"))
+        self.l3_breaker.add_listener(lambda tr: self._on_transition(tr, "pg"))
+        self.exchange = ExchangeSide(self)
         self.manager = CacheManager(
             MemoryTier("LRU", clock=clock, capacity=sc["l1.capacity"]), self.l2, self.l3, clock=clock,
-            event_log=ctx.log, source=self._source, guards={"L2": self.breaker.call},
+            event_log=ctx.log, source=self.exchange.fetch,
+            guards={"L2": self.breaker.call, "L3": self.l3_breaker.call},
             unavailable_errors=(CallNotPermitted,), flow=FLOW,
         )
         self.recovery = ErrorRecovery(clock=clock, event_log=ctx.log, escalation=self, flow=FLOW,
                                       component="Recovery_System")
         self.recovery.register("redis", "reconnect", self._reconnect, stage="reconnect")
+        self.recovery.register("pg", "reconnect", self._reconnect_pg, stage="reconnect")
         self.server = simpy.Resource(ctx.env, capacity=1)
         self.keys = [f"ohlcv:SPX:1d:{i}" for i in range(sc["load.keys"])]
         self.expected: dict[str, Any] = {}
         self.written: set[str] = set()
-        self.sent = self.answered = self.wrong = 0
-        self.recovering = False
+        self.sent = self.answered = self.wrong = self.errors = 0
+        self.recovering: set[str] = set()
         self.validations: list[dict[str, Any]] = []
         self._n = 0
 
@@ -135,9 +157,22 @@ class _Model:
         """Whether a Chaos_Engine window that cuts Redis covers the current simulated instant."""
         return any(w.target == "redis" and w.kind == "down" for w in self.chaos.active())
 
+    def target_down(self, target: str) -> bool:
+        """Whether a ``down`` window of ``target`` covers the current simulated instant."""
+        return any(w.target == target and w.kind == "down" for w in self.chaos.active())
+
     def _source(self, key: str) -> Any:
         self.bridge.wait(self.source_latency.sample(self.ctx.rng))
         return {"key": key, "v": 0}
+
+    def _reconnect_pg(self) -> bool:
+        """L3 recovery: a fresh pooled connection and a ``SELECT 1`` (fails while pg/pool is faulted)."""
+        self.ctx.step("System_Components", "attempt_reconnection", frm="Recovery_System", key="pg")
+        self.bridge.wait(self.sc["recovery.reconnect_cost"])
+        ok = not (self.target_down("pg") or self.target_down("pool"))
+        self.ctx.step("Recovery_System", "reconnection", "ok" if ok else "error", frm="System_Components",
+                      key="pg")
+        return ok
 
     def _reconnect(self) -> bool:
         """Recovery procedure: a fresh connection and a PING, taking ``recovery.reconnect_cost``."""
@@ -165,83 +200,96 @@ class _Model:
         return ok
 
     # -- Circuit_Breakers ----------------------------------------------------------------------------------
-    def _on_transition(self, tr: Any) -> None:
+    def _on_transition(self, tr: Any, dep: str) -> None:
         ctx, State = self.ctx, self.State
         if tr.to_state is State.OPEN:
-            ctx.step("Circuit_Breakers", "triggered", "open", frm="System_Components", key="redis",
+            ctx.step("Circuit_Breakers", "triggered", "open", frm="System_Components", key=dep,
                      failure_rate=tr.failure_rate)
-            ctx.step("System_Components", "circuit_open", "open", frm="Circuit_Breakers", key="redis")
-            if not self.recovering:
-                self.recovering = True
-                ctx.step("System_Components", "initiate_recovery", key="redis")
-                ctx.env.process(self._recover())
+            ctx.step("System_Components", "circuit_open", "open", frm="Circuit_Breakers", key=dep)
+            if dep not in self.recovering:
+                self.recovering.add(dep)
+                ctx.step("System_Components", "initiate_recovery", key=dep)
+                ctx.env.process(self._recover(dep))
         elif tr.to_state is State.CLOSED and tr.from_state is State.HALF_OPEN:
-            ctx.step("Circuit_Breakers", "close", "closed", key="redis")
+            ctx.step("Circuit_Breakers", "close", "closed", key=dep)
 
-    def _test_circuit(self) -> bool:
+    def _test_circuit(self, dep: str = "redis") -> bool:
         """Recovery_System -> Circuit_Breakers: one test request to L2 through the breaker."""
         from supreme.resilience.breaker import CallNotPermitted
 
         ctx = self.ctx
-        ctx.step("Recovery_System", "test_circuit", key="redis")
-        ctx.step("Circuit_Breakers", "test_request", frm="Recovery_System", key="redis")
+        tier, breaker = (self.l2, self.breaker) if dep == "redis" else (self.l3, self.l3_breaker)
+        ctx.step("Recovery_System", "test_circuit", key=dep)
+        ctx.step("Circuit_Breakers", "test_request", frm="Recovery_System", key=dep)
 
         def probe() -> None:
             try:
-                self.l2.peek("__circuit_probe__")
+                tier.peek("__circuit_probe__")
             except Exception as exc:
-                ctx.step("System_Components", "test_response", "error", key="redis", detail=str(exc))
+                ctx.step("System_Components", "test_response", "error", key=dep, detail=str(exc))
                 raise
-            ctx.step("System_Components", "test_response", "ok", to="Circuit_Breakers", key="redis")
+            ctx.step("System_Components", "test_response", "ok", to="Circuit_Breakers", key=dep)
 
         try:
-            self.breaker.call(probe)
+            breaker.call(probe)
         except CallNotPermitted:
             return False  # a client request holds the trial; its outcome decides
         except Exception:
             return False
         return True
 
-    def _recover(self) -> Generator[simpy.Event, Any, None]:
+    def _recover(self, dep: str = "redis") -> Generator[simpy.Event, Any, None]:
         ctx, State = self.ctx, self.State
+        breaker = self.breaker if dep == "redis" else self.l3_breaker
         try:
             while True:
-                st = self.breaker.state
+                st = breaker.state
                 if st is State.CLOSED:
                     break
                 if st is State.OPEN:
-                    result = yield from self.bridge.call(self.recovery.recover, "redis", self.breaker)
+                    result = yield from self.bridge.call(self.recovery.recover, dep, breaker)
                     if not result.succeeded:
                         yield ctx.env.timeout(self.sc["recovery.interval"])
                         continue
-                if self.breaker.state is State.HALF_OPEN:
-                    yield from self.bridge.call(self._test_circuit)
-                if self.breaker.state is not State.CLOSED:
+                if breaker.state is State.HALF_OPEN:
+                    yield from self.bridge.call(self._test_circuit, dep)
+                if breaker.state is not State.CLOSED:
                     yield ctx.env.timeout(0.1)
             with self.server.request() as req:
                 yield req
-                yield from self.bridge.call(self.manager.flush_pending, "L2")
-                self._validate()
+                yield from self.bridge.call(self.manager.flush_pending, "L2" if dep == "redis" else "L3")
+                self._validate(dep)
         finally:
-            self.recovering = False
+            self.recovering.discard(dep)
 
     # -- Validation_Engine ------------------------------------------------------------------------------
-    def _validate(self) -> None:
+    def _validate(self, dep: str = "redis") -> None:
         from supreme.cache.codec import decode_entry
 
         ctx = self.ctx
-        ctx.step("Validation_Engine", "recovery_validated", frm="Circuit_Breakers", key="redis")
+        ctx.step("Validation_Engine", "recovery_validated", frm="Circuit_Breakers", key=dep)
+        tiers = {"redis": [self.l2], "pg": [self.l3]}.get(dep, [self.l2, self.l3])
         lost = []
         for key in sorted(self.written):
-            raw = self.l2._data.get(key)  # the stored bytes themselves, not through the manager
-            if raw is None or decode_entry(raw[0])[0] != self.expected[key]:
-                lost.append(key)
+            for tier in tiers:
+                raw = tier._data.get(key)  # the stored bytes themselves, not through the manager
+                if raw is None or decode_entry(raw[0])[0] != self.expected[key]:
+                    lost.append(key)
+                    break
+        checked = len(self.written)
+        if dep == "end":  # and every entry the source filled: L2 holds what L3 holds, byte for byte
+            fills = [k for k in self.l3._data if k not in self.written and not k.startswith("__")]
+            checked += len(fills)
+            lost += [k for k in fills if (self.l2._data.get(k) or (None,))[0] != self.l3._data[k][0]]
         pending = sum(self.manager.pending().values())
-        ok = not lost and pending == 0 and self.answered == self.sent and self.wrong == 0
-        check: dict[str, Any] = {"writes": len(self.written), "lost": len(lost), "pending": pending,
-                                 "sent": self.sent, "answered": self.answered, "wrong": self.wrong}
+        # at the run's end requests may still be in flight: none may have failed instead
+        all_answered = self.errors == 0 if dep == "end" else self.answered == self.sent
+        ok = not lost and pending == 0 and all_answered and self.wrong == 0
+        check: dict[str, Any] = {"writes": checked, "lost": len(lost), "pending": pending,
+                                 "sent": self.sent, "answered": self.answered, "wrong": self.wrong,
+                                 "failed": self.errors}
         self.validations.append({"time": ctx.env.now, "ok": ok, **check})
-        ctx.step("Validation_Engine", "validate", "ok" if ok else "error", key="redis", **check)
+        ctx.step("Validation_Engine", "validate", "ok" if ok else "error", key=dep, **check)
         ctx.step("Chaos_Engine", "validated", "ok" if ok else "error", frm="Validation_Engine",
                  detail="fault tolerance validated" if ok else f"lost={lost[:5]}")
 
@@ -269,7 +317,13 @@ class _Model:
         with self.server.request() as req:
             yield req
             want = value if write else self.expected.get(key, {"key": key, "v": 0})
-            got = yield from self.bridge.call(self._serve, rid, key, value)
+            try:
+                got = yield from self.bridge.call(self._serve, rid, key, value)
+            except Exception as exc:  # the source gave up (retries exhausted, its breaker open)
+                self.errors += 1
+                ctx.step("System_Components", "answer", "failed", to="Chaos_Engine", request_id=rid, key=key,
+                         detail=f"{type(exc).__name__}: {exc}"[:160])
+                return
         if write:
             self.expected[key] = value
             self.written.add(key)
@@ -289,6 +343,8 @@ class _Model:
                 key = self.keys[(self._n - 1) % len(self.keys)]
             else:
                 key = self.keys[int(ctx.rng.integers(len(self.keys)))]
+            if sc["load.rotate"] > 0:  # a new generation of keys every load.rotate s (a candle closing)
+                key = f"{key}:{int(ctx.env.now // sc['load.rotate'])}"
             write = bool(ctx.rng.random() < sc["load.write_fraction"])
             ctx.env.process(self._request(ctx.request_id(), key, write))
 
@@ -298,12 +354,14 @@ class _Model:
         env.process(self._load())
         try:
             env.run(until=self.sc["duration"])
+            self._validate("end")  # the run's end: every write read back from L2 and L3
         finally:
             self.bridge.close()
         df = self.ctx.frame()
         df.attrs["transitions"] = [(t.time, t.from_state.value, t.to_state.value, t.trigger.value)
                                    for t in self.breaker.transitions]
         df.attrs["validations"] = list(self.validations)
+        df.attrs["errors"] = self.errors
         return df
 
 
@@ -343,10 +401,12 @@ def summarize(log: pd.DataFrame) -> dict[str, Any]:
     """Requests, answers, breaker openings, recovery attempts, failovers and the validation verdict."""
     comp, op = log["component"], log["operation"]
     val = log[(comp == "Validation_Engine") & (op == "validate")]
+    answer = (comp == "System_Components") & (op == "answer")
     return {
         "requests": int(((comp == "Chaos_Engine") & (op == "request")).sum()),
-        "answered": int(((comp == "System_Components") & (op == "answer")).sum()),
-        "wrong": int(((comp == "System_Components") & (op == "answer") & (log["outcome"] != "ok")).sum()),
+        "answered": int((answer & (log["outcome"] != "failed")).sum()),
+        "wrong": int((answer & (log["outcome"] == "error")).sum()),
+        "failed": int((answer & (log["outcome"] == "failed")).sum()),
         "opened": int(((comp == "Circuit_Breakers") & (op == "triggered")).sum()),
         "reconnects": int(((comp == "Recovery_System") & (op == "reconnection")).sum()),
         "failovers": int(((comp == "Recovery_System") & (op == "failover")).sum()),

@@ -22,6 +22,8 @@ Slow readers (``clients.slow`` of the clients, default 0): their sender runs onl
 ``slow.read_every`` seconds, so with a small ``ws.queue_size`` their queue fills and the real
 Connection coalesces to the latest candle per subscription (``"skipped"`` in the update), and closes
 them ``4008`` only once they stay behind past ``ws.max_behind``; the other clients are unaffected.
+A ``faults.stream.down_*`` window (the shared fault vocabulary) makes the last client stop reading
+for the window's span: the same coalescing, then a catch-up when it reads again (or ``4008``).
 
 Departure: the sample's daily candles are replayed on a compressed grid -- candle ``k`` opens at
 ``k * replay.timeframe`` of simulated time -- so a run of minutes streams years of data with the
@@ -160,6 +162,18 @@ class WsWorld:
             yield self.ctx.env.timeout(every)
             self.drain(conn)
 
+    def stall(self, conn: Any, start: float, end: float) -> Generator[simpy.Event, Any, None]:
+        """A client that reads nothing over ``[start, end)`` (a fault window), then catches up."""
+        env = self.ctx.env
+        yield env.timeout(max(0.0, start - env.now))
+        self.slow.add(conn.id)
+        self.ctx.step("Client", "stop_reading", key=str(conn.id))
+        yield env.timeout(max(0.0, end - env.now))
+        self.slow.discard(conn.id)
+        self.ctx.step("Client", "resume_reading", key=str(conn.id))
+        if conn.state != "closed":
+            self.drain(conn)
+
     def drain(self, conn: Any) -> None:
         """The sender: queued messages leave in order, each arriving after this client's network delay."""
         env = self.ctx.env
@@ -220,6 +234,10 @@ def _client(w: WsWorld, i: int) -> Generator[simpy.Event, Any, None]:
     conn = yield from w.connect(name, on_message)
     if i >= int(sc["clients"]) - int(sc["clients.slow"]):
         ctx.env.process(w.slow_reader(conn, float(sc["slow.read_every"])))
+    if i == int(sc["clients"]) - 1 and sc.get("faults.stream.down_at") is not None:
+        at = float(sc["faults.stream.down_at"])
+        span = sc.get("faults.stream.down_for")
+        ctx.env.process(w.stall(conn, at, at + float(span) if span is not None else float(sc["duration"])))
     ctx.step("Client", "subscribe", key=symbol, client=name)
     yield from w.send(conn, {"op": "subscribe", "symbols": [symbol], "channels": ["candles"], "id": 1})
     yield ctx.env.timeout(max(0.0, sc["client.unsubscribe_at"] + ctx.rng.uniform(0, 5) - ctx.env.now))
@@ -237,6 +255,11 @@ def run(scenario: Mapping[str, Any] | None = None) -> pd.DataFrame:
     w.ctx.env.run(until=sc["duration"])
     df = w.ctx.frame()
     df.attrs["received"] = {k: [(m["seq"], m["timestamp"]) for m in v] for k, v in w.received.items()}
+    if sc.get("faults.stream.down_at") is not None and w.cache is not None:  # a stream fault: read back
+        from supreme.api.streaming.subscriptions import cache_key
+
+        df.attrs["cache_latest"] = {s: (w.cache.get(cache_key(s, "candles")) or {}).get("timestamp")
+                                    for s in w.symbols}
     return df
 
 

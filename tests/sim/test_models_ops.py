@@ -185,8 +185,9 @@ def test_fault_injection_diagram_and_nothing_lost(logs: dict[str, pd.DataFrame])
     recon = log[(log["component"] == "Recovery_System") & (log["operation"] == "reconnection")]
     outcomes = list(recon["outcome"])
     assert outcomes[0] == "error" and outcomes[-1] == "ok"
-    (v,) = log.attrs["validations"]
+    v, end = log.attrs["validations"]  # after the recovery, and the read-back at the run's end
     assert v["ok"] and v["lost"] == 0 and v["pending"] == 0 and v["writes"] > 0
+    assert end["ok"] and end["lost"] == 0 and end["failed"] == 0 and end["writes"] >= v["writes"]
     s = get_model("fault_injection").summarize(log)
     assert s["answered"] == s["requests"] and s["wrong"] == 0 and s["journaled"] > 0 and s["flushed"] > 0
     # while the circuit was open, every answer came from L1/L3 and L2 was not called
