@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
@@ -56,6 +57,11 @@ _api_key_doc = APIKeyHeader(name="X-API-Key", auto_error=False,
 _bearer_doc = HTTPBearer(auto_error=False, description="session token from POST /api/v1/auth/session")
 
 
+# The signal route's credentials, documented as security schemes (the dependencies below that would
+# document them cost a resolution each per request; login and refresh declare the same schemes).
+_SIGNAL_SECURITY: list[dict[str, Any]] = [{"APIKeyHeader": []}, {"HTTPBearer": []}]
+
+
 def request_id_of(request: Request) -> str:
     """The gateway's request id for ``request``."""
     return str(request.scope.get("supreme.request_id") or "")
@@ -86,15 +92,17 @@ async def rate_limited(request: Request) -> None:
 
 # -- the signal pipeline's admission (steps 1-3) -------------------------------------------------------
 def admitted(pipeline: SignalPipeline) -> Any:
-    """A dependency: :meth:`SignalPipeline.admit` on the request as sent, in a worker thread (the
-    limiters and the stores block); a refreshed session's token and the per-key limit go in headers."""
+    """A dependency: :meth:`SignalPipeline.admit` on the request as sent, in a worker thread when the
+    limiters or the stores would block (else inline: :meth:`SignalPipeline.admit_local`); a refreshed
+    session's token and the per-key limit go in headers."""
 
-    async def dependency(request: Request, response: Response,
-                         _k: Any = Depends(_api_key_doc), _b: Any = Depends(_bearer_doc)) -> Principal:
+    async def dependency(request: Request, response: Response) -> Principal:
         body = await request.body()
         call = SignalCall(request_id_of(request), _address(request), request.headers, request.method,
                           path_with_query(request.scope), body)
-        admission = await run_in_threadpool(pipeline.admit, call)
+        admission = pipeline.admit_local(call)  # all in memory: no thread hop (~0.3 ms each)
+        if admission is None:
+            admission = await run_in_threadpool(pipeline.admit, call)
         principal = admission.principal
         if principal.new_session is not None:
             response.headers[SESSION_HEADER] = principal.new_session.token
@@ -155,11 +163,24 @@ def _signal_route(router: APIRouter, svc: Services) -> None:
     @router.post(
         "/api/v1/trading/signal", response_model=SignalResponse, tags=["signals"],
         summary="Trading signal for a symbol and timeframe as of the market clock",
-        responses=errors(400, 401, 403, 413, 422, 429, 503),
+        responses=errors(400, 401, 403, 413, 422, 429, 503), openapi_extra={"security": _SIGNAL_SECURITY},
     )
-    async def trading_signal(req: SignalRequest, request: Request,
-                             principal: Principal = Depends(admitted(pipeline))) -> dict[str, Any]:
-        return await run_in_threadpool(pipeline.answer, request_id_of(request), req.symbol, req.timeframe)
+    async def trading_signal(req: SignalRequest, request: Request, response: Response,
+                             principal: Principal = Depends(admitted(pipeline))) -> Response:
+        rid = request_id_of(request)
+        body = pipeline.answer_local(rid, req.symbol, req.timeframe)  # an L1 hit: no thread hop
+        if body is None:
+            body = await run_in_threadpool(pipeline.answer, rid, req.symbol, req.timeframe)
+        return json_response(body, response)
+
+
+def json_response(body: dict[str, Any], headers_from: Response) -> Response:
+    """``body`` (already in its response model's shape: the formatter builds it) as orjson bytes, with
+    the headers the dependencies set on ``headers_from`` (FastAPI merges them only into responses it
+    builds itself)."""
+    out = Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+    out.raw_headers.extend(headers_from.headers.raw)
+    return out
 
 
 def _session_routes(router: APIRouter, svc: Services) -> None:

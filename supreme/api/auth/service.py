@@ -287,6 +287,18 @@ class AuthService:
         self.authorize(principal, required, request_id, flow="session_auth")
         return principal
 
+    def answers_locally(self, headers: Mapping[str, str]) -> bool:
+        """True when :meth:`authenticate` on ``headers`` needs no I/O: a bearer token of an active cached
+        session whose key is cached (nothing is logged or changed)."""
+        low = headers if all(k.islower() for k in headers) else {k.lower(): v for k, v in headers.items()}
+        auth = low.get("authorization", "")
+        if _H_KEY in low or _H_SIG in low or auth[:7].lower() != "bearer ":
+            return False
+        with self._lock:
+            info = self._sessions.get(token_hash(auth[7:].strip()))
+            cached = self.cache_ttl > 0 and info is not None and info.key_id in self._keys
+        return cached and info is not None and info.state(self.clock.now()) == "active"
+
     def refresh(self, token: str, request_id: str | None = None) -> IssuedSession:
         """Exchange ``token`` for a new one (single use); the key is re-checked in the database."""
         info = self.sessions.lookup(token)
