@@ -162,8 +162,9 @@ class SignalPipeline:
         return Admission(principal, key_limit)
 
     def admit_local(self, call: SignalCall) -> Admission | None:
-        """:meth:`admit` when it needs no I/O (in-memory limiters, a cached active session), else None with
-        nothing done: the caller then runs :meth:`admit` off the event loop."""
+        """:meth:`admit` when it needs no I/O (in-memory limiters and credentials
+        :meth:`AuthService.answers_locally` can check), else None with nothing done: the caller then runs
+        :meth:`admit` off the event loop."""
         if not self._memory_limits or not self.auth.answers_locally(call.headers):
             return None
         return self.admit(call)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from supreme.api.app import create_app
-from supreme.api.auth import BadSignature, CreatedKey, sign_request
+from supreme.api.auth import BadSignature, CreatedKey, ReplayedRequest, sign_request
 from supreme.api.auth.keys import Verifier
 from supreme.api.pipeline import SignalCall
 from supreme.api.ratelimit import InMemoryRateLimiter, RedisRateLimiter
@@ -78,10 +78,21 @@ def test_admit_local_only_for_a_cached_active_session(svc: Services, key: Create
     admission = pipeline.admit_local(_call(svc, bearer))
     assert admission is not None and admission.principal.key_id == key.record.key_id
     assert admission.key_limit is not None and admission.key_limit.allowed
-    # a signature needs the shared nonce store: never inline
+    # a signature by a cached key, nonces in this process's fakeredis: inline, replays still refused
     raw = json.dumps(BODY).encode()
     sig = sign_request(key.record.key_id, key.credential, "POST", SIGNAL, raw, int(clock.now() * 1000), "b")
-    assert pipeline.admit_local(_call(svc, sig)) is None
+    signed = pipeline.admit_local(_call(svc, sig))
+    assert signed is not None and signed.principal.method == "signature"
+    with pytest.raises(ReplayedRequest):
+        pipeline.admit_local(_call(svc, sig))
+    # ... but never when the nonce store is a server (a round trip): then admit runs in a thread
+    real_nonces = svc.auth.replay.client
+    svc.auth.replay.client = redis.Redis(host="127.0.0.1", port=1)  # never contacted by the check
+    try:
+        assert not svc.auth.answers_locally(sig)
+        assert pipeline.admit_local(_call(svc, sig)) is None
+    finally:
+        svc.auth.replay.client = real_nonces
     # an unknown token, or no credentials: left to admit (which gives the 401)
     assert pipeline.admit_local(_call(svc, {"Authorization": "Bearer nope"})) is None
     assert pipeline.admit_local(_call(svc, {})) is None
