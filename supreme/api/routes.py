@@ -21,19 +21,23 @@ signal is newer than its key's candle: newer, never older.)
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from supreme.api.auth import MissingCredentials, Principal
 from supreme.api.deps import SESSION_HEADER, path_with_query, session_body
-from supreme.api.pipeline import FLOW, SIGNAL_SCOPE, ApiError, SignalCall, SignalPipeline, limited
+from supreme.api.pipeline import FLOW, SIGNAL_SCOPE, Admission, ApiError, SignalCall, SignalPipeline, limited
 from supreme.api.ratelimit import rate_limit_headers
 from supreme.api.schemas import (
     HealthResponse,
@@ -97,22 +101,63 @@ def admitted(pipeline: SignalPipeline) -> Any:
     session's token and the per-key limit go in headers."""
 
     async def dependency(request: Request, response: Response) -> Principal:
-        body = await request.body()
-        # the headers as one lower-case dict, built once (the last of repeated names, as Auth_Service reads)
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]}
-        call = SignalCall(request_id_of(request), _address(request), headers, request.method,
-                          path_with_query(request.scope), body)
+        call = _signal_call(request, await request.body())
         admission = pipeline.admit_local(call)  # all in memory: no thread hop (~0.3 ms each)
         if admission is None:
             admission = await run_in_threadpool(pipeline.admit, call)
-        principal = admission.principal
-        if principal.new_session is not None:
-            response.headers[SESSION_HEADER] = principal.new_session.token
-        if admission.key_limit is not None:
-            response.headers.update(rate_limit_headers(admission.key_limit))
-        return principal
+        response.headers.update(_admission_headers(admission))
+        return admission.principal
 
     return dependency
+
+
+def _signal_call(request: Request, body: bytes) -> SignalCall:
+    # the headers as one lower-case dict, built once (the last of repeated names, as Auth_Service reads)
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]}
+    return SignalCall(request_id_of(request), _address(request), headers, request.method,
+                      path_with_query(request.scope), body)
+
+
+def _admission_headers(admission: Admission) -> dict[str, str]:
+    """A refreshed session's token and the per-key limit's figures, for the response."""
+    out = rate_limit_headers(admission.key_limit) if admission.key_limit is not None else {}
+    if admission.principal.new_session is not None:
+        out[SESSION_HEADER] = admission.principal.new_session.token
+    return out
+
+
+def signal_route_class(pipeline: SignalPipeline) -> type[APIRoute]:
+    """The signal route with a hot path in front of FastAPI's handler: a JSON body that validates and an
+    admission memory can decide (:meth:`SignalPipeline.admit_local`) are answered here, without
+    FastAPI's dependency resolution (and, on an L1 hit, without a thread hop).  Anything else -- another
+    content type, a body FastAPI would refuse, credentials that need a store -- goes to the standard
+    handler untouched (nothing was done yet), so every refusal stays the one FastAPI and the
+    dependency give."""
+
+    class SignalRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            standard = super().get_route_handler()
+
+            async def handler(request: Request) -> Response:
+                if request.headers.get("content-type") == "application/json":
+                    body = await request.body()
+                    try:  # as FastAPI parses a JSON body, then validates the field
+                        req = SignalRequest.model_validate(json.loads(body))
+                    except (ValueError, ValidationError):
+                        return await standard(request)
+                    call = _signal_call(request, body)
+                    admission = pipeline.admit_local(call)  # a refusal raises, as from the dependency
+                    if admission is not None:
+                        answer = pipeline.answer_local(call.request_id, req.symbol, req.timeframe)
+                        if answer is None:
+                            answer = await run_in_threadpool(pipeline.answer, call.request_id, req.symbol,
+                                                             req.timeframe)
+                        return _json(answer, _admission_headers(admission))
+                return await standard(request)
+
+            return handler
+
+    return SignalRoute
 
 
 # -- readiness ------------------------------------------------------------------------------------------
@@ -162,27 +207,27 @@ def _signal_route(router: APIRouter, svc: Services) -> None:
     """``POST /api/v1/trading/signal``: the :class:`SignalPipeline` (admission, then the answer)."""
     pipeline = svc.pipeline
 
-    @router.post(
-        "/api/v1/trading/signal", response_model=SignalResponse, tags=["signals"],
-        summary="Trading signal for a symbol and timeframe as of the market clock",
-        responses=errors(400, 401, 403, 413, 422, 429, 503), openapi_extra={"security": _SIGNAL_SECURITY},
-    )
     async def trading_signal(req: SignalRequest, request: Request, response: Response,
                              principal: Principal = Depends(admitted(pipeline))) -> Response:
         rid = request_id_of(request)
         body = pipeline.answer_local(rid, req.symbol, req.timeframe)  # an L1 hit: no thread hop
         if body is None:
             body = await run_in_threadpool(pipeline.answer, rid, req.symbol, req.timeframe)
-        return json_response(body, response)
+        return _json(body, response.headers)
+
+    router.add_api_route(
+        "/api/v1/trading/signal", trading_signal, methods=["POST"], response_model=SignalResponse,
+        tags=["signals"], summary="Trading signal for a symbol and timeframe as of the market clock",
+        responses=errors(400, 401, 403, 413, 422, 429, 503), openapi_extra={"security": _SIGNAL_SECURITY},
+        route_class_override=signal_route_class(pipeline),
+    )
 
 
-def json_response(body: dict[str, Any], headers_from: Response) -> Response:
+def _json(body: dict[str, Any], headers: Mapping[str, str]) -> Response:
     """``body`` (already in its response model's shape: the formatter builds it) as orjson bytes, with
-    the headers the dependencies set on ``headers_from`` (FastAPI merges them only into responses it
-    builds itself)."""
-    out = Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
-    out.raw_headers.extend(headers_from.headers.raw)
-    return out
+    ``headers`` (FastAPI merges a dependency's headers only into responses it builds itself)."""
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json",
+                    headers=headers)
 
 
 def _session_routes(router: APIRouter, svc: Services) -> None:

@@ -156,6 +156,14 @@ def test_session_hit_body_matches_the_response_model_and_keeps_headers(svc: Serv
         body = resp.json()
         assert body == SignalResponse.model_validate(body).model_dump(mode="json")  # no field more or less
     assert miss.json()["meta"]["cached"] is False and hit.json()["meta"]["cached"] is True
+    # what the hot path leaves to FastAPI's handler answers the same: another JSON content type
+    other = client.post(SIGNAL, content=json.dumps(BODY).encode(),
+                        headers={**headers, "content-type": "application/json; charset=utf-8"})
+    assert other.status_code == 200, other.text
+    assert {k: v for k, v in other.json().items() if k != "meta"} == {
+        k: v for k, v in hit.json().items() if k != "meta"}
+    assert "ratelimit-limit" in other.headers
+    assert_error(client.post(SIGNAL, content=b"", headers=headers), 422, "validation_error")
     # bad input after a good session is still the JSON refusal, never a 5xx
     assert_error(client.post(SIGNAL, content=b"{not json", headers=headers), 400, "malformed_json")
     assert_error(client.post(SIGNAL, json={**BODY, "extra": 1}, headers=headers), 422, "validation_error")
