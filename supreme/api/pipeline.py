@@ -17,8 +17,9 @@ clock with real back-ends, and the SimPy models (``sim/models/trading_signal.py`
 ``request_pipeline.py``, ``sla_validation.py``) on the simulated clock with simulated I/O.  The route
 calls :meth:`SignalPipeline.admit` from its dependency and :meth:`SignalPipeline.answer` from its
 handler (FastAPI validates the JSON body between the two, so an unauthenticated request with a bad
-body stays a 401); a model calls :meth:`SignalPipeline.handle`, which is exactly ``admit`` then
-``answer``.
+body stays a 401), or :meth:`~SignalPipeline.admit_local` / :meth:`~SignalPipeline.answer_local`
+on the event loop when memory alone can answer (the same steps and rows, else None with nothing done);
+a model calls :meth:`SignalPipeline.handle`, which is exactly ``admit`` then ``answer``.
 
 Refusals are exceptions: :class:`ApiError` (with its status and JSON code), the
 :class:`~supreme.api.auth.AuthError` family, or a data error; :func:`refusal_status` maps any of them to

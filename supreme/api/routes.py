@@ -14,6 +14,13 @@ Trading Signal Flow", the same object the SimPy models drive)::
 The route's dependency runs the pipeline's admission (steps 1-3) and its handler the answer: FastAPI
 validates the body between the two, as it did when these were separate dependencies.
 
+Hot path (:func:`signal_route_class`): a request whose JSON body validates and whose admission needs no
+I/O (in-memory limiters; a cached session, or a signature by a cached key with an in-process nonce
+store) is admitted and answered in front of FastAPI's handler, on the event loop when L1 holds the
+signal; everything else takes the dependency and handler above, with one worker-thread hop for each
+step that would block.  The response is the formatter's body as orjson bytes (the body already has the
+``SignalResponse`` shape; ``tests/api/test_hot_path.py`` checks it field by field).
+
 Because the key names the newest closed candle, a cached signal is never stale: once another candle
 closes on the market clock the key changes.  (If a candle closes while a signal is being computed, the
 signal is newer than its key's candle: newer, never older.)
