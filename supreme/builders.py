@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from supreme.strategy.engine import StrategyEngine
 
 __all__ = ["build_auth", "build_hierarchy", "build_limiters", "build_manager", "build_strategy",
-           "exchange_retry", "redis_client", "tier_breaker", "tier_retry"]
+           "exchange_retry", "in_process_redis", "redis_client", "tier_breaker", "tier_retry"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,11 @@ def redis_client(url: str | None) -> Any:
     import fakeredis
 
     return fakeredis.FakeRedis()
+
+
+def in_process_redis(client: Any) -> bool:
+    """True for a fakeredis client: its data lives in this process only."""
+    return type(client).__module__.split(".", 1)[0] == "fakeredis"
 
 
 def build_hierarchy(clock: Clock, redis: Any, database_url: str, *, l1_policy: str = "lru",
@@ -130,10 +135,13 @@ def build_limiters(clock: Clock, *, ip_rate: float, ip_burst: int, key_rate: flo
                    redis: Any = None, namespace: str = "supreme:",
                    event_log: EventLog = NULL_LOG) -> tuple[RateLimiter, RateLimiter]:
     """Per-address and per-key GCRA limiters: shared through ``redis`` when given and it runs Lua,
-    else kept in process memory."""
+    else kept in process memory.
+
+    An in-process fakeredis shares nothing with other processes, so its limits are kept in process
+    memory too (the same GCRA decisions, without the ~0.3 ms Lua emulation per check)."""
     from supreme.api.ratelimit import InMemoryRateLimiter, RedisRateLimiter
 
-    if redis is not None:
+    if redis is not None and not in_process_redis(redis):
         try:
             return (RedisRateLimiter(redis, ip_rate, ip_burst, clock, namespace=namespace, name="ip",
                                      event_log=event_log),

@@ -17,8 +17,9 @@ clock with real back-ends, and the SimPy models (``sim/models/trading_signal.py`
 ``request_pipeline.py``, ``sla_validation.py``) on the simulated clock with simulated I/O.  The route
 calls :meth:`SignalPipeline.admit` from its dependency and :meth:`SignalPipeline.answer` from its
 handler (FastAPI validates the JSON body between the two, so an unauthenticated request with a bad
-body stays a 401); a model calls :meth:`SignalPipeline.handle`, which is exactly ``admit`` then
-``answer``.
+body stays a 401), or :meth:`~SignalPipeline.admit_local` / :meth:`~SignalPipeline.answer_local`
+on the event loop when memory alone can answer (the same steps and rows, else None with nothing done);
+a model calls :meth:`SignalPipeline.handle`, which is exactly ``admit`` then ``answer``.
 
 Refusals are exceptions: :class:`ApiError` (with its status and JSON code), the
 :class:`~supreme.api.auth.AuthError` family, or a data error; :func:`refusal_status` maps any of them to
@@ -39,6 +40,7 @@ from supreme.api.auth import AuthError, AuthService, Principal
 from supreme.api.formatter import ResponseFormatter
 from supreme.api.ratelimit import RateLimiter, RateLimitResult, rate_limit_headers
 from supreme.cache import CacheManager, TierError
+from supreme.cache.tiers.memory import MISSING
 from supreme.clock import Clock
 from supreme.errors import SupremeError
 from supreme.events import EventLog
@@ -140,6 +142,9 @@ class SignalPipeline:
         self.ip_limiter, self.key_limiter = ip_limiter, key_limiter
         self.signal_ttl, self.flow, self.scopes = signal_ttl, flow, tuple(scopes)
         self.digest = rules_digest(engine.rules.config)
+        # admission can run without I/O only when neither limiter is a round trip (see admit_local)
+        self._memory_limits = not any(getattr(lim, "blocking", True)
+                                      for lim in (ip_limiter, key_limiter) if lim is not None)
 
     # -- steps 1-3: admission ------------------------------------------------------------------------
     def admit(self, call: SignalCall) -> Admission:
@@ -156,6 +161,14 @@ class SignalPipeline:
             if not key_limit.allowed:
                 raise limited(key_limit, f"API key {principal.key_id}")
         return Admission(principal, key_limit)
+
+    def admit_local(self, call: SignalCall) -> Admission | None:
+        """:meth:`admit` when it needs no I/O (in-memory limiters and credentials
+        :meth:`AuthService.answers_locally` can check), else None with nothing done: the caller then runs
+        :meth:`admit` off the event loop."""
+        if not self._memory_limits or not self.auth.answers_locally(call.headers):
+            return None
+        return self.admit(call)
 
     def authenticate(self, call: SignalCall) -> Principal:
         """Auth_Service: the request as signed (or its bearer session), with the pipeline's scopes."""
@@ -197,6 +210,17 @@ class SignalPipeline:
                                    "now")
         return f"signal:{self.digest}:{symbol}:{timeframe}:{last}"
 
+    def answer_local(self, request_id: str, symbol: str, timeframe: str) -> dict[str, Any] | None:
+        """:meth:`answer` when L1 holds the signal (no I/O), else None with nothing logged: the caller
+        then runs :meth:`answer` off the event loop."""
+        self.check_market(symbol, timeframe)
+        key = self.signal_key(symbol, timeframe)
+        t0 = self.clock.now()
+        signal = self.cache.get_local(key, request_id=request_id, flow=self.flow)
+        if signal is MISSING:
+            return None
+        return self._respond(request_id, key, signal, False, t0)
+
     def answer(self, request_id: str, symbol: str, timeframe: str) -> dict[str, Any]:
         """Market check, signal cache (engine as loader), formatter, metrics; the response body."""
         self.check_market(symbol, timeframe)
@@ -217,9 +241,14 @@ class SignalPipeline:
 
         t0 = clock.now()
         signal = self.cache.get(key, loader=generate, request_id=rid, ttl=self.signal_ttl, flow=flow)
+        return self._respond(rid, key, signal, generated, t0)
+
+    def _respond(self, rid: str, key: str, signal: Any, generated: bool, t0: float) -> dict[str, Any]:
+        """Steps 4 (its row) to 6 once the signal cache answered: the response body."""
+        log = self.event_log
         if log.enabled:
-            now = clock.now()
-            log.record(now, flow, "API_Gateway", "check_signal_cache", "miss" if generated else "hit",
+            now = self.clock.now()
+            log.record(now, self.flow, "API_Gateway", "check_signal_cache", "miss" if generated else "hit",
                        request_id=rid, key=key, latency=now - t0)
         market_ms = math.floor(self.market_clock.now() * 1000.0)
         body = self.formatter.signal(signal, request_id=rid, cached=not generated, cache_key=key,

@@ -130,6 +130,8 @@ def _now_us(clock: Clock) -> int:
 class InMemoryRateLimiter:
     """GCRA in one process's memory, on the injected clock (thread-safe)."""
 
+    blocking = False  # a check does no I/O: it may run on the event loop
+
     def __init__(self, rate: float, burst: int, clock: Clock, *, max_keys: int = 100_000,
                  name: str = "rate_limit", event_log: EventLog = NULL_LOG) -> None:
         self.gcra = GCRA(rate, burst)
@@ -192,6 +194,8 @@ class RedisRateLimiter:
     ``fail_open`` (default True): if Redis is unreachable, allow and mark the result ``degraded`` rather
     than take the API down with it; with False raise :class:`RateLimiterUnavailable`.
     """
+
+    blocking = True  # a check is a round trip to Redis: run it off the event loop
 
     def __init__(self, client: Any, rate: float, burst: int, clock: Clock, *, namespace: str = "supreme:",
                  name: str = "rate_limit", fail_open: bool = True, key_ttl_margin_ms: int = 1000,

@@ -14,6 +14,13 @@ Trading Signal Flow", the same object the SimPy models drive)::
 The route's dependency runs the pipeline's admission (steps 1-3) and its handler the answer: FastAPI
 validates the body between the two, as it did when these were separate dependencies.
 
+Hot path (:func:`signal_route_class`): a request whose JSON body validates and whose admission needs no
+I/O (in-memory limiters; a cached session, or a signature by a cached key with an in-process nonce
+store) is admitted and answered in front of FastAPI's handler, on the event loop when L1 holds the
+signal; everything else takes the dependency and handler above, with one worker-thread hop for each
+step that would block.  The response is the formatter's body as orjson bytes (the body already has the
+``SignalResponse`` shape; ``tests/api/test_hot_path.py`` checks it field by field).
+
 Because the key names the newest closed candle, a cached signal is never stale: once another candle
 closes on the market clock the key changes.  (If a candle closes while a signal is being computed, the
 signal is newer than its key's candle: newer, never older.)
@@ -21,18 +28,23 @@ signal is newer than its key's candle: newer, never older.)
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import PlainTextResponse
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from supreme.api.auth import MissingCredentials, Principal
 from supreme.api.deps import SESSION_HEADER, path_with_query, session_body
-from supreme.api.pipeline import FLOW, SIGNAL_SCOPE, ApiError, SignalCall, SignalPipeline, limited
+from supreme.api.pipeline import FLOW, SIGNAL_SCOPE, Admission, ApiError, SignalCall, SignalPipeline, limited
 from supreme.api.ratelimit import rate_limit_headers
 from supreme.api.schemas import (
     HealthResponse,
@@ -54,6 +66,11 @@ __all__ = ["FLOW", "SIGNAL_SCOPE", "ApiError", "build_router", "request_id_of"]
 _api_key_doc = APIKeyHeader(name="X-API-Key", auto_error=False,
                             description="key id; also send X-Timestamp, X-Signature (and X-Nonce)")
 _bearer_doc = HTTPBearer(auto_error=False, description="session token from POST /api/v1/auth/session")
+
+
+# The signal route's credentials, documented as security schemes (the dependencies below that would
+# document them cost a resolution each per request; login and refresh declare the same schemes).
+_SIGNAL_SECURITY: list[dict[str, Any]] = [{"APIKeyHeader": []}, {"HTTPBearer": []}]
 
 
 def request_id_of(request: Request) -> str:
@@ -86,23 +103,68 @@ async def rate_limited(request: Request) -> None:
 
 # -- the signal pipeline's admission (steps 1-3) -------------------------------------------------------
 def admitted(pipeline: SignalPipeline) -> Any:
-    """A dependency: :meth:`SignalPipeline.admit` on the request as sent, in a worker thread (the
-    limiters and the stores block); a refreshed session's token and the per-key limit go in headers."""
+    """A dependency: :meth:`SignalPipeline.admit` on the request as sent, in a worker thread when the
+    limiters or the stores would block (else inline: :meth:`SignalPipeline.admit_local`); a refreshed
+    session's token and the per-key limit go in headers."""
 
-    async def dependency(request: Request, response: Response,
-                         _k: Any = Depends(_api_key_doc), _b: Any = Depends(_bearer_doc)) -> Principal:
-        body = await request.body()
-        call = SignalCall(request_id_of(request), _address(request), request.headers, request.method,
-                          path_with_query(request.scope), body)
-        admission = await run_in_threadpool(pipeline.admit, call)
-        principal = admission.principal
-        if principal.new_session is not None:
-            response.headers[SESSION_HEADER] = principal.new_session.token
-        if admission.key_limit is not None:
-            response.headers.update(rate_limit_headers(admission.key_limit))
-        return principal
+    async def dependency(request: Request, response: Response) -> Principal:
+        call = _signal_call(request, await request.body())
+        admission = pipeline.admit_local(call)  # all in memory: no thread hop (~0.3 ms each)
+        if admission is None:
+            admission = await run_in_threadpool(pipeline.admit, call)
+        response.headers.update(_admission_headers(admission))
+        return admission.principal
 
     return dependency
+
+
+def _signal_call(request: Request, body: bytes) -> SignalCall:
+    # the headers as one lower-case dict, built once (the last of repeated names, as Auth_Service reads)
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]}
+    return SignalCall(request_id_of(request), _address(request), headers, request.method,
+                      path_with_query(request.scope), body)
+
+
+def _admission_headers(admission: Admission) -> dict[str, str]:
+    """A refreshed session's token and the per-key limit's figures, for the response."""
+    out = rate_limit_headers(admission.key_limit) if admission.key_limit is not None else {}
+    if admission.principal.new_session is not None:
+        out[SESSION_HEADER] = admission.principal.new_session.token
+    return out
+
+
+def signal_route_class(pipeline: SignalPipeline) -> type[APIRoute]:
+    """The signal route with a hot path in front of FastAPI's handler: a JSON body that validates and an
+    admission memory can decide (:meth:`SignalPipeline.admit_local`) are answered here, without
+    FastAPI's dependency resolution (and, on an L1 hit, without a thread hop).  Anything else -- another
+    content type, a body FastAPI would refuse, credentials that need a store -- goes to the standard
+    handler untouched (nothing was done yet), so every refusal stays the one FastAPI and the
+    dependency give."""
+
+    class SignalRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            standard = super().get_route_handler()
+
+            async def handler(request: Request) -> Response:
+                if request.headers.get("content-type") == "application/json":
+                    body = await request.body()
+                    try:  # as FastAPI parses a JSON body, then validates the field
+                        req = SignalRequest.model_validate(json.loads(body))
+                    except (ValueError, ValidationError):
+                        return await standard(request)
+                    call = _signal_call(request, body)
+                    admission = pipeline.admit_local(call)  # a refusal raises, as from the dependency
+                    if admission is not None:
+                        answer = pipeline.answer_local(call.request_id, req.symbol, req.timeframe)
+                        if answer is None:
+                            answer = await run_in_threadpool(pipeline.answer, call.request_id, req.symbol,
+                                                             req.timeframe)
+                        return _json(answer, _admission_headers(admission))
+                return await standard(request)
+
+            return handler
+
+    return SignalRoute
 
 
 # -- readiness ------------------------------------------------------------------------------------------
@@ -152,14 +214,27 @@ def _signal_route(router: APIRouter, svc: Services) -> None:
     """``POST /api/v1/trading/signal``: the :class:`SignalPipeline` (admission, then the answer)."""
     pipeline = svc.pipeline
 
-    @router.post(
-        "/api/v1/trading/signal", response_model=SignalResponse, tags=["signals"],
-        summary="Trading signal for a symbol and timeframe as of the market clock",
-        responses=errors(400, 401, 403, 413, 422, 429, 503),
+    async def trading_signal(req: SignalRequest, request: Request, response: Response,
+                             principal: Principal = Depends(admitted(pipeline))) -> Response:
+        rid = request_id_of(request)
+        body = pipeline.answer_local(rid, req.symbol, req.timeframe)  # an L1 hit: no thread hop
+        if body is None:
+            body = await run_in_threadpool(pipeline.answer, rid, req.symbol, req.timeframe)
+        return _json(body, response.headers)
+
+    router.add_api_route(
+        "/api/v1/trading/signal", trading_signal, methods=["POST"], response_model=SignalResponse,
+        tags=["signals"], summary="Trading signal for a symbol and timeframe as of the market clock",
+        responses=errors(400, 401, 403, 413, 422, 429, 503), openapi_extra={"security": _SIGNAL_SECURITY},
+        route_class_override=signal_route_class(pipeline),
     )
-    async def trading_signal(req: SignalRequest, request: Request,
-                             principal: Principal = Depends(admitted(pipeline))) -> dict[str, Any]:
-        return await run_in_threadpool(pipeline.answer, request_id_of(request), req.symbol, req.timeframe)
+
+
+def _json(body: dict[str, Any], headers: Mapping[str, str]) -> Response:
+    """``body`` (already in its response model's shape: the formatter builds it) as orjson bytes, with
+    ``headers`` (FastAPI merges a dependency's headers only into responses it builds itself)."""
+    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json",
+                    headers=headers)
 
 
 def _session_routes(router: APIRouter, svc: Services) -> None:

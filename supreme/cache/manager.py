@@ -14,29 +14,26 @@ keeps its remaining TTL and expiry is decided on the one clock in every tier.  E
 remote tier is wrapped in a :class:`~supreme.cache.tiers.writeback.WriteBackTier`
 (its guard, its pending-write journal, its counts).
 
-Concurrency: thread-safe.  Concurrent misses on one key run the L2/L3/source path
-once (:class:`~supreme.cache.singleflight.SingleFlight`); waiters get the leader's
-value or its exception.  A miss path never overwrites a newer write: every ``set`` and
-``delete`` bumps the key's *generation*; the miss path notes the generation before it
-reads and stores (fill or promotion) only if it is unchanged, checked under the key's
-write lock that ``set``/``delete`` hold while they write.  Otherwise it returns what
-it read without storing it (the caller's get overlapped the write, so either answer
-is correct).  Generations live only while a flight or write uses the key.
+Concurrency: thread-safe. Concurrent misses on one key run the L2/L3/source path once
+(:class:`~supreme.cache.singleflight.SingleFlight`); waiters get the leader's value or its exception. A miss
+path never overwrites a newer write: every ``set`` and ``delete`` bumps the key's *generation*; the miss
+path notes the generation before it reads and stores (fill or promotion) only if it is unchanged, checked
+under the key's write lock that ``set``/``delete`` hold while they write. Otherwise it returns what it read
+without storing it (the caller's get overlapped the write, so either answer is correct). Generations live
+only while a flight or write uses the key.
 
 Degraded operation: a remote tier that fails a read is skipped and ``get`` carries on; a failed
 write goes into that tier's journal (the write guarantee of :mod:`supreme.cache.tiers.writeback`).
 Write-behind (:mod:`supreme.cache.writebehind`): ``set_local`` now, ``set_remote_many`` in batches.
 
-A value larger than a tier's ``max_value_bytes`` (or L1's capacity) skips that tier:
-an event with outcome ``rejected`` is recorded and any older value for the key is
-deleted from that tier so it cannot be read stale; ``set`` raises
-:class:`ValueTooLarge` only if no tier could take the value.  A value the codec
-cannot encode raises :class:`~supreme.cache.codec.CodecError` before anything is
-written.  ``None`` is not cacheable (it means "absent"): ``set(key, None)`` raises
-:class:`CacheError`; a loader returning None is returned and not stored.
+A value larger than a tier's ``max_value_bytes`` (or L1's capacity) skips that tier: an event with outcome
+``rejected`` is recorded and any older value for the key is deleted from that tier so it cannot be read
+stale; ``set`` raises :class:`ValueTooLarge` only if no tier could take the value. A value the codec cannot
+encode raises :class:`~supreme.cache.codec.CodecError` before anything is written. ``None`` is not cacheable
+(it means "absent"): ``set(key, None)`` raises :class:`CacheError`; a loader returning None is returned and
+not stored.
 
-Event log: one row per step (:mod:`supreme.cache.steps`); with the log disabled an L1 hit
-records nothing.
+Event log: one row per step (:mod:`supreme.cache.steps`); with the log disabled an L1 hit records nothing.
 
 Adaptive contract (:mod:`supreme.cache.protocols`): every ``get`` ends with ``adaptive.on_access``
 (its errors are counted and logged, never raised); an ``adaptive`` with ``offer_target`` is offered
@@ -168,20 +165,28 @@ class CacheManager(L1Adaptation):
         """
         if self.capture is not None:
             self.capture.record(key, self._now())
-        # The L1 hit path.  With the log off: no lock, one call (MemoryTier.hit).  With the log on:
-        # one helper call, skipping _get_slow's argument parsing.  Misses, expired values and
-        # everything else go to _get_slow; a hit's answer does not depend on loader/ttl.
+        value = self._local(key, request_id, flow or self.flow, ttl)
+        if value is not MISSING:
+            return value
+        return self._get_slow(key, loader, request_id, ttl, flow or self.flow)
+
+    def get_local(self, key: str, *, request_id: str | None = None, flow: str | None = None) -> Any:
+        """:meth:`get` answered by L1 alone (never blocks): the value, logged as ``get`` logs an L1 hit,
+        else ``MISSING`` with nothing done or logged -- then call :meth:`get`."""
+        value = self._local(key, request_id, flow or self.flow, None)
+        if value is not MISSING and self.capture is not None:
+            self.capture.record(key, self._now())
+        return value
+
+    def _local(self, key: str, rid: str | None, flow: str, ttl: float | None) -> Any:
+        # The L1 hit path.  Log off: no lock, one call (MemoryTier.hit).  Log on: one helper call, skipping
+        # _get_slow's argument parsing.  Misses, expired values... go to _get_slow (loader/ttl irrelevant).
         if not self._log.enabled:
             value = self._l1_hit(key)
-            if value is not MISSING:
-                if self.adaptive is not None:
-                    self._notify(key, True, "L1")
-                return value
-        elif self._l1_inline:
-            value = self._l1_hit_logged(key, request_id, flow or self.flow, ttl)
-            if value is not MISSING:
-                return value
-        return self._get_slow(key, loader, request_id, ttl, flow or self.flow)
+            if value is not MISSING and self.adaptive is not None:
+                self._notify(key, True, "L1")
+            return value
+        return self._l1_hit_logged(key, rid, flow, ttl) if self._l1_inline else MISSING
 
     def _get_slow(self, key: str, loader: Callable[[], Any] | None, rid: str | None,
                   ttl: float | None, flow: str) -> Any:

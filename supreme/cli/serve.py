@@ -19,11 +19,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from typing import Any
 
 from supreme.cli._args import positive
 
 __all__ = ["register", "run"]
+
+
+_NAMESPACE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def _namespace(value: str) -> str:
+    """A key prefix: 1-64 letters, digits or ``_ . : -``."""
+    if not _NAMESPACE.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"namespace must be 1-64 of [A-Za-z0-9_.:-], got {value!r}")
+    return value
 
 
 def register(subparsers: Any) -> None:
@@ -49,6 +60,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--signal-path", choices=["frame", "window"], default="frame",
                    help="frame: candles through the OHLCV cache per signal miss (default); window: the "
                         "feed's candle windows, the replay pipeline's path (same signals)")
+    p.add_argument("--namespace", type=_namespace, default="supreme:",
+                   help="prefix of this deployment's Redis keys and cache rows (default supreme:); servers "
+                        "sharing one Redis and one namespace share limits, nonces, sessions and cache")
     p.add_argument("--event-log", metavar="PATH",
                    help="keep the event log and write it here (Parquet) at shutdown; off otherwise")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
@@ -75,5 +89,5 @@ def run(args: argparse.Namespace) -> int:
           echo=lambda message: print(f"supreme serve: {message}", flush=True),
           replay_start=args.replay_start, replay_speed=args.replay_speed, recorded=args.data,
           key_rate=args.rate, key_burst=args.burst, ip_rate=args.ip_rate, ip_burst=args.ip_burst,
-          drain_seconds=args.drain_seconds, signal_path=args.signal_path, **live)
+          drain_seconds=args.drain_seconds, signal_path=args.signal_path, namespace=args.namespace, **live)
     return 0

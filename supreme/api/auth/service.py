@@ -73,6 +73,11 @@ _H_KEY, _H_TS, _H_SIG, _H_NONCE = (
 )
 
 
+def _lowercase_dict(headers: Mapping[str, str]) -> bool:
+    """A plain dict whose names are all lower case: used as is (a multi-valued mapping is flattened)."""
+    return type(headers) is dict and all(k.islower() for k in headers)
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who made the request and what it may do."""
@@ -175,7 +180,7 @@ class AuthService:
     def authenticate(self, headers: Mapping[str, str], method: str, path_with_query: str, body: bytes,
                      required: Iterable[str] = (), request_id: str | None = None) -> Principal:
         """Authenticate by signature headers or ``Authorization: Bearer`` and check ``required`` scopes."""
-        low = {k.lower(): v for k, v in headers.items()}
+        low = headers if _lowercase_dict(headers) else {k.lower(): v for k, v in headers.items()}
         if _H_KEY in low or _H_SIG in low:
             return self.authenticate_signature(low, method, path_with_query, body, required, request_id)
         auth = low.get("authorization", "")
@@ -286,6 +291,24 @@ class AuthService:
                               new_session=new_session)
         self.authorize(principal, required, request_id, flow="session_auth")
         return principal
+
+    def answers_locally(self, headers: Mapping[str, str]) -> bool:
+        """True when :meth:`authenticate` on ``headers`` needs no I/O: a bearer token of an active cached
+        session whose key is cached, or a signature by a cached key with the nonce store in this process
+        (an embedded fakeredis); nothing is logged or changed."""
+        low = headers if _lowercase_dict(headers) else {k.lower(): v for k, v in headers.items()}
+        if _H_KEY in low or _H_SIG in low:
+            if self.cache_ttl <= 0 or type(self.replay.client).__module__.split(".", 1)[0] != "fakeredis":
+                return False
+            with self._lock:
+                return low.get(_H_KEY, "") in self._keys
+        auth = low.get("authorization", "")
+        if auth[:7].lower() != "bearer ":
+            return False
+        with self._lock:
+            info = self._sessions.get(token_hash(auth[7:].strip()))
+            cached = self.cache_ttl > 0 and info is not None and info.key_id in self._keys
+        return cached and info is not None and info.state(self.clock.now()) == "active"
 
     def refresh(self, token: str, request_id: str | None = None) -> IssuedSession:
         """Exchange ``token`` for a new one (single use); the key is re-checked in the database."""
