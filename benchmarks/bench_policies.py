@@ -7,7 +7,7 @@ and times the whole streamed run (:func:`supreme.cache.traces.scale.simulate_str
 mapping, LRU kernel) against libCacheSim's ``process_trace`` on the same file, with the peak RSS.
 A seeded Zipf trace (alpha 1.0, 100k objects, 1M requests) and the cloudPhysicsIO
 sample; cache size 10 % of the objects, object sizes ignored.  Policies without a kernel (GDSF,
-LIRS, LeCaR, Hyperbolic) run their Python class once over the whole trace (its rate in the python
+LIRS, LeCaR, Hyperbolic, Cacheus) run their Python class once over the whole trace (its rate in the python
 column).  libCacheSim is timed in the same run on the same requests (written to a temporary
 oracleGeneral file, read through its C reader); figures are requests/second.
 """
@@ -28,7 +28,7 @@ from supreme.cache.traces import simulate
 
 LCS = {"lru": "LRU", "fifo": "FIFO", "lfu": "LFU", "clock": "Clock", "arc": "ARC", "sieve": "Sieve",
        "s3fifo": "S3FIFO", "wtinylfu": "WTinyLFU", "opt": "Belady", "twoq": "TwoQ", "gdsf": "GDSF",
-       "lirs": "LIRS", "lecar": "LeCaR", "hyperbolic": "Hyperbolic"}
+       "lirs": "LIRS", "lecar": "LeCaR", "hyperbolic": "Hyperbolic", "cacheus": "Cacheus"}
 
 
 def zipf(n: int, n_obj: int, alpha: float, seed: int) -> Trace:

@@ -41,7 +41,7 @@ from supreme.adaptive import _policies
 from supreme.adaptive.synapses import AdaptiveConfigError
 from supreme.cache.kernels.resume import RESUMABLE, Resumable
 
-__all__ = ["SMALLER", "ShadowBank", "paired_gain"]
+__all__ = ["SMALLER", "ShadowBank", "lower_bound", "paired_gain"]
 
 #: the smaller twin of the current policy's shadow (``delta`` slots less: the marginal demand slots)
 SMALLER = "__current_smaller__"
@@ -401,3 +401,14 @@ def paired_gain(hist: list[dict[str, np.ndarray]], name: str, current: str,
         return ratio, gain, (math.inf if gain > 0 else 0.0 if gain == 0 else -math.inf)
     return ratio, gain, gain / math.sqrt(var / n_eff)
 
+
+
+def lower_bound(gain: float, t: float, z: float) -> float:
+    """``gain - z * se`` with ``se = gain / t``: a lower confidence bound of a paired gain.
+
+    The adapter ranks candidates by it: the argmax of several noisy means is biased towards the
+    noisiest candidate (the winner's curse), a lower bound prefers the gain that is also sure.
+    """
+    if math.isnan(gain) or math.isnan(t) or (t == 0.0 and gain != 0.0):
+        return -math.inf
+    return gain if t == 0.0 or math.isinf(t) else gain - z * gain / t

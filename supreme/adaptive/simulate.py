@@ -23,7 +23,7 @@ the static policy (tested).
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
@@ -42,12 +42,17 @@ from supreme.events import NULL_LOG, EventLog
 
 __all__ = ["SimCache", "simulate_adaptive"]
 
+#: a policy switch replays the last ``WARM_FILLS`` cache fills of demand keys (at most ``WARM_MAX``)
+#: into the new policy, so it starts with the frequencies and scores that tail earns
+WARM_FILLS = 40
+WARM_MAX = 1 << 15
+
 
 class SimCache(TwoAreaStore):
     """Key-only cache: a demand policy plus a FIFO prefetch area inside one budget."""
 
     def __init__(self, budget: int, policy: str = "lru", prefetch_budget: int = 0,
-                 track_recency: bool = False) -> None:
+                 track_recency: bool = False, warm_switch: int | None = None) -> None:
         if budget < 1:
             raise AdaptiveConfigError(f"cache budget must be >= 1, got {budget}")
         if not 0 <= prefetch_budget < budget:
@@ -56,6 +61,9 @@ class SimCache(TwoAreaStore):
         self._policy_name = policy
         self.on_evict: Callable[[list[Any]], None] | None = None
         self._recency: OrderedDict[Hashable, None] | None = OrderedDict() if track_recency else None
+        # the last demand keys a switch replays into the new policy (0: cold switches)
+        tail = min(WARM_FILLS * int(budget), WARM_MAX) if warm_switch is None else int(warm_switch)
+        self._tail: deque[Hashable] | None = deque(maxlen=tail) if track_recency and tail > 0 else None
 
     # -- AdaptationTarget -----------------------------------------------------------
     @property
@@ -67,7 +75,11 @@ class SimCache(TwoAreaStore):
         """Migrate residents into a fresh ``name`` policy, most recent last; abort if one would be lost."""
         old = self.policy
         order = [k for k in self._recency if k in old] if self._recency is not None else list(old.keys())
-        migrated, lost, forced = self._migrate(_policies.make(name, old.capacity), order)
+        if self._tail:
+            migrated, lost, forced = self._migrate_warm(lambda: _policies.make(name, old.capacity), order,
+                                                        self._tail)
+        else:
+            migrated, lost, forced = self._migrate(_policies.make(name, old.capacity), order)
         if lost:
             return SwitchResult(False, migrated, lost)
         self._policy_name = name
@@ -99,6 +111,8 @@ class SimCache(TwoAreaStore):
         if self._recency is not None:
             self._recency[key] = None
             self._recency.move_to_end(key)
+            if self._tail is not None:
+                self._tail.append(key)
         if self.policy.lookup(key):
             return True
         hit = self._take_prefetched(key) is not None

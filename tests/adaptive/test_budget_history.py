@@ -64,19 +64,29 @@ def _evidence_over(windows: int, decay: float) -> tuple[str, float, float]:
     lru = np.full(8, 0.5)
     ahead = np.array([0.05, -0.02, 0.04, -0.01, 0.03, 0.0, 0.06, -0.03])  # +0.015 a batch, noisy
     bank.script = [{"lru": lru, "lfu": lru + ahead} for _ in range(windows)]
-    out: tuple[str, float, float] = ("", 0.0, 0.0)
     for _ in range(windows):
-        _, best, gain, t = adapter._evidence(bank)
-        out = (best, gain, t)
-    return out
+        _, best, _, _ = adapter._evidence(bank)
+    _, gain, t = adapter._paired["lfu"]
+    return best, gain, t
 
 
 def test_history_lets_a_steady_small_advantage_through() -> None:
-    # LFU is ahead window after window by little: no single window is significant, four together are
+    # LFU is ahead window after window by little: no single window is significant, four together are;
+    # candidates rank by the lower bound gain - switch_t * se, so an insignificant lead stays behind
+    # the current policy (bound 0)
     best, gain, t = _evidence_over(1, 0.8)
-    assert best == "lfu" and gain == pytest.approx(0.015) and t < 2.0
+    assert best == "lru" and gain == pytest.approx(0.015) and t < 2.0
     best, gain, t = _evidence_over(4, 0.8)
     assert best == "lfu" and gain == pytest.approx(0.015) and t >= 2.0
+
+
+def test_candidates_rank_by_a_lower_bound_not_the_mean() -> None:
+    from supreme.adaptive.shadow import lower_bound
+
+    assert lower_bound(0.02, 2.0, 2.0) == pytest.approx(0.0)  # a lucky, noisy gain: se = 0.01
+    assert lower_bound(0.015, 6.0, 2.0) == pytest.approx(0.01)  # a smaller sure one ranks above it
+    assert lower_bound(0.0, 0.0, 2.0) == 0.0 and lower_bound(0.01, float("inf"), 2.0) == 0.01
+    assert lower_bound(float("nan"), 1.0, 2.0) == float("-inf")
 
 
 def test_lazy_report_equals_eager_figures() -> None:

@@ -43,13 +43,13 @@ def run(policy: EvictionPolicy, ids: list[int]) -> list[bool]:
 # -- registry --------------------------------------------------------------------
 def test_exports_are_locked() -> None:
     assert sorted(policies.__all__) == sorted([
-        "ALIASES", "ARC", "AdaptiveWTinyLFU", "FIFO", "GDSF", "LFU", "LIRS", "LRFU", "LRU", "OPT",
+        "ALIASES", "ARC", "AdaptiveWTinyLFU", "Cacheus", "FIFO", "GDSF", "LFU", "LIRS", "LRFU", "LRU", "OPT",
         "POLICIES", "S3FIFO", "TTL", "Clock", "CountMinSketch", "EvictionPolicy", "Hyperbolic", "LeCaR",
         "PolicyError", "Sieve", "TwoQ", "WTinyLFU", "make_policy", "normalize_name", "split_spec",
     ])
     assert set(POLICIES) == {
         "lru", "fifo", "lfu", "clock", "arc", "sieve", "s3fifo", "wtinylfu", "lrfu", "opt", "twoq",
-        "gdsf", "lirs", "lecar", "hyperbolic", "caffeine"}
+        "gdsf", "lirs", "lecar", "hyperbolic", "caffeine", "cacheus"}
 
 
 def test_unknown_policy_lists_valid_names() -> None:

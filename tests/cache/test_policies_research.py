@@ -41,7 +41,7 @@ def lcs_misses(path: str, name: str, size: int, n: int, byte: bool) -> int:
 
 
 def test_class_only_policies_are_the_research_ones() -> None:
-    assert set(CLASS_ONLY) == {"gdsf", "lirs", "lecar", "hyperbolic", "caffeine"}
+    assert set(CLASS_ONLY) == {"gdsf", "lirs", "lecar", "hyperbolic", "caffeine", "cacheus"}
 
 
 # -- libCacheSim as oracle ------------------------------------------------------------

@@ -5,6 +5,7 @@
 
 from supreme.cache.policies.arc import ARC
 from supreme.cache.policies.base import EvictionPolicy, PolicyError
+from supreme.cache.policies.cacheus import Cacheus
 from supreme.cache.policies.caffeine import AdaptiveWTinyLFU
 from supreme.cache.policies.clock_eviction import Clock
 from supreme.cache.policies.fifo import FIFO
@@ -38,6 +39,7 @@ __all__ = [
     "S3FIFO",
     "TTL",
     "AdaptiveWTinyLFU",
+    "Cacheus",
     "Clock",
     "CountMinSketch",
     "EvictionPolicy",

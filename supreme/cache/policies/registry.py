@@ -7,6 +7,7 @@ from typing import Any
 
 from supreme.cache.policies.arc import ARC
 from supreme.cache.policies.base import EvictionPolicy, PolicyError
+from supreme.cache.policies.cacheus import Cacheus
 from supreme.cache.policies.caffeine import AdaptiveWTinyLFU
 from supreme.cache.policies.clock_eviction import Clock
 from supreme.cache.policies.fifo import FIFO
@@ -41,6 +42,7 @@ POLICIES: dict[str, type[EvictionPolicy]] = {
     "gdsf": GDSF,
     "lirs": LIRS,
     "lecar": LeCaR,
+    "cacheus": Cacheus,
     "hyperbolic": Hyperbolic,
     "caffeine": AdaptiveWTinyLFU,
 }

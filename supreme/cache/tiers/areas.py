@@ -16,7 +16,7 @@ the adapter's shadow estimates hold for the real tier.  It takes no lock: its ow
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 from supreme.cache.policies.base import EvictionPolicy
 
@@ -101,3 +101,33 @@ class TwoAreaStore:
             return len(keep) - lost, lost, []
         self.policy = new
         return len(keep), 0, list(order[:start])
+
+    def _migrate_warm(self, make: Callable[[], EvictionPolicy], order: Sequence[Hashable],
+                      recent: Sequence[Hashable]) -> tuple[int, int, list[Hashable]]:
+        """As :meth:`_migrate` into ``make()``, which first learns from ``recent`` demand keys (oldest first).
+
+        A fresh policy knows nothing of the old one's frequencies, ghosts or decayed scores, and
+        a policy fed only the residents ranks them by arrival: that relearning is what a switch
+        costs.  Here ``new`` replays ``recent`` key-only (its metadata as if it had served that
+        tail), the keys it holds that are not resident are removed, and the residents it did not
+        keep enter low-priority, the most valuable first (the least valuable at the victim end).
+        Falls back to :meth:`_migrate` (into another ``make()``) unless the result holds exactly
+        the residents, so nothing is lost and the switch is never worse than a cold one's layout.
+        """
+        size_of = self.policy.size_of
+        resident = set(order)
+        new = make()
+        if not recent or sum(size_of(k) for k in order) > new.capacity:
+            return self._migrate(new, order)
+        request = new.request
+        for key in recent:
+            request(key, size_of(key) if key in resident else 1)
+        for key in [k for k in new.keys() if k not in resident]:  # noqa: SIM118 - a policy, not a dict
+            new.remove(key)
+        for key in reversed([k for k in order if k not in new]):
+            if new.insert(key, size_of(key), low_priority=True):
+                break  # an eviction or a refusal: not the exact resident set
+        if len(new) != len(resident) or any(k not in new for k in order):
+            return self._migrate(make(), order)
+        self.policy = new
+        return len(order), 0, []
