@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import fakeredis
@@ -14,19 +13,12 @@ from supreme.api.app import create_app
 from supreme.api.auth import CreatedKey
 from supreme.api.services import Services
 from supreme.clock import ManualClock
-from tests.api.test_app import assert_error, build_services, signed
+from tests.api.test_app import assert_error, signed
 
 
 @pytest.fixture
-def server() -> fakeredis.FakeServer:
-    return fakeredis.FakeServer()
-
-
-@pytest.fixture
-def svc(tmp_path: Path, clock: ManualClock, server: fakeredis.FakeServer) -> Any:
-    services = build_services(tmp_path, clock, redis_client=fakeredis.FakeRedis(server=server))
-    yield services
-    services.close()
+def svc(cut_svc: Services) -> Services:
+    return cut_svc
 
 
 _n = iter(range(10**9))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import fakeredis
 import pytest
@@ -17,15 +16,8 @@ from tests.api.test_app import build_services
 
 
 @pytest.fixture
-def server() -> fakeredis.FakeServer:
-    return fakeredis.FakeServer()
-
-
-@pytest.fixture
-def svc(tmp_path: Path, clock: ManualClock, server: fakeredis.FakeServer) -> Any:
-    services = build_services(tmp_path, clock, redis_client=fakeredis.FakeRedis(server=server))
-    yield services
-    services.close()
+def svc(cut_svc: Services) -> Services:
+    return cut_svc
 
 
 def _fail_l2(svc: Services, n: int = 8) -> None:
