@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from supreme.errors import SupremeError
 
-__all__ = ["ExchangeConnector", "ExchangeError", "ExchangeUnavailable", "UnknownSymbol"]
+__all__ = ["ExchangeConnector", "ExchangeError", "ExchangeUnavailable", "UnknownSymbol", "WrappedConnector"]
 
 
 class ExchangeError(SupremeError):
@@ -67,3 +67,21 @@ class ExchangeConnector(Protocol):
     def fetch_ticker(self, symbol: str) -> dict[str, Any]:
         """The latest ticker (``symbol``, ``timestamp``, ``last``, ``bid``, ``ask``, ``baseVolume`` …)."""
         ...
+
+
+class WrappedConnector:
+    """Base of a connector that wraps another (faults, retries): forwards the name and the catalogue."""
+
+    def __init__(self, inner: ExchangeConnector) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    @property
+    def symbols(self) -> list[str]:
+        """The inner connector's symbols."""
+        return self.inner.symbols
+
+    @property
+    def timeframes(self) -> list[str]:
+        """The inner connector's timeframes."""
+        return self.inner.timeframes

@@ -19,7 +19,7 @@ import numpy as np
 
 from supreme.clock import Clock
 from supreme.events import NULL_LOG, EventLog
-from supreme.market.connector import ExchangeConnector, ExchangeUnavailable
+from supreme.market.connector import ExchangeConnector, ExchangeUnavailable, WrappedConnector
 from supreme.resilience.fault_schedule import FaultWindow
 
 __all__ = ["FaultyConnector", "InjectedFault"]
@@ -31,7 +31,7 @@ class InjectedFault(ExchangeUnavailable):
     """A random error raised on purpose by :class:`FaultyConnector`."""
 
 
-class FaultyConnector:
+class FaultyConnector(WrappedConnector):
     """Wraps ``inner`` and injects latency, seeded random errors and scheduled disconnects."""
 
     def __init__(
@@ -49,7 +49,7 @@ class FaultyConnector:
             raise ValueError(f"error_rate must be in [0, 1], got {error_rate}")
         if not callable(latency) and latency < 0:
             raise ValueError(f"latency must be >= 0 seconds, got {latency}")
-        self.inner = inner
+        super().__init__(inner)
         self.name = f"faulty({inner.name})"
         self.clock = clock
         self.seed = seed
@@ -62,16 +62,6 @@ class FaultyConnector:
         self.event_log = event_log
         self.calls = 0
         self.faults: list[tuple[float, str, str]] = []  # (time, call, kind)
-
-    @property
-    def symbols(self) -> list[str]:
-        """The inner connector's symbols."""
-        return self.inner.symbols
-
-    @property
-    def timeframes(self) -> list[str]:
-        """The inner connector's timeframes."""
-        return self.inner.timeframes
 
     def last_closed_ms(self, symbol: str, timeframe: str | None = None) -> int | None:
         """Forwarded without faults: it is bookkeeping on the clock, not an exchange call."""

@@ -33,6 +33,7 @@ from supreme.cache.tiers.sql_tier import SqlTier
 from supreme.clock import Clock, ManualClock
 from supreme.events import NULL_LOG, EventLog
 from supreme.market.ccxt_connector import CcxtConnector
+from supreme.market.connector import WrappedConnector
 from supreme.market.feed import MarketDataFeed
 from supreme.replay.sources import Stream
 from supreme.resilience.fault_schedule import FaultSchedule
@@ -89,23 +90,12 @@ class RecordedExchange:
         return [[int(r[0]), *map(float, r[1:])] for r in out]
 
 
-class RetryingConnector:
+class RetryingConnector(WrappedConnector):
     """An exchange connector whose ``fetch_ohlcv`` goes through a :class:`Retry` (and its breaker)."""
 
     def __init__(self, inner: CcxtConnector, retry: Retry) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.retry = retry
-        self.name = inner.name
-
-    @property
-    def symbols(self) -> list[str]:
-        """The inner connector's symbols."""
-        return self.inner.symbols
-
-    @property
-    def timeframes(self) -> list[str]:
-        """The inner connector's timeframes."""
-        return self.inner.timeframes
 
     def fetch_ohlcv(self, symbol: str, timeframe: str = "1m", since: int | None = None,
                     limit: int | None = None) -> list[list[float]]:
