@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -29,8 +29,17 @@ import numpy as np
 from sim.errors import SimError
 
 __all__ = [
-    "DEFAULT_LATENCIES", "Constant", "Empirical", "Exponential", "LatencyBook", "LatencyError",
-    "LatencyModel", "LogNormal", "TruncatedNormal", "latency_model", "model_from_spec",
+    "DEFAULT_LATENCIES",
+    "Constant",
+    "Empirical",
+    "Exponential",
+    "LatencyBook",
+    "LatencyError",
+    "LatencyModel",
+    "LogNormal",
+    "TruncatedNormal",
+    "latency_model",
+    "model_from_spec",
 ]
 
 _Z99 = 2.3263478740408408  # standard normal quantile at 0.99
@@ -99,26 +108,31 @@ class LogNormal:
 
     median: float
     p99: float
+    # the underlying normal's parameters, computed once (a draw must not recompute two logs)
+    _mu: float = field(init=False, repr=False, compare=False)
+    _sigma: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _positive("LogNormal median", self.median)
         _positive("LogNormal p99", self.p99)
         if self.p99 < self.median:
             raise LatencyError(f"LogNormal p99 ({self.p99}) must be >= median ({self.median})")
+        object.__setattr__(self, "_mu", math.log(self.median))
+        object.__setattr__(self, "_sigma", (math.log(self.p99) - math.log(self.median)) / _Z99)
 
     @property
     def mu(self) -> float:
         """Mean of the underlying normal."""
-        return math.log(self.median)
+        return self._mu
 
     @property
     def sigma(self) -> float:
         """Standard deviation of the underlying normal."""
-        return (math.log(self.p99) - math.log(self.median)) / _Z99
+        return self._sigma
 
     def sample(self, rng: np.random.Generator) -> float:
         """One lognormal draw."""
-        return float(rng.lognormal(self.mu, self.sigma))
+        return float(rng.lognormal(self._mu, self._sigma))
 
     def spec(self) -> dict[str, Any]:
         """JSON-able description."""
@@ -181,8 +195,11 @@ def model_from_spec(spec: Mapping[str, Any]) -> LatencyModel:
     params = {k: v for k, v in spec.items() if k != "kind"}
     kind = spec.get("kind")
     builders: dict[str, Any] = {
-        "constant": Constant, "exponential": Exponential, "lognormal": LogNormal,
-        "truncnormal": TruncatedNormal, "empirical": Empirical,
+        "constant": Constant,
+        "exponential": Exponential,
+        "lognormal": LogNormal,
+        "truncnormal": TruncatedNormal,
+        "empirical": Empirical,
     }
     if kind not in builders:
         raise LatencyError(f"unknown latency model kind {kind!r}; known: {sorted(builders)}")
@@ -275,8 +292,11 @@ class LatencyBook:
                 if not isinstance(model, Empirical):
                     raise LatencyError(f"Parquet holds samples only; {key!r} is {model!r} (use .json)")
                 parts.append(pd.DataFrame({"key": key, "latency": model.samples}))
-            frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-                {"key": pd.Series(dtype=str), "latency": pd.Series(dtype=float)})
+            frame = (
+                pd.concat(parts, ignore_index=True)
+                if parts
+                else pd.DataFrame({"key": pd.Series(dtype=str), "latency": pd.Series(dtype=float)})
+            )
             frame.to_parquet(path, index=False)
             return path
         specs = {}

@@ -11,13 +11,13 @@ tiers that implement the real tier interface (:class:`~supreme.cache.tiers.base.
     io.begin()                      # a fresh ledger for this synchronous call
     value = manager.get(key)        # real code; each tier call appends (resource, cost)
     yield from io.settle()          # the SimPy process pays the costs, in call order,
-                                    # holding the Redis / PostgreSQL-pool Resources
+                                    # holding the Redis / PostgreSQL-pool servers
 
 During the synchronous call the manager's clock is a :class:`CostClock`: ``now() = env.now +
 cost charged so far``, so the manager's own event-log rows get the simulated time and latency of
 every step (the same rows a real run records).  Contention is modelled in :meth:`SimIO.settle`:
-Redis is a single-server :class:`simpy.Resource` (it executes commands one at a time) and the
-PostgreSQL pool a Resource of ``pool_max_size``; a wait is recorded as a ``queue`` row.
+Redis is a single-slot :class:`Server` (it executes commands one at a time) and the
+PostgreSQL pool a Server of ``pool_max_size``; a wait is recorded as a ``queue`` row.
 
 Departures (documented, small at the loads studied):
 
@@ -37,6 +37,7 @@ cost; an error-rate window raises it with that probability; a slow window multip
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -50,7 +51,7 @@ from supreme.cache.tiers.memory import MemoryTier
 from supreme.events import NULL_LOG, EventLog
 from supreme.resilience.fault_schedule import FaultSchedule
 
-__all__ = ["CostClock", "IOLedger", "SimIO", "SimMemoryTier", "SimRemoteTier", "charged"]
+__all__ = ["CostClock", "IOLedger", "Server", "SimIO", "SimMemoryTier", "SimRemoteTier", "charged"]
 
 #: Cost of a call to a component that is down (connection refused), if the book has no ``<name>.refused``.
 REFUSED_COST = 100e-6
@@ -75,6 +76,36 @@ class IOLedger:
     def total(self) -> float:
         """Sum of the charged costs."""
         return self.elapsed - self.start
+
+
+class Server:
+    """A FIFO server of ``capacity`` slots (Redis, the PostgreSQL pool, the cores): the queueing of a
+    :class:`simpy.Resource` without its request and release events -- a free slot is taken at once, a
+    waiter waits on one event, and a release hands the slot to the oldest waiter."""
+
+    __slots__ = ("capacity", "count", "env", "queue")
+
+    def __init__(self, env: simpy.Environment, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"a server needs capacity >= 1, got {capacity!r}")
+        self.env, self.capacity, self.count = env, int(capacity), 0
+        self.queue: deque[simpy.Event] = deque()
+
+    def acquire(self) -> simpy.Event | None:
+        """Take a slot now (``None``) or the event to wait on for one (granted in arrival order)."""
+        if self.count < self.capacity:
+            self.count += 1
+            return None
+        ev = self.env.event()
+        self.queue.append(ev)
+        return ev
+
+    def release(self) -> None:
+        """Give the slot back: to the oldest waiter, if any."""
+        if self.queue:
+            self.queue.popleft().succeed()
+        else:
+            self.count -= 1
 
 
 class CostClock(SimClock):
@@ -114,12 +145,12 @@ class SimIO:
         self.book = book
         self.rng = rng
         self.faults = faults or FaultSchedule()
-        self.resources: dict[str, simpy.Resource] = {
-            "redis": simpy.Resource(env, capacity=redis_servers),
-            "postgresql": simpy.Resource(env, capacity=pool_max_size),
+        self.resources: dict[str, Server] = {
+            "redis": Server(env, redis_servers),
+            "postgresql": Server(env, pool_max_size),
             # the real code's CPU time (charged by models that calibrate it): one Python process's
             # worth of cores, so a CPU-bound service saturates here as it does for real
-            "cpu": simpy.Resource(env, capacity=cpu_workers),
+            "cpu": Server(env, cpu_workers),
         }
         self.ledger = IOLedger()
         self.source_calls = 0
@@ -179,9 +210,9 @@ class SimIO:
         led = ledger if ledger is not None else self.ledger
         if ledger is None:
             self.ledger = IOLedger()  # the clock stops adding the paid costs on top of env.now
-        env = self.env
-        t0 = env.now
-        pending = 0.0
+        env, resources, log = self.env, self.resources, self.log
+        t0 = env._now
+        pending = 0.0  # consecutive costs on no resource are paid in one timeout
         for res_name, cost in led.ops:
             if res_name is None:
                 pending += cost
@@ -189,24 +220,26 @@ class SimIO:
             if pending:
                 yield env.timeout(pending)
                 pending = 0.0
-            res = self.resources[res_name]
-            with res.request() as req:
-                asked = env.now
-                yield req
-                if env.now > asked and self.log.enabled:
-                    self.log.record(
-                        env.now,
+            res = resources[res_name]
+            wait = res.acquire()
+            if wait is not None:
+                asked = env._now
+                yield wait
+                if env._now > asked and log.enabled:
+                    log.record(
+                        env._now,
                         self.flow,
                         _RESOURCE_COMPONENT[res_name],
                         "queue",
                         "ok",
                         request_id=request_id,
-                        latency=env.now - asked,
+                        latency=env._now - asked,
                     )
-                yield env.timeout(cost)
+            yield env.timeout(cost)
+            res.release()
         if pending:
             yield env.timeout(pending)
-        return env.now - t0
+        return env._now - t0
 
     @contextlib.contextmanager
     def detached(self, request_id: str | None = None) -> Iterator[IOLedger]:

@@ -2,8 +2,8 @@
 
 The same :class:`supreme.api.pipeline.SignalPipeline` as :mod:`sim.models.trading_signal` (and the
 FastAPI route), on the flow ``request_pipeline``, behind ``lb.backends`` gateway instances (each with
-``api.workers`` workers as a SimPy Resource) and with the candles served by the database.  The
-diagram's participants map onto the pipeline's steps::
+``api.workers`` worker processes over a FIFO queue, :class:`sim.models.trading_signal.Gateway`) and
+with the candles served by the database.  The diagram's participants map onto the pipeline's steps::
 
     Client.request -> Load_Balancer.route (round-robin)
     Auth_Service.validate -> Rate_Limiter.check          (the per-key limit after authentication;

@@ -12,7 +12,7 @@ tiers), the :class:`~supreme.market.feed.MarketDataFeed` over a
 the I/O (Redis/PostgreSQL tiers, the key store's SELECT, the nonce store's SET NX, the exchange fetch),
 the gateway's own parse/route/serialise time (``api.overhead``) and the clients, who sign each request.
 
-Per request (open-loop Poisson arrivals, ``api.workers`` gateway workers as a Resource)::
+Per request (open-loop Poisson arrivals from one process, ``api.workers`` gateway workers over a FIFO queue)::
 
     Client.request
     Rate_Limiter.check (address)        refused -> 429
@@ -38,6 +38,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections import deque
 from collections.abc import Generator, Mapping
 from typing import Any
 
@@ -54,8 +55,19 @@ from supreme.api.pipeline import SignalCall, record_request, refusal_status
 from supreme.errors import SupremeError
 
 __all__ = [
-    "DEFAULTS", "ENDPOINT", "FLOW", "NAME", "SignalService", "build", "clients", "make_context",
-    "record_outcomes", "run", "serve", "summarize",
+    "DEFAULTS",
+    "ENDPOINT",
+    "FLOW",
+    "NAME",
+    "Gateway",
+    "SignalService",
+    "build",
+    "clients",
+    "make_context",
+    "record_outcomes",
+    "run",
+    "serve_one",
+    "summarize",
 ]
 
 NAME = "trading_signal"
@@ -121,8 +133,9 @@ class _SimKeyStore:
 
     def get(self, key_id: str) -> Any:
         # auth.keystore.select: a calibrated book's figure (inside the measured auth CPU), else the SELECT
-        self.io.charge("postgresql", self.io.draw("auth.keystore.select", "postgresql.select",
-                                                  component="postgresql"))
+        self.io.charge(
+            "postgresql", self.io.draw("auth.keystore.select", "postgresql.select", component="postgresql")
+        )
         rec = self.records.get(key_id)
         return None if rec is None else rec[0]
 
@@ -176,13 +189,18 @@ class SignalService:
         self.flow = flow
         clock = self.clock = io.clock
         log = ctx.log
-        frames = _markets(str(sc["market.source"]), str(sc["symbols"]), int(sc["symbols.count"]),
-                          str(sc["timeframe"]))
+        frames = _markets(
+            str(sc["market.source"]), str(sc["symbols"]), int(sc["symbols.count"]), str(sc["timeframe"])
+        )
         self.symbols = list(frames)
         self.timeframe = str(sc["timeframe"])
         ip_limiter, key_limiter = build_limiters(
-            clock, ip_rate=float(sc["ratelimit.ip.rate"]), ip_burst=int(sc["ratelimit.ip.burst"]),
-            key_rate=float(sc["ratelimit.rate"]), key_burst=int(sc["ratelimit.burst"]), event_log=log,
+            clock,
+            ip_rate=float(sc["ratelimit.ip.rate"]),
+            ip_burst=int(sc["ratelimit.ip.burst"]),
+            key_rate=float(sc["ratelimit.rate"]),
+            key_burst=int(sc["ratelimit.burst"]),
+            event_log=log,
         )
         records: dict[str, tuple[Any, bytes]] = {}
         self.keys: list[tuple[str, bytes]] = []
@@ -191,17 +209,25 @@ class SignalService:
             secret = hashlib.sha256(f"{sc['seed']}:{kid}".encode()).hexdigest().encode()
             records[kid] = (KeyRecord(kid, "hmac", frozenset({"signal:read"}), 0.0), secret)
             self.keys.append((kid, secret))
-        auth = build_auth(_SimKeyStore(io, records), clock, nonce_client=_SimNonceClient(io),
-                          cache_ttl=float(sc["auth.cache_ttl"]), event_log=log)
+        auth = build_auth(
+            _SimKeyStore(io, records),
+            clock,
+            nonce_client=_SimNonceClient(io),
+            cache_ttl=float(sc["auth.cache_ttl"]),
+            event_log=log,
+        )
         l1 = SimMemoryTier(
             io, make_policy(str(sc["cache.l1.policy"]), int(sc["cache.l1.capacity"])), clock=clock
         )
         self.metrics = Metrics()
         self.cache, self.breakers = build_manager(
-            clock, l1,
+            clock,
+            l1,
             SimRemoteTier(io, name="L2", backend=str(sc["l2.backend"])),
             SimRemoteTier(io, name="L3", backend=str(sc["l3.backend"])),
-            event_log=log, monitor=self.metrics, flow=flow,
+            event_log=log,
+            monitor=self.metrics,
+            flow=flow,
         )
         connector = ReplayConnector(frames, clock, self.timeframe)
         self.connector = _ChargedConnector(
@@ -209,9 +235,19 @@ class SignalService:
         )
         self.feed, self.engine = build_strategy(self.connector, clock, self.cache, event_log=log)
         self.pipeline = SignalPipeline(
-            clock=clock, market_clock=clock, event_log=log, auth=auth, cache=self.cache, feed=self.feed,
-            engine=self.engine, metrics=self.metrics, markets={s: self.timeframe for s in self.symbols},
-            ip_limiter=ip_limiter, key_limiter=key_limiter, signal_ttl=float(sc["signal.ttl"]), flow=flow,
+            clock=clock,
+            market_clock=clock,
+            event_log=log,
+            auth=auth,
+            cache=self.cache,
+            feed=self.feed,
+            engine=self.engine,
+            metrics=self.metrics,
+            markets={s: self.timeframe for s in self.symbols},
+            ip_limiter=ip_limiter,
+            key_limiter=key_limiter,
+            signal_ttl=float(sc["signal.ttl"]),
+            flow=flow,
         )
         self.auth = auth
         # per-request constants, computed once: the hot path builds no key or address string
@@ -221,8 +257,11 @@ class SignalService:
         self.latencies: list[float] = []
         # the real code's CPU per request class, when the book measured it (sim.book): charged on the
         # simulated cores ("cpu" resource), so CPU-bound work queues and saturates
-        self.cpu = {oc: io.model(f"cpu.signal.{oc}") for oc in ("hit", "miss", "rejected", "error")
-                    if f"cpu.signal.{oc}" in io.book}
+        self.cpu = {
+            oc: io.model(f"cpu.signal.{oc}")
+            for oc in ("hit", "miss", "rejected", "error")
+            if f"cpu.signal.{oc}" in io.book
+        }
         self.wake = io.model("wake.lag") if "wake.lag" in io.book else None
 
     def call(self, rid: str, client: int, symbol: str) -> Any:
@@ -261,32 +300,76 @@ def _body(symbol: str, timeframe: str) -> bytes:
     return json.dumps({"symbol": symbol, "timeframe": timeframe}).encode()
 
 
-def serve(
-    ctx: SimContext, svc: SignalService, gateway: simpy.Resource, client: int, symbol: str,
-    route: str | None = None,
+class Gateway:
+    """One gateway's ``workers`` worker processes over a FIFO queue of admitted requests.
+
+    The same queueing as a :class:`simpy.Resource` of ``workers`` slots with one process per request,
+    without a process, a request and a release event per request: an arrival is a tuple on a deque, and
+    an idle worker waits on one event until an arrival wakes it."""
+
+    __slots__ = ("ctx", "idle", "queue", "route", "svc")
+
+    def __init__(self, ctx: SimContext, svc: SignalService, workers: int, route: str | None = None) -> None:
+        self.ctx, self.svc, self.route = ctx, svc, route
+        self.queue: deque[tuple[str, float, int, str]] = deque()
+        self.idle: list[simpy.Event] = []
+        for _ in range(workers):
+            ctx.env.process(self.worker())
+
+    def arrive(self, client: int, symbol: str) -> None:
+        """A request reaches the gateway now: its id, its first rows, a place in the queue."""
+        ctx, svc = self.ctx, self.svc
+        log = ctx.log
+        rid = log.next_request_id()
+        if log.enabled:
+            now = svc.clock.now()
+            log.record(now, svc.flow, "Client", "request", request_id=rid, key=ENDPOINT)
+            if self.route is not None:
+                log.record(now, svc.flow, "Load_Balancer", "route", request_id=rid, detail=self.route)
+        # totals from env.now: the clock's market offset (~1.4e9 s) would cost precision
+        self.queue.append((rid, ctx.env._now, client, symbol))
+        if self.idle:
+            self.idle.pop().succeed()
+
+    def worker(self) -> Generator[simpy.Event, Any, None]:
+        """Take the oldest waiting request, run the pipeline, pay its I/O, close (:func:`serve_one`)."""
+        env, queue, idle = self.ctx.env, self.queue, self.idle
+        while True:
+            if not queue:
+                wake = env.event()
+                idle.append(wake)
+                yield wake
+            rid, start, client, symbol = queue.popleft()
+            yield from serve_one(self.ctx, self.svc, rid, start, client, symbol)
+
+
+def serve_one(
+    ctx: SimContext, svc: SignalService, rid: str, start: float, client: int, symbol: str
 ) -> Generator[simpy.Event, Any, None]:
-    """One request: wait for a worker of ``gateway``, run the pipeline, pay its I/O, close as the
-    gateway middleware does (:func:`supreme.api.pipeline.record_request`)."""
-    env, io, log, flow, clock = ctx.env, svc.io, ctx.log, svc.flow, svc.clock
-    rid = log.next_request_id()
-    start = env.now  # totals from env.now: the clock's market offset (~1.4e9 s) would cost precision
-    if log.enabled:
-        log.record(clock.now(), flow, "Client", "request", request_id=rid, key=ENDPOINT)
-        if route is not None:
-            log.record(clock.now(), flow, "Load_Balancer", "route", request_id=rid, detail=route)
-    with gateway.request() as slot:
-        yield slot
-        if svc.wake is not None and env.now == start:  # an idle worker wakes up late (measured)
-            yield env.timeout(float(svc.wake.sample(io.rng)))
-        io.begin()
-        status, outcome = svc.handle(rid, client, symbol)
-        yield from io.settle(request_id=rid)
-    total = env.now - start
+    """One request a worker picked up (it arrived at ``start``): run the pipeline, pay its I/O, close as
+    the gateway middleware does (:func:`supreme.api.pipeline.record_request`)."""
+    env, io, log, clock = ctx.env, svc.io, ctx.log, svc.clock
+    if svc.wake is not None and env._now == start:  # an idle worker wakes up late (measured)
+        yield env.timeout(float(svc.wake.sample(io.rng)))
+    io.begin()
+    status, outcome = svc.handle(rid, client, symbol)
+    yield from io.settle(request_id=rid)
+    total = env._now - start
     record_request(log, clock, svc.metrics, rid, ENDPOINT, status, total)
     if log.enabled:
-        log.record(clock.now(), flow, "Client", "response", "ok" if status < 400 else "error",
-                   request_id=rid, key=symbol, latency=total, detail=outcome)
-    svc.outcomes[outcome] = svc.outcomes.get(outcome, 0) + 1
+        log.record(
+            clock.now(),
+            svc.flow,
+            "Client",
+            "response",
+            "ok" if status < 400 else "error",
+            request_id=rid,
+            key=symbol,
+            latency=total,
+            detail=outcome,
+        )
+    outcomes = svc.outcomes
+    outcomes[outcome] = outcomes.get(outcome, 0) + 1
     svc.latencies.append(total)
 
 
@@ -294,16 +377,19 @@ def clients(
     ctx: SimContext, svc: SignalService, sc: Mapping[str, Any], backends: int | None = None
 ) -> Generator[simpy.Event, Any, None]:
     """Open-loop Poisson arrivals of ``requests`` requests at one gateway, or round-robin over
-    ``backends`` gateways behind a load balancer that records each route."""
+    ``backends`` gateways behind a load balancer that records each route; one arrival process."""
     env, rng = ctx.env, ctx.rng
-    gateways = [simpy.Resource(env, capacity=int(sc["api.workers"])) for _ in range(backends or 1)]
+    workers = int(sc["api.workers"])
+    gateways = [
+        Gateway(ctx, svc, workers, None if backends is None else f"gateway-{gw}")
+        for gw in range(backends or 1)
+    ]
     times, who, what = signal_requests(sc, len(svc.symbols), rng)
-    for i in range(times.size):
-        if times[i] > env.now:
-            yield env.timeout(float(times[i]) - env.now)
-        gw = i % len(gateways)
-        route = None if backends is None else f"gateway-{gw}"
-        env.process(serve(ctx, svc, gateways[gw], int(who[i]), svc.symbols[int(what[i])], route))
+    symbols, n_gw = svc.symbols, len(gateways)
+    for i, (t, client, sym) in enumerate(zip(times.tolist(), who.tolist(), what.tolist(), strict=True)):
+        if t > env._now:
+            yield env.timeout(t - env._now)
+        gateways[i % n_gw].arrive(client, symbols[sym])
 
 
 def record_outcomes(df: pd.DataFrame, svc: SignalService) -> None:
