@@ -18,7 +18,8 @@ Faults done, both worlds:
   request and reply);
 * PostgreSQL backend termination (``faults.pg.down_*``): real, at every replay step inside the window,
   ``pg_terminate_backend`` on this run's own backends (on SQLite: closing the handle's connection);
-  the model treats the window as L3 unreachable (its L3 breaker opens, recovery reconnects after);
+  the model ends its L3 connection as often as the real run did, and the next L3 call pays a connect
+  (``pg.reconnect_cost``, psycopg_pool's check discards the dead connection): no error, no breaker;
 * pool exhaustion (``faults.pool.down_*``): real, every connection of the psycopg pool held (on
   SQLite: the write lock held), L3 calls wait ``pool_timeout`` and fail; the model's L3 calls wait
   ``pool.timeout`` and fail;
@@ -44,6 +45,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lab.fault_table import compare, compare_stream, conclusion, plot_timelines
@@ -244,7 +246,9 @@ def run_scenario(faults: Mapping[str, Any], *, stream: Stream | None = None, dur
     stream = stream if stream is not None else load_recording()
     real = run_real(stream, faults, duration=duration, redis_url=redis_url, database_url=database_url,
                     namespace=namespace, seed=seed)
-    sim = run_sim(faults, duration=duration, seed=seed)
+    kills = real["log"].query("component == 'Chaos_Engine' and operation == 'terminate_backends'")["time"]
+    extra = {"pg.terminate_every": float(np.diff(kills).mean())} if len(kills) > 1 else {}
+    sim = run_sim({**faults, **extra}, duration=duration, seed=seed)
     streamed = any(w.target in STREAM for w in schedule.windows)
     table = (compare_stream(real, sim, schedule, duration) if streamed
              else compare(real, sim, schedule, duration, MODELLED))

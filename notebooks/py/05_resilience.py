@@ -19,7 +19,8 @@
 # `fakeredis.TcpFakeServer` on loopback behind the real `TcpProxy`, which the real `FaultSchedule`
 # cuts or slows; `ErrorRecovery` (`redis_reconnect`) brings L2 back; afterwards every L3 entry is read
 # back from L2. L3 is a fresh SQLite file. The replay's market span is mapped onto the scenario's
-# 120 s. A `faults.pg.down_*` window ends L3's connections at every step inside it: on PostgreSQL
+# 120 s. A `faults.pg.down_*` window ends L3's connections at every step inside it (in the model, the
+# next L3 call pays for a new connection, as psycopg_pool's check replaces the dead one): on PostgreSQL
 # `pg_terminate_backend` on this run's own backends, here on SQLite (no server process) the
 # equivalent, closing the handle's connection. A `faults.pool.down_*` window holds every L3 connection
 # (psycopg_pool's on PostgreSQL; here SQLite's write lock), so L3 calls wait 0.25 s and fail.

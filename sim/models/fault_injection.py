@@ -70,9 +70,11 @@ def _tier_class() -> type:
             if self.down():
                 m.bridge.wait(m.sc["io.refused"])
                 raise TierUnavailable(f"{self.name}: connection refused (Redis disconnected by Chaos_Engine)")
-            if self.name == "L3" and m.target_down("pg"):
-                m.bridge.wait(m.sc["io.refused"])
-                raise TierUnavailable("L3: server closed the connection (PostgreSQL backend terminated)")
+            if self.name == "L3" and m.pg_connection_ended():
+                # psycopg_pool checks each connection it hands out (check_connection): the ended one
+                # is discarded and a new one opened, so the call pays a connect and succeeds
+                m.bridge.wait(m.sc["pg.reconnect_cost"])
+                m.ctx.step("PostgreSQL_L3", "reconnect", frm="Connection_Pool", key="pg")
             if self.name == "L3" and m.target_down("pool"):
                 m.bridge.wait(m.sc["pool.timeout"])  # every connection is held: wait, then give up
                 raise TierUnavailable(f"L3: no pooled connection within {m.sc['pool.timeout']}s "
@@ -151,6 +153,11 @@ class _Model:
         self.recovering: set[str] = set()
         self.validations: list[dict[str, Any]] = []
         self._n = 0
+        # backend terminations: every pg.terminate_every s inside each pg window (as the real replay
+        # ends its backends at every step of the window)
+        every = float(sc["pg.terminate_every"])
+        self._pg_kills = sorted(float(t) for w in self.chaos.windows if w.target == "pg" and w.kind == "down"
+                                for t in np.arange(w.start, w.start + w.duration, every))
 
     # -- the simulated dependency ----------------------------------------------------------------------
     def redis_down(self) -> bool:
@@ -160,6 +167,15 @@ class _Model:
     def target_down(self, target: str) -> bool:
         """Whether a ``down`` window of ``target`` covers the current simulated instant."""
         return any(w.target == target and w.kind == "down" for w in self.chaos.active())
+
+    def pg_connection_ended(self) -> bool:
+        """True once per termination: the L3 connection was ended by a pg window's Chaos_Engine at a
+        ``pg.terminate_every`` tick since the last L3 call."""
+        if self._pg_kills and self._pg_kills[0] <= self.ctx.env.now:
+            while self._pg_kills and self._pg_kills[0] <= self.ctx.env.now:
+                self._pg_kills.pop(0)
+            return True
+        return False
 
     def _source(self, key: str) -> Any:
         self.bridge.wait(self.source_latency.sample(self.ctx.rng))
