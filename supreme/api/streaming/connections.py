@@ -91,6 +91,9 @@ class Connection:
     coalesced: int = 0  # updates replaced by a newer one of the same subscription, in total
     #: Called once when the manager decides to close: ``closer(connection)``; the adapter sends the frame.
     closer: Callable[[Connection], Any] | None = field(default=None, repr=False)
+    #: The shared send path: writes pre-encoded frame bytes now, or refuses (``False``); set by the adapter.
+    writer: Callable[[bytes], bool] | None = field(default=None, repr=False)
+    sending: bool = False  # the adapter's sender holds a message taken from the queue, not yet written
 
     @property
     def open(self) -> bool:
@@ -160,6 +163,24 @@ class Connection:
         skipped = 0 if old is None else old[2] + 1
         self.coalesced += old is not None
         self.pending[key] = (body, seq, skipped)
+        return True
+
+    def send_direct(self, key: Key, body: str, frames: dict[int, bytes]) -> bool:
+        """Write the next update of ``key`` through :attr:`writer` when nothing waits before it (queue
+        empty, sender idle, not coalescing); ``frames`` caches the encoded frame per ``seq`` across
+        subscribers.  False (``seq`` untouched) sends it the queued way, :meth:`offer_update`."""
+        if self.writer is None or self.state != "open" or self.sending or self.behind:
+            return False
+        if not self.queue.empty():
+            return False
+        seq = self.subscriptions[key] + 1
+        frame = frames.get(seq)
+        if frame is None:
+            frame = frames[seq] = P.update_frame(body, seq)
+        if not self.writer(frame):
+            return False
+        self.subscriptions[key] = seq
+        self.sent += 1
         return True
 
     def forget(self, key: Key) -> None:
@@ -435,6 +456,11 @@ class ConnectionManager:
         """The adapter wrote ``n`` messages of ``conn`` to its socket."""
         conn.sent += n
         if self.metrics is not None:
+            self.metrics.ws_message_sent(n)
+
+    def count_sent(self, n: int) -> None:
+        """``n`` messages went out through the shared send path (each connection counted its own)."""
+        if self.metrics is not None and n:
             self.metrics.ws_message_sent(n)
 
     def seen(self, conn: Connection) -> None:

@@ -1,10 +1,12 @@
 """The Subscription_Manager participant: who listens to which (symbol, channel), and fan-out.
 
-State and decisions only: :meth:`SubscriptionManager.publish` turns one feed update into one queued
-message per subscriber (``Connection.offer_update``, never blocking) and returns; a subscriber whose
-queue is full coalesces (keeps the latest update per subscription, see
+State and decisions only: :meth:`SubscriptionManager.publish` turns one feed update into one message
+per subscriber, never blocking, and returns: written at once through the connection's shared send
+path when nothing waits before it (``Connection.send_direct``: one pre-encoded frame per ``seq``, the
+same bytes for every subscriber at that ``seq``), queued otherwise (``Connection.offer_update``); a
+subscriber whose queue is full coalesces (keeps the latest update per subscription, see
 :mod:`~supreme.api.streaming.connections`), the others are not delayed.  The update body is
-serialised once and only the sequence number is spliced per subscriber.
+serialised once (orjson) and only the sequence number is spliced per subscriber.
 
 "Cache update" (the diagram's ``Market_Data_Feed -> Cache_Manager``): with a ``cache`` (the app's
 :class:`~supreme.cache.manager.CacheManager`), every update the feed hands over is written to all
@@ -105,6 +107,9 @@ class SubscriptionManager:
         self.published = 0
         self.delivered = 0
         self.rejected = 0
+        self.sent_direct = 0  # deliveries written through the shared send path (not queued)
+        #: Told how many messages one publish wrote directly (the gateway counts them in the metrics).
+        self.on_sent: Callable[[int], Any] | None = None
 
     def _ev(
         self,
@@ -255,13 +260,20 @@ class SubscriptionManager:
             return 0
         body = P.update_body(update)
         now = self.clock.now()
-        accepted = 0
+        accepted = direct = 0
+        frames: dict[int, bytes] = {}  # seq -> encoded frame, shared by the subscribers at that seq
         for conn in list(subscribers.values()):
-            if conn.offer_update(key, body, now):
+            if conn.send_direct(key, body, frames):
+                direct += 1
+            elif conn.offer_update(key, body, now):
                 accepted += 1
             else:
                 self.rejected += 1
+        accepted += direct
         self.delivered += accepted
+        self.sent_direct += direct
+        if direct and self.on_sent is not None:
+            self.on_sent(direct)
         if self.event_log.enabled:
             self._ev(
                 "broadcast",
