@@ -21,6 +21,7 @@ highest rate (bisection, same number of updates) at which it holds, reported sep
 
     .venv/bin/python benchmarks/bench_stream.py [--subscribers 100 1000] [--updates 200] [--rate 200]
                                                 [--client-procs 2] [--find-rate] [--target-ms 50]
+                                                [--compare-asgi]
 """
 
 from __future__ import annotations
@@ -186,11 +187,13 @@ def _client_proc(host: str, port: int, n: int, n_updates: int, ready: Any, out: 
         out.put({"error": f"{type(exc).__name__}: {exc}"})
 
 
-def run_one(n_subs: int, n_updates: int, rate: float, procs: int = 2) -> dict[str, Any]:
-    """One server, ``n_subs`` subscribers in ``procs`` client processes, ``n_updates`` at ``rate``/s."""
+def run_one(n_subs: int, n_updates: int, rate: float, procs: int = 2, asgi: bool = False) -> dict[str, Any]:
+    """One server, ``n_subs`` subscribers in ``procs`` client processes, ``n_updates`` at ``rate``/s;
+    ``asgi``: plain uvicorn ``websockets-sansio`` (every message through ASGI ``websocket.send``)."""
     gateway = StreamGateway.build(CLOCK, allow_anonymous=True, queue_size=4096, ping_interval=3600.0)
     ctx = mp.get_context("spawn")
-    with ServerThread(create_stream_app(gateway), gateway, ping_interval=None) as server:
+    options: dict[str, Any] = {"ws": "websockets-sansio"} if asgi else {}
+    with ServerThread(create_stream_app(gateway), gateway, ping_interval=None, **options) as server:
         out = ctx.Queue()
         shares = [n_subs // procs + (i < n_subs % procs) for i in range(procs)]
         readies = [ctx.Event() for _ in shares]
@@ -247,6 +250,7 @@ def run_one(n_subs: int, n_updates: int, rate: float, procs: int = 2) -> dict[st
         lat = np.concatenate([np.frombuffer(r["lat"]) for r in results]) * 1000
         return {
             "subscribers": n_subs,
+            "path": "asgi" if asgi else "shared",
             "updates": n_updates,
             "rate": rate,
             "deliveries_per_s": len(lat) / elapsed,
@@ -297,13 +301,15 @@ def find_rate(
 
 def _print(rows: list[dict[str, Any]]) -> None:
     print(
-        f"{'subs':>6} {'upd':>5} {'rate/s':>7} {'deliv/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'path':>6} {'subs':>6} {'upd':>5} {'rate/s':>7} {'deliv/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'max ms':>8} "
         f"{'fan-out ms':>10} {'KiB/conn':>8} {'no-net deliv/s':>14} {'direct':>6} {'gaps':>4} "
         f"{'skipped':>7} {'dropped':>7} {'srv cores':>9} {'cli cores':>9}"
     )
     for r in rows:
         print(
-            f"{r['subscribers']:>6} {r['updates']:>5} {r['rate']:>7.0f} {r['deliveries_per_s']:>9.0f} "
+            f"{r['path']:>6} {r['subscribers']:>6} {r['updates']:>5} {r['rate']:>7.0f} "
+            f"{r['deliveries_per_s']:>9.0f} "
             f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['max_ms']:>8.1f} {r['fanout_ms']:>10.2f} "
             f"{r['mem_per_conn_kib']:>8.1f} "
             f"{r.get('baseline_per_s', float('nan')):>14.0f} {r['direct_share']:>6.2f} {r['gaps']:>4} "
@@ -322,6 +328,9 @@ def main() -> None:
         "--find-rate", action="store_true", help="also search the highest rate meeting the target"
     )
     parser.add_argument("--target-ms", type=float, default=50.0, help="P99 delivery target")
+    parser.add_argument(
+        "--compare-asgi", action="store_true", help="also run each count through plain ASGI sends (before)"
+    )
     args = parser.parse_args()
     if args.client_procs < 1 or args.updates < 1 or not args.rate > 0:
         parser.error("--client-procs and --updates must be >= 1 and --rate > 0")
@@ -330,6 +339,8 @@ def main() -> None:
         row = run_one(n, args.updates, args.rate, args.client_procs)
         row["baseline_per_s"] = baseline(n, args.updates)
         rows.append(row)
+        if args.compare_asgi:
+            rows.append(run_one(n, args.updates, args.rate, args.client_procs, asgi=True))
     print(
         f"clients in {args.client_procs} separate process(es); latency = time.time() at receipt - at publish"
     )
@@ -337,10 +348,11 @@ def main() -> None:
     for r in rows:
         verdict = "meets" if r["p99_ms"] <= args.target_ms else "MISSES"
         print(
-            f"{r['subscribers']} subscribers at {r['rate']:g} updates/s: P99 {r['p99_ms']:.1f} ms "
+            f"{r['subscribers']} subscribers ({r['path']}) at {r['rate']:g} updates/s: "
+            f"P99 {r['p99_ms']:.1f} ms "
             f"{verdict} the {args.target_ms:g} ms target"
         )
-    biggest = rows[-1]
+    biggest = [r for r in rows if r["path"] == "shared"][-1]
     if args.find_rate and biggest["p99_ms"] > args.target_ms:
         rate, row = find_rate(
             biggest["subscribers"], args.updates, args.rate, args.target_ms, args.client_procs
