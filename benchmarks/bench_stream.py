@@ -12,6 +12,11 @@ receipt time minus send time, both read with ``time.time()`` -- CLOCK_REALTIME, 
 process on this host (``perf_counter`` is per process and not comparable); the receipt time is read
 once per socket read, before the frames in it are parsed.
 
+Server cost: ``fan-out ms`` is the time one ``publish`` takes on the server loop (on the shared
+path it includes the socket writes; on the ``--compare-asgi`` path only the enqueueing), ``srv
+µs/deliv`` the server process's CPU time per delivery (robust on a shared machine: CPU, not wall
+time), ``srv cores`` / ``cli cores`` the CPU each side used over the run.
+
 Baseline measured in the same run: the socket-free fan-out (``SubscriptionManager.publish`` into the
 queues), i.e. what the network layer adds.  Memory per connection: tracemalloc delta of the server's
 allocations while N idle subscribed connections are open, divided by N.
@@ -264,6 +269,7 @@ def run_one(n_subs: int, n_updates: int, rate: float, procs: int = 2, asgi: bool
             "skipped": sum(r["skipped"] for r in results),
             "direct_share": (gateway.subscriptions.sent_direct - direct0) / max(len(lat), 1),
             "server_cores": server_cpu / elapsed,
+            "server_us_per_delivery": server_cpu / max(len(lat), 1) * 1e6,
             "client_cores": sum(r["cpu"] for r in results) / elapsed,
         }
 
@@ -304,7 +310,7 @@ def _print(rows: list[dict[str, Any]]) -> None:
         f"{'path':>6} {'subs':>6} {'upd':>5} {'rate/s':>7} {'deliv/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'max ms':>8} "
         f"{'fan-out ms':>10} {'KiB/conn':>8} {'no-net deliv/s':>14} {'direct':>6} {'gaps':>4} "
-        f"{'skipped':>7} {'dropped':>7} {'srv cores':>9} {'cli cores':>9}"
+        f"{'skipped':>7} {'dropped':>7} {'srv cores':>9} {'cli cores':>9} {'srv µs/deliv':>12}"
     )
     for r in rows:
         print(
@@ -313,7 +319,8 @@ def _print(rows: list[dict[str, Any]]) -> None:
             f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['max_ms']:>8.1f} {r['fanout_ms']:>10.2f} "
             f"{r['mem_per_conn_kib']:>8.1f} "
             f"{r.get('baseline_per_s', float('nan')):>14.0f} {r['direct_share']:>6.2f} {r['gaps']:>4} "
-            f"{r['skipped']:>7} {r['dropped']:>7} {r['server_cores']:>9.2f} {r['client_cores']:>9.2f}"
+            f"{r['skipped']:>7} {r['dropped']:>7} {r['server_cores']:>9.2f} {r['client_cores']:>9.2f} "
+            f"{r['server_us_per_delivery']:>12.2f}"
         )
 
 
