@@ -12,7 +12,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from supreme.api.streaming import ConnectionManager, StreamGateway, StreamLimits
+from supreme.api.streaming import StreamGateway, StreamLimits
 from supreme.api.streaming import protocol as P
 from supreme.api.streaming.fastsend import FastSendProtocol
 from supreme.api.streaming.router import uvicorn_ws_options
@@ -69,7 +69,8 @@ def writers(n: int) -> tuple[list[list[bytes]], list[Callable[[bytes], bool]]]:
 
     def make(sink: list[bytes]) -> Callable[[bytes], bool]:
         def write(frame: bytes) -> bool:
-            sink.append(frame)
+            if frame:  # b"" only asks whether a write would be taken
+                sink.append(frame)
             return True
 
         return write
@@ -95,33 +96,62 @@ def test_one_publish_encodes_a_frame_per_seq_and_shares_its_bytes() -> None:
 
 
 def test_the_shared_path_steps_aside_whenever_something_waits_before_the_update() -> None:
-    mgr = ConnectionManager(ManualClock(0.0), allow_anonymous=True, limits=StreamLimits(queue_size=2))
-    conn = mgr.register(None)
-    conn.subscriptions[("A", "trades")] = 0
+    gw = StreamGateway.build(ManualClock(0.0), allow_anonymous=True, queue_size=2)
+    conn = gw.connections.register(None)
+    gw.subscriptions.subscribe(conn, ["A"], ["trades"])
     sinks, (write,) = writers(1)
-    body = P.update_body(trade("A", 0))
-    assert not conn.send_direct(("A", "trades"), body, {})  # no writer: the queued way
+    gw.publish(trade("A", 0))  # no writer: the queued way
+    assert conn.queue.qsize() == 1 and gw.subscriptions.sent_direct == 0
+    conn.queue.get_nowait()
     conn.writer = write
     conn.offer(P.pong(1, 0.0))  # an ack/pong queued first must go first
-    assert not conn.send_direct(("A", "trades"), body, {}) and conn.subscriptions[("A", "trades")] == 0
-    assert conn.offer_update(("A", "trades"), body, 0.0) and conn.offer_update(("A", "trades"), body, 0.0)
-    assert conn.behind  # queue (2) full: the second update coalesces
+    gw.publish(trade("A", 1))
+    gw.publish(trade("A", 2))  # queue (2) full: coalesces
+    assert conn.behind and sinks[0] == []
     conn.queue.get_nowait()
     conn.queue.get_nowait()
-    assert not conn.send_direct(("A", "trades"), body, {})  # pending update must go first
+    gw.publish(trade("A", 3))  # the pending update must go first: this one coalesces too
+    assert sinks[0] == [] and conn.pending
     conn.refill()
     conn.queue.get_nowait()
-    assert not conn.behind and conn.send_direct(("A", "trades"), body, {})
-    # no hole: seq 1 queued, 2 coalesced then queued, 3 direct
-    assert json.loads(bytes(parse_frames(sinks[0][0])[0].data))["seq"] == 3
+    assert not conn.behind
+    gw.publish(trade("A", 4))
+    # no hole: seq 1 queued, 2 queued, 3 and 4 coalesced into 4 (skipped 1), 5 direct
+    assert [json.loads(bytes(f.data))["seq"] for f in parse_frames(b"".join(sinks[0]))] == [5]
     conn.sending = True  # the sender holds a message taken from the queue
-    assert not conn.send_direct(("A", "trades"), body, {})
+    gw.publish(trade("A", 5))
+    assert len(sinks[0]) == 1 and conn.queue.qsize() == 1
+    conn.queue.get_nowait()
     conn.sending = False
     conn.writer = lambda frame: False  # transport paused / closing
-    assert not conn.send_direct(("A", "trades"), body, {}) and conn.subscriptions[("A", "trades")] == 3
+    gw.publish(trade("A", 6))
+    assert conn.queue.qsize() == 1 and conn.subscriptions[("A", "trades")] == 7
+    conn.queue.get_nowait()
     conn.request_close(P.CLOSE_NORMAL, "bye", dropped=False)
     conn.writer = write
-    assert not conn.send_direct(("A", "trades"), body, {})
+    assert gw.publish(trade("A", 7)) == 0 and len(sinks[0]) == 1
+
+
+def test_a_batch_is_one_write_per_connection_in_order_across_keys() -> None:
+    gw = StreamGateway.build(ManualClock(0.0), allow_anonymous=True, queue_size=64)
+    conns = [gw.connections.register(None) for _ in range(3)]
+    sinks, ws = writers(3)
+    for c, w in zip(conns, ws, strict=True):
+        c.writer = w
+        gw.subscriptions.subscribe(c, ["A", "B"], ["trades"])
+    conns[2].offer(P.pong(1, 0.0))  # something waits: the whole batch takes the queue, in order
+    batch = [trade("A" if k % 3 else "B", k) for k in range(9)]
+    assert gw.subscriptions.publish_batch(batch) == 27
+    for sink in sinks[:2]:
+        assert len(sink) == 1  # one system call for nine updates
+        msgs = [json.loads(bytes(f.data)) for f in parse_frames(sink[0])]
+        assert [m["data"]["k"] for m in msgs] == list(range(9))
+        assert [m["seq"] for m in msgs if m["symbol"] == "A"] == list(range(1, 7))
+    assert sinks[2] == [] and conns[2].queue.qsize() == 10
+    conns[2].queue.get_nowait()
+    texts = [json.loads(conns[2].queue.get_nowait()) for _ in range(9)]
+    assert [m["data"]["k"] for m in texts] == list(range(9))
+    assert gw.subscriptions.sent_direct == 18
 
 
 def test_uvicorn_runs_the_fast_send_protocol() -> None:
@@ -145,13 +175,15 @@ def test_a_burst_goes_out_through_the_shared_path_complete_and_in_order(make_env
         assert await until(lambda: len(env.gateway.connections) == 3)
         assert all(c.writer is not None for c in env.gateway.connections.connections)  # FastSendProtocol's
         env.server.call(burst())
+        for k in range(n, 2 * n):  # from this thread: what piles up before the loop runs is one batch
+            env.gateway.publish_threadsafe(trade("A", k))
         for c in clients:
-            ks = [(await c.next_update(timeout=20) or {})["data"]["k"] for _ in range(n)]
-            assert ks == list(range(n)) and c.gaps == [] and c.coalesced == 0
+            ks = [(await c.next_update(timeout=20) or {})["data"]["k"] for _ in range(2 * n)]
+            assert ks == list(range(2 * n)) and c.gaps == [] and c.coalesced == 0
             await c.close()
 
     run(scenario())
-    assert env.gateway.subscriptions.sent_direct == 3 * n
+    assert env.gateway.subscriptions.sent_direct == 3 * 2 * n
     assert env.gateway.connections.dropped == 0
     sent = env.metrics.registry.get_sample_value("supreme_ws_messages_sent_total")
-    assert sent is not None and sent >= 3 * n  # direct sends are counted with the queued ones (acks)
+    assert sent is not None and sent >= 3 * 2 * n  # direct sends are counted with the queued ones (acks)

@@ -149,12 +149,13 @@ class Connection:
         self.backlog.append(text)
         return True
 
-    def offer_update(self, key: Key, body: str, now: float | None = None) -> bool:
-        """Queue the next update of subscription ``key`` (``body`` from :func:`protocol.update_body`);
-        behind a full queue it replaces the subscription's pending update.  False when closing/closed."""
+    def offer_update(self, key: Key, body: str, now: float | None = None, seq: int | None = None) -> bool:
+        """Queue the next update of subscription ``key`` (``body`` from :func:`protocol.update_body`;
+        ``seq`` if already taken); behind a full queue it replaces the subscription's pending update.
+        False when closing/closed."""
         if self.state != "open":
             return False
-        seq = self.next_seq(key)
+        seq = self.next_seq(key) if seq is None else seq
         if not self.behind and self._put(P.update_text(body, seq)):
             return True
         if not self._fall_behind(now):
@@ -165,23 +166,12 @@ class Connection:
         self.pending[key] = (body, seq, skipped)
         return True
 
-    def send_direct(self, key: Key, body: str, frames: dict[int, bytes]) -> bool:
-        """Write the next update of ``key`` through :attr:`writer` when nothing waits before it (queue
-        empty, sender idle, not coalescing); ``frames`` caches the encoded frame per ``seq`` across
-        subscribers.  False (``seq`` untouched) sends it the queued way, :meth:`offer_update`."""
+    def direct_ready(self) -> bool:
+        """True when an update may go through :attr:`writer` now: nothing waits before it (queue empty,
+        sender idle, not coalescing) and the writer accepts (``writer(b"")`` probes, writing nothing)."""
         if self.writer is None or self.state != "open" or self.sending or self.behind:
             return False
-        if not self.queue.empty():
-            return False
-        seq = self.subscriptions[key] + 1
-        frame = frames.get(seq)
-        if frame is None:
-            frame = frames[seq] = P.update_frame(body, seq)
-        if not self.writer(frame):
-            return False
-        self.subscriptions[key] = seq
-        self.sent += 1
-        return True
+        return self.queue.empty() and self.writer(b"")
 
     def forget(self, key: Key) -> None:
         """Drop the pending update of ``key`` (unsubscribed: nothing of it may follow the ack)."""

@@ -43,7 +43,8 @@ class FrameWriter:
         self.written = 0
 
     def __call__(self, frame: bytes) -> bool:
-        """Write ``frame`` now if the connection is open and its transport is not paused."""
+        """Write ``frame`` now if the connection is open and its transport is not paused (``b""``
+        only asks)."""
         p = self._protocol
         if (
             p.close_sent
@@ -53,6 +54,8 @@ class FrameWriter:
             or p.transport.is_closing()
         ):
             return False
+        if not frame:
+            return True
         p.transport.write(frame)
         self.written += 1
         return True

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -80,6 +81,8 @@ class StreamGateway:
         self._handlers: set[asyncio.Task[Any]] = set()
         self.poll_errors = 0
         subscriptions.on_sent = connections.count_sent
+        self._inbox: deque[Update] = deque()  # updates handed over from other threads, not yet fanned out
+        self._drain_scheduled = False
 
     @classmethod
     def build(
@@ -272,12 +275,27 @@ class StreamGateway:
 
     def publish_threadsafe(self, update: Update) -> None:
         """Cache ``update`` in the calling thread (when a cache is wired), then fan it out on the
-        gateway's loop."""
+        gateway's loop (with any others handed over before the loop got to them: one batch)."""
         if self.loop is None:
             raise RuntimeError("StreamGateway is not started; await start() on the server's loop first")
         if self.subscriptions.cache is not None:
             self.subscriptions.cache_update(update)
-        self.loop.call_soon_threadsafe(self.subscriptions.publish, update)
+        self._hand_over(self.loop, update)
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop, update: Update) -> None:
+        """Queue ``update`` for the loop; updates that pile up before it runs go out as one batch."""
+        self._inbox.append(update)  # deque.append and the flag are safe across threads under the GIL
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        self._drain_scheduled = False  # first: an update handed over from now on schedules a new drain
+        batch = []
+        while self._inbox:
+            batch.append(self._inbox.popleft())
+        if batch:
+            self.subscriptions.publish_batch(batch)
 
     # -- background tasks ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -288,7 +306,10 @@ class StreamGateway:
         self.loop = loop
 
         def handoff(fn: Callable[[Update], Any], update: Update) -> None:
-            loop.call_soon_threadsafe(fn, update)
+            if fn == self.subscriptions.publish:  # the feed's updates: batched like publish_threadsafe's
+                self._hand_over(loop, update)
+            else:
+                loop.call_soon_threadsafe(fn, update)
 
         self.subscriptions.handoff = handoff
         self._tasks.append(loop.create_task(self.health.run(), name="stream-health"))
