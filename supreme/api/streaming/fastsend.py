@@ -33,6 +33,10 @@ __all__ = ["EXTENSION", "FastSendProtocol", "FrameWriter", "text_frame"]
 EXTENSION = "supreme.frame_writer"
 
 
+#: the uvicorn protocol attributes :class:`FrameWriter` reads (uvicorn 0.55's sans-IO implementation)
+_STATE = ("close_sent", "disconnected", "writable", "conn", "transport")
+
+
 class FrameWriter:
     """Writes pre-encoded frames to one uvicorn WebSocket connection, or refuses (``False``)."""
 
@@ -72,4 +76,6 @@ class FastSendProtocol(WebSocketsSansIOProtocol):
             return
         if self.response.headers.get("Sec-WebSocket-Extensions"):
             return  # a negotiated extension (deflate) transforms frames: keep the protocol's path
+        if not all(hasattr(self, name) for name in _STATE):
+            return  # a uvicorn whose protocol state looks different: every message takes the ASGI path
         scope["extensions"][EXTENSION] = FrameWriter(self)
