@@ -222,6 +222,8 @@ def test_a_burst_larger_than_the_queue_drops_no_subscriber(make_env: Callable[..
     n = 400
 
     async def burst() -> None:
+        for conn in env.gateway.connections.connections:  # a message already waits: no shared send path
+            conn.offer(P.pong("burst", 0.0))
         for k in range(n):  # one loop callback: no sender runs until every update is queued
             env.gateway.publish(trade("A", k))
 

@@ -214,6 +214,9 @@ def test_stalled_client_is_dropped_without_delaying_the_others(make_env: Callabl
                     env.gateway.publish_threadsafe(trade("A", published, pad))
                     published += 1
                 assert await until(partial(_caught_up, fast, published), timeout=20, step=0.002)
+                # pace the bursts: the shared send path delivers 800 x 64 KiB to the fast readers in
+                # less than max_behind, and the stall must outlast it (>= 0.9 s of bursts)
+                await CLOCK.asleep(0.01)
                 closing = [c for c in env.gateway.connections.connections if not c.open]
                 if dropped_at is None and closing:
                     assert [c.close_code for c in closing] == [P.CLOSE_SLOW_CONSUMER]

@@ -11,6 +11,7 @@ Modules
 ``health``             Health_Monitor: application pings on the injected clock
 ``gateway``            WebSocket_Gateway / WebSocket_Server: the thin asyncio adapter
 ``router``             ``stream_router`` (APIRouter), ``create_stream_app``, ``StreamServer``
+``fastsend``           the shared send path: uvicorn protocol with a frame writer per connection
 ``client``             ``StreamClient``: Python/notebook client with sequence checking
 =====================  ========================================================================
 
@@ -69,11 +70,14 @@ again at 1.  The ack of a subscribe is queued before its first update.
 
 Slow consumers: coalesce, then disconnect
 -----------------------------------------
-Each connection has a bounded send queue (256 messages by default), drained by its own sender task;
-fan-out only enqueues.  When a client's queue is full, a burst does not close it: it *coalesces* --
-only the latest update per subscription is kept (control messages wait in a small FIFO backlog) and
-sent when the queue has room again, as ``{"type":"update","seq":N,"skipped":K,...}``: its ``seq``
-jumps by ``K`` past the ``K`` older updates it replaced.  The hole is announced, never silent (candles
+Each connection has a bounded send queue (256 messages by default), drained by its own sender task.
+Fan-out never waits: an update's frame is encoded once and written straight to every socket with
+nothing queued before it (the shared send path, :mod:`~supreme.api.streaming.fastsend`); otherwise,
+or while a socket is paused, it is queued.  When a client's queue is full, a burst does not close
+it: it *coalesces* -- only the latest update per subscription is kept (control messages wait in a
+small FIFO backlog) and sent when the queue has room again, as
+``{"type":"update","seq":N,"skipped":K,...}``: its ``seq`` jumps by ``K`` past the ``K`` older
+updates it replaced.  The hole is announced, never silent (candles
 and trades are not idempotent snapshots: a client that needs every one backfills the ``K`` over REST).
 A client that stays behind longer than ``max_behind`` (10 s) is closed with ``4008 slow consumer``,
 as is one whose control backlog overflows.  Without a ``skipped`` field ``seq`` never skips; the

@@ -91,6 +91,9 @@ class Connection:
     coalesced: int = 0  # updates replaced by a newer one of the same subscription, in total
     #: Called once when the manager decides to close: ``closer(connection)``; the adapter sends the frame.
     closer: Callable[[Connection], Any] | None = field(default=None, repr=False)
+    #: The shared send path: writes pre-encoded frame bytes now, or refuses (``False``); set by the adapter.
+    writer: Callable[[bytes], bool] | None = field(default=None, repr=False)
+    sending: bool = False  # the adapter's sender holds a message taken from the queue, not yet written
 
     @property
     def open(self) -> bool:
@@ -146,12 +149,13 @@ class Connection:
         self.backlog.append(text)
         return True
 
-    def offer_update(self, key: Key, body: str, now: float | None = None) -> bool:
-        """Queue the next update of subscription ``key`` (``body`` from :func:`protocol.update_body`);
-        behind a full queue it replaces the subscription's pending update.  False when closing/closed."""
+    def offer_update(self, key: Key, body: str, now: float | None = None, seq: int | None = None) -> bool:
+        """Queue the next update of subscription ``key`` (``body`` from :func:`protocol.update_body`;
+        ``seq`` if already taken); behind a full queue it replaces the subscription's pending update.
+        False when closing/closed."""
         if self.state != "open":
             return False
-        seq = self.next_seq(key)
+        seq = self.next_seq(key) if seq is None else seq
         if not self.behind and self._put(P.update_text(body, seq)):
             return True
         if not self._fall_behind(now):
@@ -161,6 +165,13 @@ class Connection:
         self.coalesced += old is not None
         self.pending[key] = (body, seq, skipped)
         return True
+
+    def direct_ready(self) -> bool:
+        """True when an update may go through :attr:`writer` now: nothing waits before it (queue empty,
+        sender idle, not coalescing) and the writer accepts (``writer(b"")`` probes, writing nothing)."""
+        if self.writer is None or self.state != "open" or self.sending or self.behind:
+            return False
+        return self.queue.empty() and self.writer(b"")
 
     def forget(self, key: Key) -> None:
         """Drop the pending update of ``key`` (unsubscribed: nothing of it may follow the ack)."""
@@ -435,6 +446,11 @@ class ConnectionManager:
         """The adapter wrote ``n`` messages of ``conn`` to its socket."""
         conn.sent += n
         if self.metrics is not None:
+            self.metrics.ws_message_sent(n)
+
+    def count_sent(self, n: int) -> None:
+        """``n`` messages went out through the shared send path (each connection counted its own)."""
+        if self.metrics is not None and n:
             self.metrics.ws_message_sent(n)
 
     def seen(self, conn: Connection) -> None:

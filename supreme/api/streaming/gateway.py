@@ -3,10 +3,13 @@
 Per connection the adapter runs two tasks: a *receiver* that hands each text frame to
 :meth:`StreamGateway.handle_text` (sans-IO: it only calls the managers and queues replies), and a
 *sender* that drains the connection's bounded queue into the socket and refills it from what waited
-behind it (:meth:`Connection.refill`).  Fan-out (:meth:`SubscriptionManager.publish`) only queues, so
-a client whose socket is stuck blocks nothing but its own sender; when its queue overflows it
-coalesces to the latest update per subscription, and it is closed ``4008 slow consumer`` only when it
-stays behind past ``max_behind`` (see :mod:`~supreme.api.streaming.limits`).
+behind it (:meth:`Connection.refill`).  Fan-out (:meth:`SubscriptionManager.publish`) never waits:
+under :class:`~supreme.api.streaming.fastsend.FastSendProtocol` (what :func:`uvicorn_ws_options`
+selects) it writes each update's pre-encoded frame straight to every connection with nothing queued
+before it (the shared send path, :attr:`Connection.writer`), otherwise it queues.  A client whose
+socket is stuck blocks nothing but its own sender; its transport pauses, its messages queue, when
+its queue overflows it coalesces to the latest update per subscription, and it is closed ``4008 slow
+consumer`` only when it stays behind past ``max_behind`` (see :mod:`~supreme.api.streaming.limits`).
 
 Background tasks, started on the event loop by :meth:`StreamGateway.start` (the router's lifespan,
 or lazily by the first connection): the :class:`HealthMonitor` loop, and -- when ``poll_interval`` is
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +33,7 @@ from supreme.api.auth.service import AuthService
 from supreme.api.deps import path_with_query
 from supreme.api.streaming import protocol as P
 from supreme.api.streaming.connections import Connection, ConnectionManager, StreamRefused
+from supreme.api.streaming.fastsend import EXTENSION
 from supreme.api.streaming.health import HealthMonitor
 from supreme.api.streaming.limits import StreamLimits
 from supreme.api.streaming.subscriptions import StreamCache, SubscriptionError, SubscriptionManager
@@ -75,6 +80,9 @@ class StreamGateway:
         self._tasks: list[asyncio.Task[Any]] = []
         self._handlers: set[asyncio.Task[Any]] = set()
         self.poll_errors = 0
+        subscriptions.on_sent = connections.count_sent
+        self._inbox: deque[Update] = deque()  # updates handed over from other threads, not yet fanned out
+        self._drain_scheduled = False
 
     @classmethod
     def build(
@@ -267,12 +275,27 @@ class StreamGateway:
 
     def publish_threadsafe(self, update: Update) -> None:
         """Cache ``update`` in the calling thread (when a cache is wired), then fan it out on the
-        gateway's loop."""
+        gateway's loop (with any others handed over before the loop got to them: one batch)."""
         if self.loop is None:
             raise RuntimeError("StreamGateway is not started; await start() on the server's loop first")
         if self.subscriptions.cache is not None:
             self.subscriptions.cache_update(update)
-        self.loop.call_soon_threadsafe(self.subscriptions.publish, update)
+        self._hand_over(self.loop, update)
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop, update: Update) -> None:
+        """Queue ``update`` for the loop; updates that pile up before it runs go out as one batch."""
+        self._inbox.append(update)  # deque.append and the flag are safe across threads under the GIL
+        if not self._drain_scheduled:
+            self._drain_scheduled = True
+            loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        self._drain_scheduled = False  # first: an update handed over from now on schedules a new drain
+        batch = []
+        while self._inbox:
+            batch.append(self._inbox.popleft())
+        if batch:
+            self.subscriptions.publish_batch(batch)
 
     # -- background tasks ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -283,7 +306,10 @@ class StreamGateway:
         self.loop = loop
 
         def handoff(fn: Callable[[Update], Any], update: Update) -> None:
-            loop.call_soon_threadsafe(fn, update)
+            if fn == self.subscriptions.publish:  # the feed's updates: batched like publish_threadsafe's
+                self._hand_over(loop, update)
+            else:
+                loop.call_soon_threadsafe(fn, update)
 
         self.subscriptions.handoff = handoff
         self._tasks.append(loop.create_task(self.health.run(), name="stream-health"))
@@ -371,6 +397,7 @@ class StreamGateway:
             return
         done = asyncio.Event()
         conn.closer = lambda _c: done.set()
+        conn.writer = ws.scope.get("extensions", {}).get(EXTENSION)  # None under another server
         client_close: list[tuple[int, str, bool]] = []
         sender = asyncio.create_task(self._sender(ws, conn, done, client_close))
         receiver = asyncio.create_task(self._receiver(ws, conn, done, client_close))
@@ -438,11 +465,15 @@ class StreamGateway:
         try:
             while True:
                 text = await queue.get()
-                await ws.send({"type": "websocket.send", "text": text})
-                n = 1
-                while n < _SEND_BATCH and not queue.empty():
-                    await ws.send({"type": "websocket.send", "text": queue.get_nowait()})
-                    n += 1
+                conn.sending = True  # until written, the shared send path must not overtake it
+                try:
+                    await ws.send({"type": "websocket.send", "text": text})
+                    n = 1
+                    while n < _SEND_BATCH and not queue.empty():
+                        await ws.send({"type": "websocket.send", "text": queue.get_nowait()})
+                        n += 1
+                finally:
+                    conn.sending = False
                 self.connections.mark_sent(conn, n)
                 if conn.behind:  # room again: what waited behind the full queue moves in
                     conn.refill()

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from supreme.errors import SupremeError
 from supreme.market.feed import CHANNELS
@@ -41,7 +44,9 @@ __all__ = [
     "parse_client_message",
     "ping",
     "pong",
+    "text_frame",
     "update_body",
+    "update_frame",
     "update_text",
 ]
 
@@ -163,10 +168,14 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def update_body(update: dict[str, Any]) -> str:
-    """The shared tail of an update message: serialised once per update, spliced per subscriber.
+_ORJSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
-    NaN/inf (a gap in a recording) become ``null``: strict JSON has no NaN.
+
+def update_body(update: dict[str, Any]) -> str:
+    """The shared tail of an update message: serialised once per update (orjson), spliced per subscriber.
+
+    NaN/inf (a gap in a recording) become ``null``: strict JSON has no NaN.  What orjson refuses
+    (an integer beyond 64 bits, say) goes through :func:`dumps` as before.
     """
     message = {
         "symbol": update["symbol"],
@@ -174,6 +183,10 @@ def update_body(update: dict[str, Any]) -> str:
         "timestamp": update.get("timestamp"),
         "data": update.get("data"),
     }
+    try:
+        return orjson.dumps(message, default=str, option=_ORJSON_OPTS).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        pass
     try:
         return dumps(message)
     except ValueError:
@@ -186,3 +199,21 @@ def update_text(body: str, seq: int, skipped: int = 0) -> str:
     if skipped:
         return f'{{"type":"update","seq":{seq},"skipped":{skipped},{body[1:]}'
     return f'{{"type":"update","seq":{seq},{body[1:]}'
+
+
+_FIN_TEXT = 0x81  # FIN bit + opcode 1 (text); server frames are never masked (RFC 6455 §5.1)
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unfragmented, unmasked, uncompressed WebSocket text frame carrying ``payload`` (UTF-8)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((_FIN_TEXT, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", _FIN_TEXT, 126, n) + payload
+    return struct.pack("!BBQ", _FIN_TEXT, 127, n) + payload
+
+
+def update_frame(body: str, seq: int) -> bytes:
+    """:func:`update_text` as one WebSocket text frame (header included), for the shared send path."""
+    return text_frame(update_text(body, seq).encode())

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import uvicorn
 from fastapi import APIRouter, FastAPI, WebSocket
 
+from supreme.api.streaming.fastsend import FastSendProtocol
 from supreme.api.streaming.gateway import StreamGateway
 
 __all__ = [
@@ -69,9 +70,11 @@ def create_stream_app(gateway: StreamGateway, path: str = STREAM_PATH) -> FastAP
 def uvicorn_ws_options(
     ping_interval: float | None = 20.0, ping_timeout: float | None = 20.0
 ) -> dict[str, Any]:
-    """uvicorn settings for the stream: protocol pings, no per-message deflate (CPU per subscriber)."""
+    """uvicorn settings for the stream: protocol pings, no per-message deflate (CPU per subscriber), and
+    the sans-IO protocol with the shared send path
+    (:class:`~supreme.api.streaming.fastsend.FastSendProtocol`)."""
     return {
-        "ws": "websockets-sansio",
+        "ws": FastSendProtocol,
         "ws_ping_interval": ping_interval,
         "ws_ping_timeout": ping_timeout,
         "ws_per_message_deflate": False,
