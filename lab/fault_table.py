@@ -250,12 +250,13 @@ def conclusion(runs: Mapping[str, dict[str, Any]]) -> str:
                              f"(the other clients' gaps, the cache "
                              f"read-back).")
                 continue
+            opened = int(r["breaker opened"])
+            breaker = (f"{r['breaker']} breaker opened {opened}x, closed {r['recovery s after fault']:g} s "
+                       "after the fault ended" if opened else f"{r['breaker']} breaker stayed closed")
             lines.append(f"- {name}, {world}: {int(r['served'])} served ({int(r['wrong'])} wrong, "
                          f"{int(r['failed'])} failed), {int(r['L2 errors'])} L2 / {int(r['L3 errors'])} L3 / "
-                         f"{int(r['exchange errors'])} exchange errors, {r['breaker']} breaker opened "
-                         f"{int(r['breaker opened'])}x, closed {r['recovery s after fault']:g} s after the "
-                         f"fault ended; {int(r['writes lost'])} of {int(r['writes checked'])} writes lost "
-                         f"on read-back.")
+                         f"{int(r['exchange errors'])} exchange errors, {breaker}; {int(r['writes lost'])} "
+                         f"of {int(r['writes checked'])} writes lost on read-back.")
     lost = sum(int(out["table"]["writes lost"].sum()) for out in runs.values())
     wrong = sum(int(out["table"]["wrong"].sum()) for out in runs.values())
     failing = [name for name, out in runs.items() if int(out["table"]["failed"].sum())]

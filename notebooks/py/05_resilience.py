@@ -72,7 +72,9 @@ runs = {name: fault_scenarios.run_scenario(faults, stream=stream, duration=DURAT
 # The comparison table, one row per scenario and world ("tier" is the faulted target's: L2, L3 or the
 # exchange). The real replay runs on a manual market clock, so it has no wall latencies to show: its
 # P50/P99 are NaN; the feed world's clock moves only by the retry's backoff and the connector's rate
-# spacing, so its answer latencies are those waits; the model's are simulated ms:
+# spacing, so its answer latencies are those waits; the model's are simulated ms. "served" counts
+# different things per world: the real replay's signals (one per replayed candle after warm-up), the
+# model's answered requests (one per 0.2 s); compare the failures, errors, breaker and writes lost:
 
 # %%
 pd.set_option("display.max_columns", 20)
