@@ -262,7 +262,15 @@ class SignalService:
             for oc in ("hit", "miss", "rejected", "error")
             if f"cpu.signal.{oc}" in io.book
         }
+        # a request that waited for its worker runs back to back with the previous one (warm): its own
+        # measured class when the book has it
+        self.cpu_busy = {
+            oc: io.model(f"cpu.signal.{oc}.busy")
+            for oc in self.cpu
+            if f"cpu.signal.{oc}.busy" in io.book
+        }
         self.wake = io.model("wake.lag") if "wake.lag" in io.book else None
+        self.waited = False
 
     def call(self, rid: str, client: int, symbol: str) -> Any:
         """The request as client ``client`` sends it: its address, signed headers and body."""
@@ -273,9 +281,11 @@ class SignalService:
         )
         return SignalCall(rid, self.addresses[client], headers, "POST", PATH, body, symbol, self.timeframe)
 
-    def handle(self, rid: str, client: int, symbol: str) -> tuple[int, str]:
+    def handle(self, rid: str, client: int, symbol: str, waited: bool = False) -> tuple[int, str]:
         """The gateway's work on one request: its own overhead, then the pipeline; the HTTP status
-        and the outcome (``hit``/``miss``, ``rejected`` for a 4xx, ``error`` for a 5xx)."""
+        and the outcome (``hit``/``miss``, ``rejected`` for a 4xx, ``error`` for a 5xx).  ``waited``: it
+        queued for the worker (its CPU is drawn from the back-to-back class)."""
+        self.waited = waited
         io = self.io
         io.charge(None, io.draw(self.overhead_key))
         self.connector.rid = rid
@@ -289,7 +299,9 @@ class SignalService:
 
     def charge_cpu(self, status: int, outcome: str) -> tuple[int, str]:
         """Charge one measured request's CPU time of class ``outcome`` (if calibrated); pass through."""
-        model = self.cpu.get(outcome)
+        model = self.cpu_busy.get(outcome) if self.waited else None
+        if model is None:
+            model = self.cpu.get(outcome)
         if model is not None:
             self.io.charge("cpu", float(model.sample(self.io.rng)))
         return status, outcome
@@ -349,10 +361,11 @@ def serve_one(
     """One request a worker picked up (it arrived at ``start``): run the pipeline, pay its I/O, close as
     the gateway middleware does (:func:`supreme.api.pipeline.record_request`)."""
     env, io, log, clock = ctx.env, svc.io, ctx.log, svc.clock
-    if svc.wake is not None and env._now == start:  # an idle worker wakes up late (measured)
+    waited = env._now != start
+    if svc.wake is not None and not waited:  # an idle worker wakes up late (measured)
         yield env.timeout(float(svc.wake.sample(io.rng)))
     io.begin()
-    status, outcome = svc.handle(rid, client, symbol)
+    status, outcome = svc.handle(rid, client, symbol, waited)
     yield from io.settle(request_id=rid)
     total = env._now - start
     record_request(log, clock, svc.metrics, rid, ENDPOINT, status, total)

@@ -221,3 +221,24 @@ def test_validated_cache_scenario_loads_the_default_book_and_never_hides_a_missi
     assert cache_hierarchy.summarize(log)["source_fetches"] > 0
     with pytest.raises(LatencyError, match=r"source\.fetch"):
         cache_hierarchy.run({**sc, "latency.book": None})  # typed defaults have no source.fetch
+
+
+def test_back_to_back_requests_draw_their_own_cpu_class(tmp_path: Path) -> None:
+    """A request that waited for the worker is charged ``cpu.signal.hit.busy`` (runs warm, back to back);
+    one that woke an idle worker ``cpu.signal.hit``: a cheap busy class drains the same overload."""
+    cold = _cpu_book(tmp_path, 1e-3)
+    doc = json.loads(cold.read_text())
+    doc["by_model"]["trading_signal"]["cpu.signal.hit.busy"] = Constant(1e-4).spec()
+    warm = tmp_path / "warm.json"
+    warm.write_text(json.dumps(doc))
+    sc = {"requests": 1500, "load.rate": 2000.0, "load.burst": 1.0, "api.workers": 1, "cpu.workers": 1,
+          "ratelimit.rate": 1e6, "ratelimit.burst": 10**6}
+
+    def p99(book: Path) -> float:
+        log = trading_signal.run({"latency.book": str(book), **sc})
+        lat = log[(log["component"] == "API_Gateway") & (log["operation"] == "request")]["latency"]
+        return float(np.percentile(lat.to_numpy(), 99))
+
+    assert p99(cold) > 0.3 and p99(warm) < 0.02  # 1 ms each saturates one core at 2000/s; 0.1 ms does not
+    shipped = load_book(SHIPPED, "trading_signal")
+    assert {"cpu.signal.hit", "cpu.signal.hit.busy"} <= set(shipped)

@@ -88,10 +88,11 @@ def _reference_serve(
     log.record(clock.now(), svc.flow, "Client", "request", request_id=rid, key=ts.ENDPOINT)
     with gateway.request() as slot:
         yield slot
-        if svc.wake is not None and env.now == start:
+        waited = env.now != start
+        if svc.wake is not None and not waited:
             yield env.timeout(float(svc.wake.sample(io.rng)))
         io.begin()
-        status, outcome = svc.handle(rid, client, symbol)
+        status, outcome = svc.handle(rid, client, symbol, waited)
         yield from io.settle(request_id=rid)
     total = env.now - start
     record_request(log, clock, svc.metrics, rid, ts.ENDPOINT, status, total)
