@@ -174,7 +174,8 @@ def run_real(stream: Stream, faults: Mapping[str, Any], *, duration: float = 120
     if any(w.target in STREAM for w in schedule.windows):
         from supreme.replay.stream_faults import replay_stream_faults
 
-        srun = replay_stream_faults(stream, faults, duration=duration, **STREAM_SETTINGS)
+        srun = replay_stream_faults(stream, faults, duration=duration, redis_url=redis_url,
+                                    database_url=database_url, **STREAM_SETTINGS)
         return {"run": srun, "log": srun.event_log.to_frame(), "scale": 1.0}
     if any(w.target in EXCHANGE for w in schedule.windows):
         return _run_exchange(stream, faults, duration=duration, redis_url=redis_url,

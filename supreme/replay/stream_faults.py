@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from supreme.clock import ManualClock
+from supreme.clock import Clock, ManualClock
 from supreme.events import EventLog
 from supreme.replay.sources import Stream
 from supreme.resilience.fault_schedule import FaultSchedule
@@ -46,16 +46,15 @@ class StreamRun:
 
 def replay_stream_faults(stream: Stream, faults: Mapping[str, Any], *, duration: float = 120.0,
                          clients: int = 3, queue_size: int = 4, max_behind: float = 10.0,
-                         poll_interval: float = 1.0) -> StreamRun:
-    """Stream the recording to ``clients`` subscribers; the last stops reading in the stream windows."""
-    from supreme.api.streaming.gateway import StreamGateway
-    from supreme.api.streaming.limits import StreamLimits
+                         poll_interval: float = 1.0, redis_url: str | None = None,
+                         database_url: str | None = None) -> StreamRun:
+    """Stream the recording to ``clients`` subscribers; the last stops reading in the stream windows.
+    The stream cache's L2/L3 are in-process tiers, or Redis at ``redis_url`` and the database at
+    ``database_url`` (this run's own key namespace and table, removed afterwards)."""
     from supreme.cache.manager import CacheManager
-    from supreme.cache.tiers.base import LocalTier
     from supreme.cache.tiers.memory import MemoryTier
     from supreme.market.feed import MarketDataFeed
     from supreme.market.replay import ReplayConnector
-    from supreme.monitoring.metrics import Metrics
 
     if clients < 1 or poll_interval <= 0 or duration <= 0:
         raise ValueError(f"need clients >= 1, poll_interval > 0, duration > 0; got {clients}, "
@@ -70,8 +69,57 @@ def replay_stream_faults(stream: Stream, faults: Mapping[str, Any], *, duration:
     schedule = FaultSchedule.from_scenario(faults, clock=clock, event_log=log)
     feed = MarketDataFeed(ReplayConnector({stream.symbol: frame}, clock, timeframe="1s"), clock,
                           event_log=log)
-    cache = CacheManager(MemoryTier("LRU", clock=clock, capacity=1024), LocalTier(clock, name="L2"),
-                         LocalTier(clock, name="L3"), clock=clock, event_log=log, flow=FLOW)
+    l2, l3, cleanup = _tiers(clock, redis_url, database_url)
+    cache = CacheManager(MemoryTier("LRU", clock=clock, capacity=1024), l2, l3, clock=clock, event_log=log,
+                         flow=FLOW)
+    try:
+        return _run(stream, frame, schedule, feed, cache, log, clock, clients=clients, duration=duration,
+                    queue_size=queue_size, max_behind=max_behind, poll_interval=poll_interval)
+    finally:
+        cleanup()
+
+
+def _tiers(clock: Clock, redis_url: str | None, database_url: str | None) -> tuple[Any, Any, Any]:
+    """L2 and L3 of the stream cache, and how to remove what this run wrote."""
+    import uuid
+
+    from supreme.cache.tiers.base import LocalTier
+
+    run = uuid.uuid4().hex[:10]
+    if redis_url is None:
+        l2: Any = LocalTier(clock, name="L2")
+    else:
+        from supreme.cache.tiers.redis_tier import RedisTier
+
+        l2 = RedisTier.from_url(redis_url, namespace=f"supreme:stream:{run}:")
+    if database_url is None:
+        l3: Any = LocalTier(clock, name="L3")
+    else:
+        from supreme.cache.tiers.sql_tier import SqlTier
+
+        l3 = SqlTier(database_url, clock=clock, table=f"stream_{run}")
+
+    def cleanup() -> None:
+        if redis_url is not None:
+            keys = list(l2.client.scan_iter(match=f"{l2.namespace}*", count=1000))
+            if keys:
+                l2.client.delete(*keys)
+            l2.close()
+        if database_url is not None:
+            l3.database().execute(f"DROP TABLE IF EXISTS {l3.table}")
+            l3.close()
+
+    return l2, l3, cleanup
+
+
+def _run(stream: Stream, frame: pd.DataFrame, schedule: FaultSchedule, feed: Any, cache: Any, log: EventLog,
+         clock: ManualClock, *, clients: int, duration: float, queue_size: int, max_behind: float,
+         poll_interval: float) -> StreamRun:
+    """Subscribe the clients, poll the feed every ``poll_interval`` s, drain all but the stalled one."""
+    from supreme.api.streaming.gateway import StreamGateway
+    from supreme.api.streaming.limits import StreamLimits
+    from supreme.monitoring.metrics import Metrics
+
     gateway = StreamGateway.build(clock, feed=feed, metrics=Metrics(), event_log=log, symbols=[stream.symbol],
                                   limits=StreamLimits(queue_size=queue_size, max_behind=max_behind),
                                   allow_anonymous=True, ping_interval=1e9, ping_timeout=1e9,

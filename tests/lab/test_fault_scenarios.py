@@ -89,16 +89,28 @@ def test_redis_disconnect_embedded_real_beside_sim() -> None:
         out["table"].drop(columns=[c for c in out["table"] if " ms " in c]))  # deterministic
 
 
-def test_redis_latency_embedded_changes_latency_not_answers() -> None:
-    stream, _ = _stream()
-    slow = {"faults.redis.slow_at": 30.0, "faults.redis.slow_for": 40.0, "faults.redis.slow_factor": 3.0,
-            "faults.redis.slow_latency": 0.002}
-    out = fs.run_scenario(slow, stream=stream)
+SLOW = {"faults.redis.slow_at": 30.0, "faults.redis.slow_for": 40.0, "faults.redis.slow_factor": 3.0,
+        "faults.redis.slow_latency": 0.002}
+
+
+def _check_slow(out: dict[str, Any]) -> None:
     real, sim = out["table"].loc["real"], out["table"].loc["sim"]
     assert real["writes lost"] == 0 and real["L2 errors"] == 0 and real["breaker opened"] == 0
     assert sim["L2 errors"] == 0 and sim["tier P50 ms during"] > 4.0 > sim["tier P99 ms after"]
     chaos = out["real"]["log"].query("component == 'Chaos_Engine'")
     assert list(chaos["outcome"]) == ["slow", "slow"]
+
+
+def test_redis_latency_embedded_changes_latency_not_answers() -> None:
+    stream, _ = _stream()
+    _check_slow(fs.run_scenario(SLOW, stream=stream))
+
+
+def test_redis_latency_on_real_redis_and_postgres(real_redis: Any, real_postgres_url: str,
+                                                  namespace: str) -> None:
+    stream, _ = _stream()
+    _check_slow(fs.run_scenario(SLOW, stream=stream, redis_url="redis://127.0.0.1:6379/0",
+                                database_url=real_postgres_url, namespace=namespace))
 
 
 def test_redis_disconnect_on_real_redis_and_postgres(real_redis: Any, real_postgres_url: str,
@@ -208,9 +220,17 @@ def test_exchange_errors_on_real_redis_and_postgres(real_redis: Any, real_postgr
                                     database_url=real_postgres_url, namespace=namespace))
 
 
-def test_slow_consumer_coalesces_then_catches_up_in_both_worlds() -> None:
+def test_rate_limits_on_real_redis_and_postgres(real_redis: Any, real_postgres_url: str,
+                                                namespace: str) -> None:
     stream, _ = _stream()
-    out = fs.run_scenario({"faults.stream.down_at": 30.0, "faults.stream.down_for": 8.0}, stream=stream)
+    _check_exchange(fs.run_scenario(RATE_LIMIT, stream=stream, redis_url="redis://127.0.0.1:6379/0",
+                                    database_url=real_postgres_url, namespace=namespace))
+
+
+STALL = {"faults.stream.down_at": 30.0, "faults.stream.down_for": 8.0}
+
+
+def _check_stall(out: dict[str, Any]) -> None:
     for world in ("real", "sim"):
         r = out["table"].loc[world]
         assert r["closed 4008"] == 0 and r["coalesced away"] >= 3 and r["wrong"] == 0
@@ -219,6 +239,26 @@ def test_slow_consumer_coalesces_then_catches_up_in_both_worlds() -> None:
         assert r["writes lost"] == 0 and r["failed"] == 0
     real = out["real"]["run"]
     assert real.summary["cache_ok"] and real.summary["coalesced"] == 4  # 8 s, 1 candle/s, a queue of 4
+
+
+def test_slow_consumer_coalesces_then_catches_up_in_both_worlds() -> None:
+    stream, _ = _stream()
+    _check_stall(fs.run_scenario(STALL, stream=stream))
+
+
+def test_slow_consumer_with_the_stream_cache_on_real_redis_and_postgres(
+        real_redis: Any, real_postgres_url: str) -> None:
+    import psycopg
+
+    stream, _ = _stream()
+    out = fs.run_scenario(STALL, stream=stream, redis_url="redis://127.0.0.1:6379/0",
+                          database_url=real_postgres_url)
+    _check_stall(out)
+    tiers = out["real"]["log"].query("component in ['Redis_Cache_L2', 'PostgreSQL_L3'] and operation == 'set'")
+    assert len(tiers) > 0 and (tiers["outcome"] == "ok").all()  # the cache update reached both servers
+    with psycopg.connect(real_postgres_url) as conn:  # and the run removed its table afterwards
+        left = conn.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'stream\\_%'").fetchone()
+    assert left is not None and left[0] == 0
 
 
 def test_slow_consumer_past_max_behind_is_closed_4008_in_both_worlds() -> None:
