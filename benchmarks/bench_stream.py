@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import multiprocessing as mp
 import os
 import threading
@@ -48,6 +49,7 @@ import orjson
 from supreme.api.streaming import STREAM_PATH, ServerThread, StreamGateway, create_stream_app
 from supreme.clock import SystemClock
 
+GC_DEFAULTS = gc.get_threshold()  # the interpreter's, read before anything tunes them
 CLOCK = SystemClock()
 _SUBSCRIBE = b'{"op":"subscribe","symbols":["A"],"channels":["trades"],"id":1}'
 
@@ -193,13 +195,20 @@ def _client_proc(host: str, port: int, n: int, n_updates: int, ready: Any, out: 
         out.put({"error": f"{type(exc).__name__}: {exc}"})
 
 
-def run_one(n_subs: int, n_updates: int, rate: float, procs: int = 2, asgi: bool = False) -> dict[str, Any]:
+def run_one(n_subs: int, n_updates: int, rate: float, procs: int = 2, asgi: bool = False,
+            gc_tuning: bool = True) -> dict[str, Any]:
     """One server, ``n_subs`` subscribers in ``procs`` client processes, ``n_updates`` at ``rate``/s;
     ``asgi``: plain uvicorn ``websockets-sansio`` (every message through ASGI ``websocket.send``)."""
     gateway = StreamGateway.build(CLOCK, allow_anonymous=True, queue_size=4096, ping_interval=3600.0)
     ctx = mp.get_context("spawn")
     options: dict[str, Any] = {"ws": "websockets-sansio"} if asgi else {}
-    with ServerThread(create_stream_app(gateway), gateway, ping_interval=None, **options) as server:
+    # gc_tuning: the collector settings `supreme serve` applies before it runs (supreme.api.gc_tuning);
+    # without it, the interpreter's defaults (an earlier row's tuning undone)
+    if not gc_tuning:
+        gc.unfreeze()
+        gc.set_threshold(*GC_DEFAULTS)
+    with ServerThread(create_stream_app(gateway), gateway, ping_interval=None, gc_tuning=gc_tuning,
+                      **options) as server:
         out = ctx.Queue()
         shares = [n_subs // procs + (i < n_subs % procs) for i in range(procs)]
         readies = [ctx.Event() for _ in shares]
@@ -341,11 +350,18 @@ def main() -> None:
     parser.add_argument(
         "--compare-asgi", action="store_true", help="also run each count through plain ASGI sends (before)"
     )
+    parser.add_argument(
+        "--compare-gc", action="store_true",
+        help="first run each count with the interpreter's default collector settings (before serve's tuning)",
+    )
     args = parser.parse_args()
     if args.client_procs < 1 or args.updates < 1 or not args.rate > 0:
         parser.error("--client-procs and --updates must be >= 1 and --rate > 0")
     rows = []
     for n in args.subscribers:
+        if args.compare_gc:
+            rows.append({**run_one(n, args.updates, args.rate, args.client_procs, gc_tuning=False),
+                         "path": "gc-default"})
         row = run_one(n, args.updates, args.rate, args.client_procs)
         row["baseline_per_s"] = baseline(n, args.updates)
         rows.append(row)

@@ -18,7 +18,7 @@ __all__ = ["serve"]
 
 def serve(host: str = "127.0.0.1", port: int = 8000, *, log_level: str = "info",
           event_log_path: str | None = None, echo: Callable[[str], None] = print,
-          drain_seconds: int = 25, **options: Any) -> None:
+          drain_seconds: int = 25, gc_tuning: bool = True, **options: Any) -> None:
     """Serve until interrupted, then close the services; ``options`` go to ``Services.from_settings``.
 
     On SIGTERM/SIGINT the server drains: it stops accepting, closes stream clients with 1001, lets
@@ -27,6 +27,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, log_level: str = "info",
 
     The event log is kept only with ``event_log_path`` (a long-running server must not grow an
     unbounded log unless asked to) and written there as Parquet at shutdown; ``echo`` says so.
+    ``gc_tuning``: freeze the start-up heap and collect in larger batches (:mod:`supreme.api.gc_tuning`).
     """
     import uvicorn
 
@@ -47,4 +48,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, log_level: str = "info",
     app = create_app(services, close_on_shutdown=True, on_shutdown=save_events)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
                             timeout_graceful_shutdown=drain_seconds, **uvicorn_ws_options())
+    if gc_tuning:
+        from supreme.api.gc_tuning import tune_for_server
+
+        tune_for_server()  # after the services and the app exist: the start-up heap is frozen
     StreamServer(config, app.state.stream_gateway).run()

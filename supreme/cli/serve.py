@@ -69,6 +69,9 @@ def register(subparsers: Any) -> None:
                    help="uvicorn and service log level (default info)")
     p.add_argument("--drain-seconds", type=int, default=25,
                    help="on SIGTERM, seconds requests in flight may take to finish (default 25)")
+    p.add_argument("--no-gc-tuning", dest="gc_tuning", action="store_false",
+                   help="keep the interpreter's garbage-collector settings (default: freeze the start-up "
+                        "heap, collect in larger batches; see supreme.api.gc_tuning)")
     p.set_defaults(func=run)
 
 
@@ -89,5 +92,6 @@ def run(args: argparse.Namespace) -> int:
           echo=lambda message: print(f"supreme serve: {message}", flush=True),
           replay_start=args.replay_start, replay_speed=args.replay_speed, recorded=args.data,
           key_rate=args.rate, key_burst=args.burst, ip_rate=args.ip_rate, ip_burst=args.ip_burst,
-          drain_seconds=args.drain_seconds, signal_path=args.signal_path, namespace=args.namespace, **live)
+          drain_seconds=args.drain_seconds, gc_tuning=args.gc_tuning, signal_path=args.signal_path,
+          namespace=args.namespace, **live)
     return 0

@@ -110,8 +110,13 @@ class ServerThread:
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
         start_timeout: float = 10.0,
+        gc_tuning: bool = False,
         **config: Any,
     ) -> None:
+        if gc_tuning:  # as ``supreme serve`` does before it runs (process-wide: off by default here)
+            from supreme.api.gc_tuning import tune_for_server
+
+            tune_for_server()
         options = {**uvicorn_ws_options(ping_interval, ping_timeout), "log_level": "warning", **config}
         self.server = StreamServer(
             uvicorn.Config(app, host=host, port=port, lifespan="on", **options), gateway
