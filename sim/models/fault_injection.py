@@ -118,20 +118,17 @@ class _Model:
         self.l2 = SimTier(self, "L2", sc["io.l2"])
         self.l3 = SimTier(self, "L3", sc["io.l3"])
         self.source_latency = latency_model(sc["io.source"], sc["io.source"] * sc["io.spread"])
-        self.breaker = CircuitBreaker(
-            "redis", clock=clock, event_log=ctx.log, record_calls=False,
-            failure_rate_threshold=sc["breaker.failure_rate_threshold"],
-            sliding_window_size=sc["breaker.window"],
-            minimum_number_of_calls=sc["breaker.min_calls"], wait_duration_in_open=sc["breaker.wait_open"],
-            permitted_calls_in_half_open=sc["breaker.half_open_calls"],
-        )
-        self.l3_breaker = CircuitBreaker(
-            "cache_L3", clock=clock, event_log=ctx.log, record_calls=False,
-            failure_rate_threshold=sc["breaker.failure_rate_threshold"],
-            sliding_window_size=sc["breaker.window"],
-            minimum_number_of_calls=sc["breaker.min_calls"], wait_duration_in_open=sc["breaker.wait_open"],
-            permitted_calls_in_half_open=sc["breaker.half_open_calls"],
-        )
+        def breaker(name: str) -> CircuitBreaker:  # the scenario's breaker.* settings, one per tier
+            return CircuitBreaker(
+                name, clock=clock, event_log=ctx.log, record_calls=False,
+                failure_rate_threshold=sc["breaker.failure_rate_threshold"],
+                sliding_window_size=sc["breaker.window"], minimum_number_of_calls=sc["breaker.min_calls"],
+                wait_duration_in_open=sc["breaker.wait_open"],
+                permitted_calls_in_half_open=sc["breaker.half_open_calls"],
+            )
+
+        self.breaker = breaker("redis")
+        self.l3_breaker = breaker("cache_L3")
         self.breaker.add_listener(lambda tr: self._on_transition(tr, "redis"))
         self.l3_breaker.add_listener(lambda tr: self._on_transition(tr, "pg"))
         self.exchange = ExchangeSide(self)
