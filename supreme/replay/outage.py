@@ -34,6 +34,7 @@ from supreme.cache.tiers.sql_tier import SqlTier
 from supreme.clock import ManualClock
 from supreme.db import Database
 from supreme.events import EventLog
+from supreme.monitoring.alerts import AlertManager, CallableNotifier, EscalationLevel
 from supreme.replay.pipeline import PipelineResult, PipelineSettings, ReplayPipeline
 from supreme.replay.sources import Stream
 from supreme.resilience.breaker_state import State
@@ -164,7 +165,11 @@ def replay_with_faults(streams: Sequence[Stream], faults: Mapping[str, Any], *, 
                            key="pool", detail=f"{n} held")
 
             schedule.bind("pool", hold, release)
-            recovery = ErrorRecovery(clock=clock, event_log=log)
+            # a recovery that fails escalates to the Alert_Manager (quietly: the run's notifications
+            # are kept on the incidents, not logged); incidents resolve when their breaker closes
+            alerts = AlertManager(chain=[EscalationLevel("on-call", [CallableNotifier(lambda n: None)])],
+                                  warning_notifiers=[], clock=clock, event_log=log)
+            recovery = ErrorRecovery(clock=clock, event_log=log, escalation=alerts)
             recovery.register("redis", "redis_reconnect", redis_reconnect(client))
             recovery.register("pg", "l3_probe", l3_probe(l3_tier.database()))
 
@@ -186,6 +191,9 @@ def replay_with_faults(streams: Sequence[Stream], faults: Mapping[str, Any], *, 
             for dep, tier in (("redis", "L2"), ("pg", "L3")):
                 if breakers[tier].state is not State.CLOSED:
                     recovery.recover(dep, breakers[tier])
+            for inc in alerts.active():
+                if breakers[{"redis": "L2", "pg": "L3"}.get(inc.key, "L3")].state is State.CLOSED:
+                    alerts.resolve(inc.id, by="auto", note="breaker closed")
             journaled = dict(cache.pending())
             flushed = cache.flush_pending()
             l2, l3 = cache.tiers[1], cache.tiers[2]
@@ -199,6 +207,7 @@ def replay_with_faults(streams: Sequence[Stream], faults: Mapping[str, Any], *, 
                        "pending_after_run": journaled, "flushed_after_recovery": flushed, "lost": lost,
                        "recoveries": sum(r.succeeded for r in recovery.history),
                        "failed_recoveries": sum(not r.succeeded for r in recovery.history),
+                       "incidents": len(alerts.incidents), "incidents_unresolved": len(alerts.active()),
                        "breakers": {k: b.state.value for k, b in breakers.items()},
                        "pg_terminated": terminated[0],
                        "l3_pool": l3_tier.database().pool_stats()}

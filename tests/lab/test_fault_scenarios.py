@@ -76,6 +76,10 @@ def _check_down(out: dict[str, Any], frame: Any) -> None:
     assert_same_signals(out["real"]["run"].result.signals, _reference(frame))
     chaos = out["real"]["log"].query("component == 'Chaos_Engine'")
     assert list(chaos["operation"]) == ["inject", "restore"]
+    summary = out["real"]["run"].summary  # failed recoveries escalated to the Alert_Manager, one incident
+    assert summary["incidents"] == 1 and summary["incidents_unresolved"] == 0
+    ops = out["real"]["log"].query("component == 'Alert_Manager'")["operation"]
+    assert {"dedup", "resolve"} <= set(ops)
     step = 120.0 / 25
     assert chaos["time"].tolist() == [pytest.approx(30.0, abs=step), pytest.approx(70.0, abs=step)]
 
