@@ -109,30 +109,9 @@ class _Pool:
         ctx.step(DB, "connect", frm="Connection_Pool", time=t0, request_id=rid, latency=cost, conn=conn)
         if self.sc["pool.growth"] == "psycopg":
             return conn  # psycopg_pool checks a connection when it hands it out, not when it opens it
-        t1 = env.now
-        yield env.timeout(self.sc["health.check_cost"])
-        if ctx.rng.random() < self.sc["health.fail_prob"]:
+        if not (yield from health_check(ctx, self.sc, rid, conn)):
             self.size -= 1
-            ctx.step(
-                "Health_Monitor",
-                "validate",
-                "error",
-                frm="Connection_Pool",
-                time=t1,
-                request_id=rid,
-                latency=self.sc["health.check_cost"],
-                conn=conn,
-            )
             return None
-        ctx.step(
-            "Health_Monitor",
-            "validate",
-            frm="Connection_Pool",
-            time=t1,
-            request_id=rid,
-            latency=self.sc["health.check_cost"],
-            conn=conn,
-        )
         return conn
 
     def release_new(self, conn: int) -> None:
@@ -240,36 +219,28 @@ def _acquire_psycopg(pool: _Pool, rid: str) -> Generator[simpy.Event, Any, int |
                 return None
             conn = cast(int, waiter.value)
             ctx.step("Available_Queue", "get", frm="Connection_Pool", request_id=rid, conn=conn)
-        t1 = env.now
-        yield env.timeout(sc["health.check_cost"])
-        if ctx.rng.random() < sc["health.fail_prob"] or not ctx.faults.state(DB, t1).up:
-            ctx.step(
-                "Health_Monitor",
-                "validate",
-                "error",
-                frm="Connection_Pool",
-                time=t1,
-                request_id=rid,
-                latency=sc["health.check_cost"],
-                conn=conn,
-            )
+        if not (yield from health_check(ctx, sc, rid, conn, db_checked=True)):
             pool.size -= 1  # the bad connection is closed; psycopg_pool opens a replacement
             _maybe_grow(pool, replace=True)
             if not ctx.faults.state(DB, env.now).up:
                 return None
             continue
-        ctx.step(
-            "Health_Monitor",
-            "validate",
-            frm="Connection_Pool",
-            time=t1,
-            request_id=rid,
-            latency=sc["health.check_cost"],
-            conn=conn,
-        )
         pool.active.add(conn)
         ctx.step("Active_Set", "add", frm="Connection_Pool", request_id=rid, conn=conn)
         return conn
+
+
+def health_check(ctx: SimContext, sc: Mapping[str, Any], rid: str | None, conn: int, *,
+                 db_checked: bool = False) -> Generator[simpy.Event, Any, bool]:
+    """Health_Monitor validates ``conn`` (``health.check_cost`` s): False when the seeded check fails or,
+    with ``db_checked``, the database was down when the check began."""
+    env = ctx.env
+    t1 = env.now
+    yield env.timeout(sc["health.check_cost"])
+    ok = not (ctx.rng.random() < sc["health.fail_prob"] or (db_checked and not ctx.faults.state(DB, t1).up))
+    ctx.step("Health_Monitor", "validate", "ok" if ok else "error", frm="Connection_Pool", time=t1,
+             request_id=rid, latency=sc["health.check_cost"], conn=conn)
+    return ok
 
 
 def _maybe_grow(pool: _Pool, replace: bool = False) -> None:

@@ -14,6 +14,14 @@ from tests.api.test_app import build_services
 
 
 @pytest.fixture
+def svc(tmp_path: Path, clock: ManualClock) -> Iterator[Services]:
+    """Services over the SPX sample on a private fakeredis and a temporary SQLite."""
+    services = build_services(tmp_path, clock)
+    yield services
+    services.close()
+
+
+@pytest.fixture
 def server() -> fakeredis.FakeServer:
     """The Redis server behind L2, the nonce store and the limiters (``server.connected = False`` cuts it)."""
     return fakeredis.FakeServer()

@@ -61,13 +61,6 @@ def assert_error(resp: Any, status: int, code: str) -> dict[str, Any]:
 
 # -- fixtures ---------------------------------------------------------------------------------------------
 @pytest.fixture
-def svc(tmp_path: Path, clock: ManualClock) -> Any:
-    services = build_services(tmp_path, clock)
-    yield services
-    services.close()
-
-
-@pytest.fixture
 def client(svc: Services) -> TestClient:
     return TestClient(create_app(svc), raise_server_exceptions=True)
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
-from typing import Any
 
 import fakeredis
 import pytest
@@ -24,16 +22,9 @@ from supreme.api.schemas import SignalResponse
 from supreme.api.services import Services
 from supreme.builders import build_limiters, in_process_redis
 from supreme.clock import ManualClock
-from tests.api.test_app import SIGNAL, assert_error, build_services, post_signal
+from tests.api.test_app import SIGNAL, assert_error, post_signal
 
 BODY = {"symbol": "SPX", "timeframe": "1d"}
-
-
-@pytest.fixture
-def svc(tmp_path: Path, clock: ManualClock) -> Any:
-    services = build_services(tmp_path, clock)
-    yield services
-    services.close()
 
 
 @pytest.fixture
