@@ -1,13 +1,17 @@
 """One-pass LRU miss-ratio curve vs per-size LRU runs, and SHARDS' error, on a seeded Zipf trace.
 
-Run: ``.venv/bin/python benchmarks/bench_mrc.py [--requests N] [--objects K] [--alpha A]``.
+Run: ``.venv/bin/python benchmarks/bench_mrc.py [--requests N] [--objects K] [--alpha A] [--relabel K]``.
 Default: 10M requests over 1M objects, Zipf(1.0), seed 42.  Prints, measured in the same run:
 
 * the exact one-pass LRU curve (:func:`supreme.cache.mrc.lru_mrc`) at 100 log-spaced sizes, against
   3 per-size LRU runs of the compiled kernel (:func:`supreme.cache.traces.simulate`), both from the
   trace in memory (each including its id remapping), and whether the curve equals those 3 runs;
-* SHARDS at fixed rate 0.01 (adjusted) and fixed size: time, mean and max absolute error of the
-  miss ratio over the 100 sizes against the exact curve.
+* SHARDS at fixed rate 0.01 (adjusted), stratified SHARDS at that rate (without and with a take-all
+  head of ``--head`` objects, :mod:`supreme.cache.mrc.stratified`) and fixed size: requests through
+  the stack pass, time, speed-up over the exact curve, mean and max absolute error of the miss
+  ratio over the 100 sizes against the exact curve;
+* with ``--relabel K``: the fixed-rate estimators again over K seeded random relabellings of the
+  object ids (the same trace shape and exact curve, another draw of sampled objects), MAE mean/max.
 
 Sizes run from 0.1 % of the objects to all of them (``auto_sizes``).  Best of ``--repeat`` runs.
 """
@@ -20,8 +24,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from supreme.cache.mrc import compare_curves, lru_mrc, shards_mrc
+from supreme.cache.mrc.shards import HASH_SPACE, hash53
+from supreme.cache.mrc.stratified import stratified_weights
 from supreme.cache.trace import Trace
 from supreme.cache.traces import auto_sizes, simulate
 
@@ -43,6 +50,24 @@ def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return best, out
 
 
+def relabel(trace: Trace, seed: int) -> Trace:
+    """The same requests with the object ids permuted at random (a different SHARDS sample)."""
+    perm = np.random.default_rng(seed).permutation(int(trace.obj_id.max()) + 1)
+    return Trace.from_ids(perm[trace.obj_id])
+
+
+def kept_requests(trace: Trace, kw: dict[str, Any]) -> int:
+    """Requests the estimator ``kw`` sends through its stack pass."""
+    if "s_max" in kw:
+        return len(trace)  # fixed size hashes every request; those above the threshold skip the tree
+    ids, uniques = pd.factorize(trace.obj_id, sort=False)
+    sampled = hash53(np.asarray(uniques)) < int(kw["rate"] * HASH_SPACE)
+    if not kw.get("stratify"):
+        return int(sampled[ids].sum())
+    weight = stratified_weights(np.bincount(ids), sampled, kw["rate"], kw.get("head", 0))
+    return int((weight[ids] > 0).sum())
+
+
 def main() -> None:
     """Print the figures."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -52,12 +77,15 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=100)
     ap.add_argument("--rate", type=float, default=0.01)
     ap.add_argument("--s-max", type=int, default=10_000)
+    ap.add_argument("--head", type=int, default=100, help="take-all head of stratified SHARDS")
+    ap.add_argument("--relabel", type=int, default=0, help="repeat the rate estimates over K relabellings")
     ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args()
 
     small = zipf(5000, 500, args.alpha, seed=1)  # compile (or load) the kernels outside the timings
     lru_mrc(small, [10, 100])
     shards_mrc(small, [10, 100], s_max=100)
+    shards_mrc(small, [10, 100], rate=0.5, stratify=True, head=3)
     simulate(small, "lru", 10)
 
     t0 = time.perf_counter()
@@ -76,12 +104,30 @@ def main() -> None:
     print(f"curve time / 3 runs: {t_curve / t_runs:.2f}  (target < 1)")
     print(f"curve equals the 3 runs hit for hit: {at_probe == [r.hits for r in runs]}")
 
-    print(f"\n{'method':<22}{'time s':>9}{'speed-up':>10}{'MAE':>9}{'max err':>9}")
-    for kw in ({"rate": args.rate}, {"s_max": args.s_max}):
+    at_rate: list[dict[str, Any]] = [{"rate": args.rate}, {"rate": args.rate, "stratify": True},
+                                     {"rate": args.rate, "stratify": True, "head": args.head}]
+    print(f"\n{'method':<36}{'requests':>11}{'time s':>9}{'speed-up':>10}{'MAE':>9}{'max err':>9}")
+    print(f"{'exact':<36}{len(trace):>11,}{t_curve:>9.2f}{1.0:>10.1f}{0.0:>9.4f}{0.0:>9.4f}")
+    for kw in [*at_rate, {"s_max": args.s_max}]:
         dt, est = best_of(lambda kw=kw: shards_mrc(trace, sizes, **kw), args.repeat)  # type: ignore[misc]
         err = compare_curves(exact, est)["abs_error"]
         name = est["method"].iloc[0]
-        print(f"{name:<22}{dt:>9.2f}{t_curve / dt:>10.1f}{err.mean():>9.4f}{err.max():>9.4f}")
+        print(f"{name:<36}{kept_requests(trace, kw):>11,}{dt:>9.2f}{t_curve / dt:>10.1f}{err.mean():>9.4f}"
+              f"{err.max():>9.4f}")
+
+    if args.relabel:
+        maes: dict[str, list[float]] = {}
+        for k in range(args.relabel):
+            other = relabel(trace, seed=k + 1)
+            for kw in at_rate:
+                est = shards_mrc(other, sizes, **kw)
+                mae = compare_curves(exact, est)["abs_error"].mean()
+                maes.setdefault(est["method"].iloc[0], []).append(mae)
+        print(f"\nover {args.relabel} relabellings (seeds 1..{args.relabel}) of the object ids:")
+        print(f"{'method':<36}{'MAE mean':>10}{'MAE max':>9}  per relabelling")
+        for name, vals in maes.items():
+            each = " ".join(f"{v:.4f}" for v in vals)
+            print(f"{name:<36}{np.mean(vals):>10.4f}{np.max(vals):>9.4f}  {each}")
 
 
 if __name__ == "__main__":

@@ -297,7 +297,8 @@ def _mrc(args: argparse.Namespace) -> int:
     ignore = not args.bytes
     sizes = auto_sizes(trace, args.points, ignore_size=ignore) if isinstance(spec, str) else spec
     table = curve_table(trace, sizes, exact=not args.no_exact, rate=args.shards_rate, s_max=args.shards_size,
-                        warmup=args.warmup, ignore_size=ignore, progress=progress_wanted(args))
+                        stratify=args.shards_stratified, head=args.shards_head, warmup=args.warmup,
+                        ignore_size=ignore, progress=progress_wanted(args))
     print(f"LRU miss ratio, trace {args.trace} ({len(trace)} requests, sizes in "
           f"{'bytes' if args.bytes else 'objects'})")
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
@@ -387,6 +388,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     mrc.add_argument("--points", type=int, default=100, help="number of sizes for --sizes auto")
     mrc.add_argument("--shards-rate", type=float, help="also estimate by SHARDS at this fixed rate (0, 1]")
     mrc.add_argument("--shards-size", type=int, help="also estimate by fixed-size SHARDS keeping N objects")
+    mrc.add_argument("--shards-stratified", action="store_true",
+                     help="also stratified SHARDS at --shards-rate (the sample re-weighted by request count)")
+    mrc.add_argument("--shards-head", type=int, default=0,
+                     help="with --shards-stratified: always keep the N most requested objects")
     mrc.add_argument("--no-exact", action="store_true", help="skip the exact curve (SHARDS only)")
     mrc.add_argument("--warmup", type=int, default=0, help="requests not counted at the start")
     mrc.add_argument("--bytes", action="store_true", help="sizes in bytes (default: objects)")

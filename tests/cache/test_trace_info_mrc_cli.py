@@ -80,6 +80,15 @@ def test_cli_mrc_exact_and_shards_with_errors(tmp_path: Path, capsys: pytest.Cap
     assert (table["error shards rate 0.5"] - error).abs().max() < 1e-12
 
 
+def test_cli_mrc_stratified_beside_plain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "t.oracleGeneral.bin"
+    save_trace(Trace.from_ids(np.random.default_rng(3).zipf(1.2, 20_000) % 2000), src)
+    assert main(["trace", "mrc", str(src), "--sizes", "10,100,1000", "--shards-rate", "1",
+                 "--shards-stratified", "--shards-head", "5", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "mean absolute error shards rate 1 stratified head 5: 0.0000" in out
+
+
 def test_cli_simulate_sizes_auto_uses_one_pass_for_lru(tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "t.csv"
@@ -98,6 +107,8 @@ def test_cli_simulate_sizes_auto_uses_one_pass_for_lru(tmp_path: Path,
     (["mrc", "--sizes", "0,5"], "--sizes must be positive"),
     (["mrc", "--shards-rate", "2"], "rate must be in (0, 1]"),
     (["mrc", "--shards-size", "-1"], "s_max must be a positive integer"),
+    (["mrc", "--shards-rate", "0.5", "--shards-stratified", "--shards-head", "-2"],
+     "head must be an integer >= 0"),
     (["mrc", "--no-exact"], "nothing to compute"),
     (["mrc", "--points", "0"], "--points must be a positive integer"),
     (["info", "--size-col", "3"], "need --obj-id-col"),

@@ -6,8 +6,9 @@ the curve is LRU's by byte stack distance, which equals the LRU kernel when each
 size and none is larger than the cache (the kernel never caches an object larger than the cache, so
 it does not push others down; the stack does).
 
-:func:`shards_mrc` estimates the curve from a spatially hashed sample (:mod:`.shards`), and
-:func:`compare_curves` puts an estimate beside the exact curve with the absolute error per size.
+:func:`shards_mrc` estimates the curve from a spatially hashed sample (:mod:`.shards`; with
+``stratify=True`` re-weighted by request frequency, :mod:`.stratified`), and :func:`compare_curves`
+puts an estimate beside the exact curve with the absolute error per size.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from tqdm import tqdm
 from supreme.cache.mrc.bitstack import feed_unit, new_bit_state
 from supreme.cache.mrc.shards import HASH_SPACE, FixedSizeSampler, hash53, scale
 from supreme.cache.mrc.stack import COLD, distance_histogram, feed, new_state
+from supreme.cache.mrc.stratified import stratified_weights
+from supreme.cache.mrc.weighted import feed_weighted, new_weighted_state
 from supreme.cache.policies import PolicyError
 from supreme.cache.trace import Trace
 
@@ -128,6 +131,28 @@ def _fixed_rate(trace: Trace, rate: float, weights: np.ndarray,
     return scaled, w
 
 
+def _stratified(trace: Trace, rate: float, head: int, weights: np.ndarray,
+                progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted distances (inf: cold, nan: not kept) and each request's weight (its object's)."""
+    codes, uniques = pd.factorize(trace.obj_id, sort=False)
+    ids = codes.astype(np.int64, copy=False)
+    sampled = hash53(np.asarray(uniques)) < int(rate * HASH_SPACE)  # plain SHARDS' very sample
+    obj_weight = stratified_weights(np.bincount(ids, minlength=len(uniques)), sampled, rate, head)
+    keep = np.flatnonzero(obj_weight[ids] > 0)
+    sub, kept = pd.factorize(ids[keep], sort=False)
+    sub_weight = obj_weight[np.asarray(kept)]
+    own = weights[keep].astype(np.float64)
+    state = new_weighted_state(len(kept))
+    out = np.empty(len(keep))
+    for part in _chunks(len(keep), progress, "stratified SHARDS"):
+        out[part] = feed_weighted(state, sub[part], own[part], sub_weight)
+    scaled = np.full(len(trace), np.nan)
+    scaled[keep] = np.where(out >= 0, out, np.inf)
+    w = np.zeros(len(trace))
+    w[keep] = sub_weight[sub]
+    return scaled, w
+
+
 def _fixed_size(trace: Trace, s_max: int, weights: np.ndarray,
                 progress: bool) -> tuple[np.ndarray, np.ndarray, int]:
     ids, n_obj = trace.dense_ids()
@@ -142,9 +167,13 @@ def _fixed_size(trace: Trace, s_max: int, weights: np.ndarray,
 
 
 def shards_mrc(trace: Trace, sizes: Sequence[int] | np.ndarray, *, rate: float | None = None,
-               s_max: int | None = None, adjust: bool = True, warmup: int = 0, ignore_size: bool = True,
-               progress: bool = False) -> pd.DataFrame:
-    """The LRU curve estimated by SHARDS at a fixed ``rate`` or with at most ``s_max`` objects."""
+               s_max: int | None = None, adjust: bool = True, stratify: bool = False, head: int = 0,
+               warmup: int = 0, ignore_size: bool = True, progress: bool = False) -> pd.DataFrame:
+    """The LRU curve estimated by SHARDS at a fixed ``rate`` or with at most ``s_max`` objects.
+
+    ``stratify=True`` (fixed rate only) re-weights the same sample by request-count strata, keeping
+    the ``head`` most requested objects whatever their hash (:mod:`.stratified`).
+    """
     sizes = _check_sizes(sizes)
     if (rate is None) == (s_max is None):
         raise PolicyError("SHARDS needs exactly one of rate (fixed rate) or s_max (fixed size)")
@@ -154,19 +183,28 @@ def shards_mrc(trace: Trace, sizes: Sequence[int] | np.ndarray, *, rate: float |
         raise PolicyError(f"SHARDS s_max must be a positive integer, got {s_max!r}")
     if warmup < 0:
         raise PolicyError(f"warmup must be >= 0, got {warmup!r}")
+    if not isinstance(head, (int, np.integer)) or isinstance(head, bool) or head < 0:
+        raise PolicyError(f"SHARDS head must be an integer >= 0, got {head!r}")
+    if head and not stratify:
+        raise PolicyError("SHARDS head needs stratify=True (the take-all stratum of stratified SHARDS)")
+    if stratify and rate is None:
+        raise PolicyError("stratified SHARDS needs a fixed rate, not s_max")
     weights = _weights(trace, ignore_size)
-    if rate is not None:
+    final_rate = rate if rate is not None else 0.0
+    if stratify:
+        scaled, w = _stratified(trace, rate, int(head), weights, progress)  # type: ignore[arg-type]
+        method, final_rate = f"shards rate {rate:g} stratified" + (f" head {head}" if head else ""), 1.0
+    elif rate is not None:
         scaled, w = _fixed_rate(trace, rate, weights, progress)
-        method, final_threshold = f"shards rate {rate:g}", int(rate * HASH_SPACE)
+        method = f"shards rate {rate:g}"
     else:
         scaled, w, final_threshold = _fixed_size(trace, int(s_max), weights, progress)  # type: ignore[arg-type]
-        method = f"shards size {s_max}"
+        method, final_rate = f"shards size {s_max}", final_threshold / HASH_SPACE
     scaled, w = scaled[warmup:], w[warmup:]
     nbytes = trace.obj_size[warmup:].astype(np.float64)
     hit = np.isfinite(scaled)
     hits, byte_hit = _hits_at(scaled[hit], w[hit], nbytes[hit], sizes)
     requests, total_bytes = float(w.sum()), float((w * nbytes).sum())
-    final_rate = rate if rate is not None else final_threshold / HASH_SPACE
     if adjust and requests:  # SHARDS_adj: the expected sample size, the difference at distance 0
         expected = len(scaled) * final_rate
         hits = hits + (expected - requests)
@@ -185,15 +223,23 @@ def compare_curves(exact: pd.DataFrame, estimate: pd.DataFrame) -> pd.DataFrame:
 
 
 def curve_table(trace: Trace, sizes: Sequence[int] | np.ndarray, *, exact: bool = True,
-                rate: float | None = None, s_max: int | None = None, warmup: int = 0,
-                ignore_size: bool = True, progress: bool = False) -> pd.DataFrame:
-    """Miss ratio per size (rows) of the exact curve and each SHARDS estimate, plus their errors."""
+                rate: float | None = None, s_max: int | None = None, stratify: bool = False, head: int = 0,
+                warmup: int = 0, ignore_size: bool = True, progress: bool = False) -> pd.DataFrame:
+    """Miss ratio per size (rows) of the exact curve and each SHARDS estimate, plus their errors.
+
+    ``stratify`` adds stratified SHARDS at ``rate`` (with ``head``) beside plain SHARDS.
+    """
     if not exact and rate is None and s_max is None:
         raise PolicyError("nothing to compute: the exact curve is off and no SHARDS rate or s_max given")
+    if (stratify or head) and rate is None:
+        raise PolicyError("stratified SHARDS needs a fixed rate")
     common = {"warmup": warmup, "ignore_size": ignore_size, "progress": progress}
     curves = [lru_mrc(trace, sizes, **common)] if exact else []  # type: ignore[arg-type]
     if rate is not None:
         curves.append(shards_mrc(trace, sizes, rate=rate, **common))  # type: ignore[arg-type]
+        if stratify or head:
+            curves.append(shards_mrc(trace, sizes, rate=rate, stratify=True, head=head,
+                                     **common))  # type: ignore[arg-type]
     if s_max is not None:
         curves.append(shards_mrc(trace, sizes, s_max=s_max, **common))  # type: ignore[arg-type]
     table = pd.DataFrame({c["method"].iloc[0]: c["miss_ratio"].to_numpy() for c in curves},
