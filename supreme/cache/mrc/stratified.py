@@ -29,10 +29,11 @@ the same within noise.
 
 Limits measured: at sizes near ``1/R`` (1M requests over 100k objects, ``R = 0.01``, sizes from
 100) one draw in eight was worse than plain SHARDS (MAE 0.039 against 0.030): a pooled top stratum
-of ~500 hot objects with one or two sampled gives them weights of 250-500 in every distance.  From
-``10/R`` up it was better in every measured draw.  The take-all ``head`` removes that risk for the
-heaviest objects but sends their requests through the stack pass (the top 100 of a Zipf(1.0) trace
-over 1M objects are 37 % of its requests), so it costs more than the exact pass there.
+of ~500 hot objects with one or two sampled gives them weights of 250-500 in every distance (a
+take-all head of 100 did not fix that draw: 0.030).  On sizes from ``10/R`` it was better in 7 of
+8 draws (the 8th: 0.0073 against 0.0069), and in every draw on the 10M-request traces.  A ``head``
+sends its objects' requests through the stack pass (the top 100 of a Zipf(1.0) trace over 1M
+objects are 37 % of its requests), so there it costs more than the exact pass.
 
 Departures and limits: the counting pass needs the whole trace (a :class:`~supreme.cache.trace.Trace`
 in memory); a streamed source has no counts before its end and falls back to plain SHARDS.  A pooled
