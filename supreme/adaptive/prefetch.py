@@ -46,6 +46,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -124,7 +125,9 @@ class PrefetchEngine:
         self.probe_every = max(1, int(probe_every))
         self._wasted_keys: dict[str, int] = {}  # key -> recent wasted prefetches (halved each cycle)
         # prefetched keys evicted unused, oldest first (bounded): a later demand for one was a right guess
-        self._evicted: dict[str, tuple[str, int]] = {}  # key -> (predictor, demand accesses at issue)
+        # key -> (predictor, demand accesses at issue), oldest first: an OrderedDict, as a plain dict
+        # used as a FIFO makes next(iter(d)) skip every slot deleted since its last resize
+        self._evicted: OrderedDict[str, tuple[str, int]] = OrderedDict()
         self.evicted_memory = max(0, int(evicted_memory))
         # a demand within this many accesses of the prefetch makes an evicted one a right guess
         # (default: the target's budget, the longest lead a prefetch area of at most half of it holds)
@@ -181,7 +184,7 @@ class PrefetchEngine:
             evicted.pop(key, None)
             evicted[key] = (source, issued_at)
             if len(evicted) > self.evicted_memory:
-                del evicted[next(iter(evicted))]
+                evicted.popitem(last=False)
 
     def _right_too_early(self, key: str) -> None:
         """A demand miss on a prefetched key evicted unused: the guess was right, the entry went first."""

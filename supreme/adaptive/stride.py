@@ -30,6 +30,7 @@ cleared), so a repeated key costs one dict lookup and a key without a trailing i
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import cast
 
 from supreme.adaptive.synapses import AdaptiveConfigError
@@ -52,7 +53,8 @@ class StridePredictor:
         self.max_prefixes = int(max_prefixes)
         self.min_state = int(min_state)
         # prefix -> [last number, stride, state]
-        self._table: dict[str, list[int]] = {}
+        # OrderedDict: a plain dict as a FIFO makes next(iter(d)) skip every slot deleted since its resize
+        self._table: OrderedDict[str, list[int]] = OrderedDict()
         self._memo: dict[str, object] = {}  # key -> its split (repeated keys skip rstrip and int())
         self.observed = 0
 
@@ -88,7 +90,7 @@ class StridePredictor:
         entry = table.get(head)
         if entry is None:
             if len(table) >= self.max_prefixes:
-                del table[next(iter(table))]
+                table.popitem(last=False)
             table[head] = [n, 0, 0]
             return None
         d = n - entry[0]
