@@ -303,3 +303,11 @@ def test_opt_class_needs_array_of_right_length() -> None:
     ids = list(np.random.default_rng(1).integers(0, 30, 300))
     p = OPT(5, Trace.from_ids(ids).next_access())
     assert run(p, ids).count(True) > 0
+
+
+def test_lirs_never_holds_more_than_its_capacity_after_a_ghost_hit() -> None:
+    # 1 2 1 0 at capacity 1: the ghost hit on 1 left ghost 2 at S's bottom, and 0 was admitted
+    # beside 1 (2 entries in a 1-entry cache, fewer misses than Belady's MIN) until S was pruned
+    p = make_policy("lirs", 1)
+    hits = [p.request(k) for k in (1, 2, 1, 0, 1)]
+    assert hits == [False] * 5 and list(p.keys()) == [1] and p.used == 1
