@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from supreme.cache.policies import POLICIES, make_policy
 from supreme.cache.policies.base import EvictionPolicy
 
@@ -21,7 +23,7 @@ def base_name(spec: str) -> str:
     return spec.partition(":")[0]
 
 
-def make(name: str, capacity: int) -> EvictionPolicy:
-    """``make_policy(name, capacity)`` from the registry."""
-    policy: EvictionPolicy = make_policy(name, capacity)
+def make(name: str, capacity: int, track: Sequence[str] = ()) -> EvictionPolicy:
+    """``make_policy(name, capacity, track=track)`` from the registry."""
+    policy: EvictionPolicy = make_policy(name, capacity, track=track)
     return policy

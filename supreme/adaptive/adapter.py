@@ -91,13 +91,14 @@ from typing import Any
 
 import numpy as np
 
-from supreme.adaptive import _policies
+from supreme.adaptive import _policies, family
 from supreme.adaptive.analyzer import AnalysisReport
 from supreme.adaptive.prefetch import PrefetchEngine
+from supreme.adaptive.prefetch_rules import PrefetchRules
 from supreme.adaptive.prefetch_stats import PrefetchStats
 from supreme.adaptive.shadow import ShadowBank, lower_bound, paired_gain
 from supreme.adaptive.synapses import AdaptiveConfigError
-from supreme.cache.protocols import AdaptationTarget
+from supreme.cache.protocols import AdaptationTarget, SwitchResult
 from supreme.events import NULL_LOG, EventLog
 
 __all__ = ["DEFAULT_CANDIDATES", "Adaptation", "AdapterSettings", "CacheAdapter"]
@@ -125,14 +126,20 @@ class AdapterSettings:
     history_decay: float = 0.8  # weight of each older window's shadow batches (0: this window only)
     history_windows: int = 8  # windows of shadow batches kept for the decision (at one demand size)
     dormant_max_cycles: int = 16  # longest rest of a candidate far behind (0: replay every candidate always)
-    start_policy: str | None = "s3fifo"  # None: keep the target's policy until a shadow wins
+    start_policy: str | None = "lrfu"  # None: keep the target's policy until a shadow wins
+    retune_in_place: bool = True  # move between tracked members of a family (LRFU horizons) in place
+    retune_margin: float = 0.0  # hit-ratio lead a family member needs for an in-place move
+    retune_batches: int = 8  # ... over the most recent batches (8: one window)
+    switch_warmup_fills: float = 16.0  # shadow fills before a switch out of the family (cold-start bias)
+    early_retune_fills: float = 2.0  # first window: a free in-family retune after this many fills (0: off)
     adapt_policy: bool = True
     adapt_budget: bool = True
     adapt_threshold: bool = True
-    budget_init_frac: float = 1 / 8
+    budget_init_frac: float = 1 / 16
     budget_min_frac: float = 1 / 32
     budget_max_frac: float = 1 / 2
     budget_step_frac: float = 1 / 16
+    budget_grow: float = 1.0  # growth factor per cycle when prefetch slots earn more (or one step)
     budget_tolerance: float = 0.1
     acc_low: float = 0.25
     acc_high: float = 0.6
@@ -152,7 +159,7 @@ class Adaptation:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-class CacheAdapter:
+class CacheAdapter(PrefetchRules):
     """Applies budget, policy and threshold adaptations to a target cache and a prefetch engine."""
 
     def __init__(
@@ -193,6 +200,10 @@ class CacheAdapter:
                                       self.budget - self.prefetch_budget, current_policy,
                                       rate=s.shadow_rate, min_shadow_capacity=s.min_shadow_capacity)
         self.current_policy = current_policy
+        # candidates the target's policy can retune to in place (set when the adapter builds it)
+        self._family_of = candidates if s.retune_in_place else []
+        self._tracked: list[str] = []
+        self._fills = 0.0  # shadow fills seen (the cold-start bias fades with them)
         self._streak_name: str | None = None
         self._streak = 0
         self._hist: list[dict[str, np.ndarray]] = []  # per window: batch hit ratios per candidate
@@ -246,12 +257,6 @@ class CacheAdapter:
         self.history.extend(made)
         return made
 
-    def _clamp_budget(self, entries: int) -> int:
-        s = self.settings
-        lo = max(1, math.floor(self.budget * s.budget_min_frac))
-        hi = max(lo, math.floor(self.budget * s.budget_max_frac))
-        return int(min(hi, max(lo, entries)))
-
     def observe(self, key: Hashable) -> None:
         """Hot path: feed one demand access to the shadows."""
         if self.shadows is not None:
@@ -295,11 +300,14 @@ class CacheAdapter:
         if bank.sampled < s.min_window:
             return []
         ratios, best, gain, t = self._evidence(bank)
+        self._fills += bank.sampled / max(1.0, bank.rate * bank.capacity)
         self._rest_losers(bank)
-        need, cost = self._required_gain(bank, ratios)
-        if best == self.current_policy or not (gain >= need and t >= s.switch_t):
+        need, cost = self._required_gain(bank, ratios, best)
+        free = best in family.members(self.current_policy, self._tracked)
+        warm = free or self._fills >= s.switch_warmup_fills
+        if best == self.current_policy or not (gain >= need and t >= s.switch_t and warm):
             self._streak_name, self._streak = None, 0
-            return []
+            return self._retune_to_leader(bank, now)
         self._streak = self._streak + 1 if best == self._streak_name else 1
         self._streak_name = best
         if self._streak < s.switch_patience:
@@ -320,7 +328,43 @@ class CacheAdapter:
                              f"for {s.switch_patience} cycle(s)")
         return [self._switch(best, now, figures)]
 
-    def _required_gain(self, bank: ShadowBank, ratios: dict[str, float]) -> tuple[float, float]:
+    def _retune_to_leader(self, bank: ShadowBank, now: float) -> list[Adaptation]:
+        """Follow this window's leader among the current policy's tracked family (a free, exact move)."""
+        s = self.settings
+        fam = family.members(self.current_policy, self._tracked)
+        if not fam or self.target is None:
+            return []
+        ratios = family.recent_ratios(self._hist, fam, s.retune_batches) or bank.hit_ratios()
+        lead = family.leader(ratios, fam, self.current_policy, s.retune_margin)
+        if lead is None:
+            return []
+        return [self._switch(lead, now, {
+            "from": self.current_policy, "to": lead, "gain": ratios[lead] - ratios[self.current_policy],
+            "required_gain": s.retune_margin, "switch_cost_misses": 0.0, "sampled": bank.sampled,
+            "reason": f"{lead} led {self.current_policy}'s family this window; an in-place retune is free",
+            **{f"hit_ratio.{n}": ratios[n] for n in fam if n in ratios}})]
+
+    def early_check_at(self, done: int = 0) -> int:
+        """Accesses into the first window at which :meth:`early_retune` is next due (-1: no more).
+
+        The first after ``early_retune_fills`` demand sizes, then at twice the accesses of the last.
+        """
+        s = self.settings
+        if (self.shadows is None or s.early_retune_fills <= 0 or self._hist
+                or not family.members(self.current_policy, self._tracked)):
+            return -1
+        return 2 * done if done else max(s.min_window, round(s.early_retune_fills * self.shadows.capacity))
+
+    def early_retune(self, now: float) -> list[Adaptation]:
+        """Mid first window: every shadow started cold with the cache, and an in-family move is free."""
+        bank = self.shadows
+        if bank is None or bank.sampled < 1 or self._hist:
+            return []
+        made = self._retune_to_leader(bank, now)
+        self.history.extend(made)
+        return made
+
+    def _required_gain(self, bank: ShadowBank, ratios: dict[str, float], best: str) -> tuple[float, float]:
         """(hit-ratio gain a switch needs, the switch's priced cost in misses).
 
         The gain must reach the absolute margin, ``switch_margin_rel`` of the current miss ratio
@@ -331,7 +375,8 @@ class CacheAdapter:
         s = self.settings
         cur = ratios.get(self.current_policy, math.nan)
         miss = 1.0 - cur if math.isfinite(cur) else 1.0
-        cost = s.switch_cost * bank.capacity
+        free = best in family.members(self.current_policy, self._tracked)
+        cost = 0.0 if free else s.switch_cost * bank.capacity
         horizon = s.switch_payback_windows * bank.sampled / bank.rate  # raw accesses
         price = cost / horizon if horizon > 0 else math.inf
         return max(s.switch_margin, s.switch_margin_rel * miss, price), cost
@@ -380,8 +425,9 @@ class CacheAdapter:
         s = self.settings
         self._cycle += 1
         if s.dormant_max_cycles > 0:
+            free = family.members(self.current_policy, self._tracked)  # free moves: always judged
             for name in self._replayed:  # judged on this window's replay only
-                if name == self.current_policy or name not in bank.shadows:
+                if name == self.current_policy or name not in bank.shadows or name in free:
                     continue
                 _, gain, t = self._paired[name]
                 if gain <= -s.switch_margin and t <= -s.switch_t:
@@ -396,7 +442,13 @@ class CacheAdapter:
 
     def _switch(self, name: str, now: float, figures: dict[str, Any]) -> Adaptation:
         assert self.target is not None
-        result = self.target.switch_policy(name)
+        if name in family.members(self.current_policy, self._tracked) and self.target.retune_policy(name):
+            result = SwitchResult(True, 0, 0)
+            figures["in_place"] = True
+        else:
+            track = family.members(name, self._family_of)
+            result = self.target.switch_policy(name, track=track)
+            self._tracked = track if result.switched else self._tracked
         figures.update(migrated=result.migrated, lost=result.lost)
         if not result.switched:
             figures["reason"] = "switch aborted: the new policy would have lost resident entries"
@@ -407,94 +459,3 @@ class CacheAdapter:
                 self.shadows.set_current(name)
             adaptation = self._emit(now, "switch_policy", "ok", figures)
         return adaptation
-
-    def _adapt_budget(self, window: PrefetchStats, occupancy: float, now: float) -> list[Adaptation]:
-        s = self.settings
-        bank = self.shadows
-        assert bank is not None and self.target is not None
-        n = window.demand_accesses
-        old = self.prefetch_budget
-        engine = self.engine
-        if engine is not None and engine.all_muted:
-            # only probes are issued: give the prefetch area back to demand entries (to 0 — the
-            # floor is for measuring, and probes are measured as low-priority demand inserts)
-            return self._set_budget(0, "every predictor is muted: prefetching does not pay", now, {})
-        if old == 0 and engine is not None and not self._budget_off:
-            return self._set_budget(self._clamp_budget(0), "a predictor is un-muted: prefetch area back",
-                                    now, {})
-        if old == 0 and self._budget_off:
-            # given up for low utility: re-measure at the floor now and then (exponential back-off),
-            # since low-priority prefetches in the demand area may be judged unfairly by its policy
-            self._off_cycles += 1
-            if self._off_cycles >= self._off_wait:
-                self._budget_off = False
-                self._off_cycles = 0
-                return self._set_budget(self._clamp_budget(0), "re-measuring the prefetch area at its floor",
-                                        now, {"cycles_off": self._off_wait})
-        if n == 0 or bank.sampled < s.min_window:
-            return []
-        md = bank.marginal_hits_per_slot()
-        mp = window.timely / max(occupancy, 1.0) / n
-        step = max(1, round(self.budget * s.budget_step_frac))
-        floor = self._clamp_budget(0)
-        if mp > md * (1 + s.budget_tolerance) and mp > 0:
-            new = floor if old == 0 else self._clamp_budget(old + step)
-            why = "prefetch slots earn more hits than the last demand slots"
-            self._budget_off = False
-            self._off_wait = 2
-        elif mp < md * (1 - s.budget_tolerance):
-            if old <= floor:
-                # the floor is for measuring; prefetches still land, low-priority, in the demand area,
-                # where their hits keep being counted (a return to the floor when they earn more)
-                if not self._budget_off and self._off_cycles == 0 and self._probed:
-                    self._off_wait = min(2 * self._off_wait, 32)  # a failed re-measure: wait longer
-                new, self._budget_off, self._probed = 0, True, True
-                why = "even at the floor, prefetch slots earn fewer hits than the last demand slots"
-            else:
-                new = self._clamp_budget(old - step)
-                why = "the last demand slots earn more hits than prefetch slots"
-        else:
-            return []
-        return self._set_budget(new, why, now, {
-            "prefetch_hits_per_slot": mp, "demand_marginal_hits_per_slot": md,
-            "prefetch_occupancy": occupancy, "timely": window.timely, "accesses": n,
-        })
-
-    def _set_budget(self, new: int, why: str, now: float, figures: dict[str, Any]) -> list[Adaptation]:
-        old = self.prefetch_budget
-        if new == old or self.target is None or self.shadows is None:
-            return []
-        self.prefetch_budget = new
-        self.target.set_prefetch_budget(new)
-        self.shadows.resize(self.budget - new)
-        return [self._emit(now, "resize", "ok", {
-            "reason": why, "prefetch_budget_from": old, "prefetch_budget_to": new,
-            "demand_size_to": self.budget - new, "budget": self.budget, **figures,
-        })]
-
-    def _adapt_threshold(self, window: PrefetchStats, occupancy: float, now: float) -> list[Adaptation]:
-        s = self.settings
-        engine = self.engine
-        assert engine is not None
-        if window.issued < s.min_issued:
-            return []
-        # a window counts uses of entries prefetched in the window before, so its ratio can pass 1
-        acc = min(1.0, window.accuracy)
-        old = engine.threshold
-        room = self.prefetch_budget == 0 or not (occupancy >= 0.9 * self.prefetch_budget)
-        if acc < s.acc_low:
-            new, why = min(s.threshold_max, old + s.threshold_step), f"accuracy {acc:.3f} < {s.acc_low}"
-        elif acc > s.acc_high and room:
-            new = max(s.threshold_min, old - s.threshold_step)
-            why = f"accuracy {acc:.3f} > {s.acc_high} and prefetch budget not full"
-        else:
-            return []
-        new = round(new, 6)
-        if new == old:
-            return []
-        engine.threshold = new
-        return [self._emit(now, "set_threshold", "ok", {
-            "reason": why, "threshold_from": old, "threshold_to": new, "accuracy": acc,
-            "issued": window.issued, "used": window.used, "wasted": window.wasted,
-            "prefetch_occupancy": occupancy, "prefetch_budget": self.prefetch_budget,
-        })]

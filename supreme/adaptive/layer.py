@@ -100,6 +100,7 @@ class AdaptiveLayer:
         self.adaptations: list[Adaptation] = list(adapter.history) if adapter is not None else []
         bank = adapter.shadows if adapter is not None else None
         self._observe = bank.appender if bank is not None else None
+        self._early_at = adapter.early_check_at() if adapter is not None else -1
 
     def offer_target(self, target: AdaptationTarget, now: float | None = None) -> None:
         """A cache offers itself as the adapter's target (``CacheManager`` does, when built with this layer).
@@ -135,6 +136,9 @@ class AdaptiveLayer:
         observe = self._observe
         if observe is not None:
             observe(key)
+            if self._accesses == self._early_at and self._adapter is not None:
+                self.adaptations.extend(self._adapter.early_retune(now))
+                self._early_at = self._adapter.early_check_at(self._accesses)
         nxt = self._next_cycle
         if nxt is None:
             self._next_cycle = now + self.cycle_seconds

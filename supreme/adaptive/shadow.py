@@ -282,9 +282,9 @@ class ShadowBank:
         self._apply_pending()
 
     def _evaluate(self) -> dict[str, np.ndarray]:
-        if self._flags is not None:
-            return self._flags
         window = self._window
+        if self._flags is not None and self._fed_raw == len(window):
+            return self._flags  # the hot path appends to the window directly: its length tells news
         step = max(1, min(self.max_window, self._id_limit // 4))  # a chunk's new ids fit after a renewal
         while self._fed_raw < len(window):
             chunk = window[self._fed_raw: self._fed_raw + step]

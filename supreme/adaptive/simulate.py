@@ -71,20 +71,27 @@ class SimCache(TwoAreaStore):
         """Name of the demand policy, as asked for."""
         return self._policy_name
 
-    def switch_policy(self, name: str) -> SwitchResult:
+    def switch_policy(self, name: str, track: Sequence[str] = ()) -> SwitchResult:
         """Migrate residents into a fresh ``name`` policy, most recent last; abort if one would be lost."""
         old = self.policy
         order = [k for k in self._recency if k in old] if self._recency is not None else list(old.keys())
         if self._tail:
-            migrated, lost, forced = self._migrate_warm(lambda: _policies.make(name, old.capacity), order,
-                                                        self._tail)
+            migrated, lost, forced = self._migrate_warm(lambda: _policies.make(name, old.capacity, track),
+                                                        order, self._tail)
         else:
-            migrated, lost, forced = self._migrate(_policies.make(name, old.capacity), order)
+            migrated, lost, forced = self._migrate(_policies.make(name, old.capacity, track), order)
         if lost:
             return SwitchResult(False, migrated, lost)
         self._policy_name = name
         self._evicted(forced)
         return SwitchResult(True, migrated, 0)
+
+    def retune_policy(self, name: str) -> bool:
+        """Make the demand policy ``name`` in place when it tracks that spec (no migration, no loss)."""
+        if not self.policy.retune(name):
+            return False
+        self._policy_name = name
+        return True
 
     def set_prefetch_budget(self, entries: int) -> None:
         """Move the split: the demand area shrinks or grows by the difference."""

@@ -12,7 +12,7 @@ JSON with the L1 shape ``before`` and ``after``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from supreme.cache.protocols import SwitchResult
@@ -30,11 +30,18 @@ class L1Adaptation:
     _log: EventLog
     _now: Callable[[], float]
 
-    def switch_policy(self, name: str, capacity: int | None = None) -> SwitchResult:
+    def switch_policy(self, name: str, capacity: int | None = None,
+                      track: Sequence[str] = ()) -> SwitchResult:
         """Replace L1's policy by ``name``, migrating its residents (aborted rather than lose one)."""
-        adj = self.l1.switch_policy(name, capacity)
+        adj = self.l1.switch_policy(name, capacity, track)
         self._record_adaptation("switch_policy", adj, {"to": name})
         return SwitchResult(adj.applied, adj.migrated, adj.lost)
+
+    def retune_policy(self, name: str) -> bool:
+        """Make L1's policy ``name`` in place when it tracks that spec (exact; nothing migrates)."""
+        adj = self.l1.retune_policy(name)
+        self._record_adaptation("retune_policy", adj, {"to": name})
+        return adj.applied
 
     @property
     def policy_name(self) -> str:

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 __all__ = ["AccessObserver", "AdaptationTarget", "Loader", "PrefetchTarget", "SwitchResult"]
@@ -56,8 +56,15 @@ class AdaptationTarget(Protocol):
         """Total capacity shared by demand and prefetched entries."""
         ...
 
-    def switch_policy(self, name: str) -> SwitchResult:
-        """Replace the demand policy by ``name``, migrating residents (abort rather than lose entries)."""
+    def switch_policy(self, name: str, track: Sequence[str] = ()) -> SwitchResult:
+        """Replace the demand policy by ``name``, migrating residents (abort rather than lose entries).
+
+        ``track``: specs of the same family the new policy keeps state for (see ``retune_policy``).
+        """
+        ...
+
+    def retune_policy(self, name: str) -> bool:
+        """Make the demand policy ``name`` in place, exactly (a tracked spec of its family); False if not."""
         ...
 
     def set_prefetch_budget(self, entries: int) -> None:

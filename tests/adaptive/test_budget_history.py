@@ -222,12 +222,12 @@ def test_a_switch_needs_a_relative_margin_and_must_repay_its_cost() -> None:
     bank = ShadowBank(["lru", "lfu"], 1000, "lru", rate=1.0)
     for i in range(40_000):  # a long window: the cost is repaid, the relative margin binds
         bank.access(f"k{i % 3000}")
-    need, cost = adapter._required_gain(bank, {"lru": 0.5})
+    need, cost = adapter._required_gain(bank, {"lru": 0.5}, "lfu")
     assert cost == 500 and need == pytest.approx(0.02 * 0.5)
-    need, _ = adapter._required_gain(bank, {"lru": 0.95})
+    need, _ = adapter._required_gain(bank, {"lru": 0.95}, "lfu")
     assert need == pytest.approx(max(0.001, 500 / (8 * 40_000)))  # few misses: the price binds
     bank.reset_window()
     for i in range(1000):  # a short window: 500 misses over 8 windows of 1000 accesses
         bank.access(f"k{i}")
-    need, _ = adapter._required_gain(bank, {"lru": 0.5})
+    need, _ = adapter._required_gain(bank, {"lru": 0.5}, "lfu")
     assert need == pytest.approx(500 / 8000)

@@ -99,7 +99,7 @@ def test_switch_aborts_rather_than_lose(monkeypatch: pytest.MonkeyPatch) -> None
     cache = SimCache(10, "lru", track_recency=True)
     for i in range(8):
         cache.access(f"k{i}")
-    monkeypatch.setattr(_policies, "make", lambda name, cap: Refusing(cap))
+    monkeypatch.setattr(_policies, "make", lambda name, cap, track=(): Refusing(cap))
     result = cache.switch_policy("refusing")
     assert not result.switched and result.lost == 1
     assert cache.policy_name == "lru" and "k3" in cache.policy

@@ -144,7 +144,7 @@ def test_no_switch_without_a_significant_advantage() -> None:
 def test_start_policy_is_applied_and_logged() -> None:
     keys = wl.zipf_shifting(2000, n_keys=300, seed=9).keys
     r = simulate_adaptive(keys, 40, adaptive=True, prefetch=False,
-                          settings=AdapterSettings(candidates=("lru", "s3fifo")))
+                          settings=AdapterSettings(candidates=("lru", "s3fifo"), start_policy="s3fifo"))
     assert r["policy_switches"] >= 1
     pol = _policies.make("s3fifo", 40)
     expected = sum(1 for k in keys if not pol.request(k))

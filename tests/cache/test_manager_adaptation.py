@@ -291,10 +291,14 @@ def test_manager_offers_itself_to_the_layers_adapter(clock: ManualClock, event_l
     m = CacheManager(LRU(30), clock=clock, adaptive=layer, event_log=event_log)
     assert adapter.target is m and adapter.budget == 30
     # the adapter's start policy is applied to the real L1, as for a target given at construction
-    assert m.policy_name == "s3fifo" and adapter.current_policy == "s3fifo"
+    assert m.policy_name == "lrfu" and adapter.current_policy == "lrfu"
     assert [a.operation for a in layer.adaptations] == ["switch_policy"]
     (row,) = adaptation_rows(event_log)
-    assert row["detail"]["before"]["policy"] == "lru" and row["detail"]["after"]["policy"] == "s3fifo"
+    assert row["detail"]["before"]["policy"] == "lru" and row["detail"]["after"]["policy"] == "lrfu"
+    # built keeping every LRFU candidate's scores: a move between horizons is in place
+    from supreme.cache.policies.lrfu_tracked import TrackedLRFU
+
+    assert isinstance(m.l1.policy, TrackedLRFU) and m.l1.policy.tracked == (2.0, 4.0, 8.0, 16.0, 32.0)
 
 
 def test_an_adapter_assigned_later_adopts_the_offer(clock: ManualClock) -> None:
@@ -347,9 +351,9 @@ def test_attached_adapter_with_a_prefetch_engine_splits_the_budget(clock: Manual
     layer.adapter = CacheAdapter(None, engine, capacity=10, settings=AdapterSettings(start_policy=None),
                                  event_log=event_log)
     adapter = layer.adapter
-    assert adapter.target is m and adapter.prefetch_budget == 8  # 1/8 of the real L1's 64
-    assert m.l1.prefetch_capacity == 8 and m.l1.policy.capacity == 56 and m.budget == 64
-    assert adapter.shadows is not None and adapter.shadows.capacity == 56
+    assert adapter.target is m and adapter.prefetch_budget == 4  # 1/16 of the real L1's 64
+    assert m.l1.prefetch_capacity == 4 and m.l1.policy.capacity == 60 and m.budget == 64
+    assert adapter.shadows is not None and adapter.shadows.capacity == 60
     assert [r["detail"]["adaptation"] for r in adaptation_rows(event_log)] == ["set_prefetch_budget"]
     with pytest.raises(AdaptiveConfigError, match="already has a target"):
         adapter.attach_target(m)

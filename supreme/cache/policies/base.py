@@ -136,6 +136,10 @@ class EvictionPolicy(ABC):
         self._used -= self._sizes.pop(key)
         return True
 
+    def retune(self, spec: str) -> bool:
+        """Become policy ``spec`` in place, exactly, if this policy kept what it needs; False if not."""
+        return False
+
     def resize(self, capacity: int) -> list[Hashable]:
         """Change capacity, evicting as the new size forces; return evicted keys."""
         self._check_capacity(capacity)

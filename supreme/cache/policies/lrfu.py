@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import OrderedDict
 from collections.abc import Hashable
 from typing import ClassVar
 
@@ -89,7 +90,9 @@ class LRFU(EvictionPolicy):
         self._seq = 0  # heap tie-break: a later update ranks after an earlier one with the same A
         self._entries: dict[Hashable, tuple[float, int]] = {}  # key -> (A, seq) of its live heap entry
         self._heap: list[tuple[float, int, Hashable]] = []
-        self._ghost: dict[Hashable, float] = {}  # evicted key -> A, oldest first
+        # evicted key -> A, oldest first; an OrderedDict because a plain dict used as a FIFO makes
+        # next(iter(d)) skip every slot deleted since its last resize (3 µs per eviction at 10,000)
+        self._ghost: OrderedDict[Hashable, float] = OrderedDict()
 
     @property
     def spec(self) -> str:
@@ -115,7 +118,7 @@ class LRFU(EvictionPolicy):
             self._entries = {k: (a * scale, seq) for k, (a, seq) in self._entries.items()}
             self._heap = [(a, seq, k) for k, (a, seq) in self._entries.items()]
             heapq.heapify(self._heap)
-            self._ghost = {k: a * scale for k, a in self._ghost.items()}
+            self._ghost = OrderedDict((k, a * scale) for k, a in self._ghost.items())
         self._w = w
         return w
 
@@ -152,7 +155,7 @@ class LRFU(EvictionPolicy):
             ghost = self._ghost
             ghost[key] = k
             if len(ghost) > self.history:
-                del ghost[next(iter(ghost))]
+                ghost.popitem(last=False)
         return key
 
     def _on_remove(self, key: Hashable) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from supreme.cache.policies.arc import ARC
@@ -16,7 +17,8 @@ from supreme.cache.policies.hyperbolic import Hyperbolic
 from supreme.cache.policies.lecar import LeCaR
 from supreme.cache.policies.lfu import LFU
 from supreme.cache.policies.lirs import LIRS
-from supreme.cache.policies.lrfu import LRFU
+from supreme.cache.policies.lrfu import DEFAULT_HORIZON, LRFU
+from supreme.cache.policies.lrfu_tracked import TrackedLRFU
 from supreme.cache.policies.lru import LRU
 from supreme.cache.policies.opt import OPT
 from supreme.cache.policies.s3fifo import S3FIFO
@@ -25,7 +27,7 @@ from supreme.cache.policies.ttl import TTL
 from supreme.cache.policies.twoq import TwoQ
 from supreme.cache.policies.wtinylfu import WTinyLFU
 
-__all__ = ["ALIASES", "POLICIES", "make_policy", "normalize_name", "split_spec"]
+__all__ = ["ALIASES", "POLICIES", "TRACKING", "make_policy", "normalize_name", "split_spec"]
 
 POLICIES: dict[str, type[EvictionPolicy]] = {
     "lru": LRU,
@@ -87,11 +89,24 @@ def split_spec(name: str) -> tuple[str, dict[str, float]]:
     return key, {param: value}
 
 
-def make_policy(name: str, capacity: int, **kwargs: Any) -> EvictionPolicy:
-    """Build policy ``name`` of ``capacity``; ``ttl=`` and ``clock=`` wrap it in :class:`TTL`."""
+#: policies that can keep the state of other members of their family, so ``retune`` to them is exact
+TRACKING: dict[str, type[EvictionPolicy]] = {"lrfu": TrackedLRFU}
+
+
+def make_policy(name: str, capacity: int, *, track: Sequence[str] = (), **kwargs: Any) -> EvictionPolicy:
+    """Build policy ``name`` of ``capacity``; ``ttl=`` and ``clock=`` wrap it in :class:`TTL`.
+
+    ``track``: other specs of the same family (``["lrfu:2", "lrfu:32"]`` for ``"lrfu"``) whose state
+    the policy keeps too, so that ``policy.retune(spec)`` to one of them is exact; specs of another
+    family, and policies that cannot track (all but LRFU), ignore it.
+    """
     base, spec_kwargs = split_spec(name)
     cls = POLICIES[base]
     kwargs = {**spec_kwargs, **kwargs}
+    horizons = [split_spec(t)[1].get("horizon", DEFAULT_HORIZON) for t in track if split_spec(t)[0] == base]
+    if base in TRACKING and horizons:
+        cls = TRACKING[base]
+        kwargs["track"] = horizons
     ttl = kwargs.pop("ttl", None)
     clock = kwargs.pop("clock", None)
     try:

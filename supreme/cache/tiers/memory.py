@@ -383,7 +383,15 @@ class MemoryTier(TwoAreaStore):
         demand, prefetched = self._split(budget, prefetch)
         return self._drop(prefetched) + self._drop(demand)
 
-    def switch_policy(self, name: str, capacity: int | None = None) -> Adjustment:
+    def retune_policy(self, name: str) -> Adjustment:
+        """Make the demand policy ``name`` in place if it tracks that spec (nothing moves); else not."""
+        with self._lock:
+            self._drain_locked()
+            before = self.shape()
+            applied = self.policy.retune(name)
+            return Adjustment(applied, len(self._data) if applied else 0, 0, [], before, self.shape())
+
+    def switch_policy(self, name: str, capacity: int | None = None, track: Sequence[str] = ()) -> Adjustment:
         """Replace the demand policy by ``name`` (of ``capacity``, default the current demand capacity),
         migrating the residents least valuable first; abort (nothing changes) if one that fits is lost.
 
@@ -395,7 +403,7 @@ class MemoryTier(TwoAreaStore):
             self._drain_locked()
             old = self.policy
             before = self.shape()
-            new = make_policy(name, old.capacity if capacity is None else capacity)
+            new = make_policy(name, old.capacity if capacity is None else capacity, track=track)
             order, how = _value_order(old, list(self._data))
             before["migration_order"] = how
             migrated, lost, forced = self._migrate(new, order)
