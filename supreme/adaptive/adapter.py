@@ -11,8 +11,9 @@ compares two marginal utilities, both in "demand hits per slot per access":
   slot earned on average (an over-estimate of its marginal value, so growth is conservative:
   ``P`` moves by ``B/16`` only when one utility exceeds the other by more than 10 %).
 
-``P`` stays within ``[B/32, B/2]`` while prefetching is on (the floor keeps measuring it), and falls
-to 0 while every predictor of the engine is muted (only probes are issued then, measured as
+``P`` starts at ``B/16`` (``B/8`` cost a small cache a window of demand slots where prefetching
+cannot help) and stays within ``[B/32, B/2]`` while prefetching is on (the floor keeps measuring
+it), and falls to 0 while every predictor of the engine is muted (only probes are issued then, measured as
 low-priority inserts into the demand area); it returns to the floor when one is un-muted.  It also
 falls to 0 when, *at the floor*, a prefetch slot still earns fewer hits than the last demand slots
 (an accurate predictor with negligible coverage: one slot of a small cache is worth more to demand
@@ -47,6 +48,19 @@ cold) and a transient gain fades, so the gain must repay ``switch_cost`` misses 
 
 Batch means (the remedy for autocorrelated simulation output) keep one lucky burst from triggering
 a switch; the paired test needs far fewer accesses than two independent ratios, so patience is 1.
+No switch out of the current family before the shadows have seen ``switch_warmup_fills`` fills:
+every shadow starts cold, and a cold-start lead (S3-FIFO's, over a young LRFU) fades.
+
+Free moves within a family (``retune_in_place``): a switch into LRFU builds a
+:class:`~supreme.cache.policies.lrfu_tracked.TrackedLRFU` keeping every key's score at every LRFU
+candidate horizon, so moving between horizons is exact and costs no miss (the target's
+``retune_policy``).  Such a move needs no price, no significance and no patience: each cycle the
+cache follows the family member with the best hit ratio over the last ``retune_batches`` batch
+means (one window), by more than ``retune_margin``.  Members of the current family never rest.
+After a hot set moves, a short horizon leads within a window and the old set is forgotten at once
+(its short-horizon scores have decayed, which an in-place change of the decay rate does not give).
+In the first window, with every shadow cold and the cache on its start policy, the same rule is
+also applied after ``early_retune_fills`` demand sizes of accesses and again at each doubling.
 
 History (``history_decay`` > 0, the default): the batch means of up to ``history_windows`` earlier
 windows at the same demand size enter ``best``, ``mean(d)`` and ``t`` with weight ``decay^age``
@@ -68,8 +82,9 @@ Candidates: besides the classic policies, LRFU (:mod:`supreme.cache.policies.lrf
 of 2 to 32 cache sizes.  Choosing among them is how the adapter learns *how fast popularity moves*:
 bursts around volatile symbols want a long memory (16-32), a candle walk a short one (LRU-like).
 
-Start policy: a live cache starts on ``start_policy`` (S3-FIFO: Yang et al., SOSP 2023 — robust here
-and cheap per access) when it is a candidate, logged as an ordinary switch.
+Start policy: a live cache starts on ``start_policy`` when it is a candidate, logged as an ordinary
+switch: LRFU at horizon 8 (tracked), so the first windows can move along the horizons for free;
+S3-FIFO (Yang et al., SOSP 2023) was the start before horizons could be retuned in place.
 
 (c) Prefetch threshold
 ----------------------
@@ -139,7 +154,6 @@ class AdapterSettings:
     budget_min_frac: float = 1 / 32
     budget_max_frac: float = 1 / 2
     budget_step_frac: float = 1 / 16
-    budget_grow: float = 1.0  # growth factor per cycle when prefetch slots earn more (or one step)
     budget_tolerance: float = 0.1
     acc_low: float = 0.25
     acc_high: float = 0.6

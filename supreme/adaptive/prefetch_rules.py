@@ -74,7 +74,7 @@ class PrefetchRules:
         step = max(1, round(self.budget * s.budget_step_frac))
         floor = self._clamp_budget(0)
         if mp > md * (1 + s.budget_tolerance) and mp > 0:
-            new = floor if old == 0 else self._clamp_budget(max(old + step, round(old * s.budget_grow)))
+            new = floor if old == 0 else self._clamp_budget(old + step)
             why = "prefetch slots earn more hits than the last demand slots"
             self._budget_off = False
             self._off_wait = 2
