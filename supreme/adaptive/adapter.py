@@ -46,6 +46,8 @@ demand tail into it first, ``SimCache``: 0-0.5 misses per slot measured on ``zip
 cold) and a transient gain fades, so the gain must repay ``switch_cost`` misses per slot within
 ``switch_payback_windows`` windows.
 
+A window with fewer than ``min_window`` sampled accesses is not judged and carries over into the
+next cycle (a cache serving 60 requests a minute is judged every few cycles, not never).
 Batch means (the remedy for autocorrelated simulation output) keep one lucky burst from triggering
 a switch; the paired test needs far fewer accesses than two independent ratios, so patience is 1.
 No switch out of the current family before the shadows have seen ``switch_warmup_fills`` fills:
@@ -289,8 +291,8 @@ class CacheAdapter(PrefetchRules):
                 out.extend(self._adapt_budget(window, occupancy, now))
             if s.adapt_threshold:
                 out.extend(self._adapt_threshold(window, occupancy, now))
-        if self.shadows is not None:
-            self.shadows.reset_window()
+        if self.shadows is not None and self.shadows.sampled >= s.min_window:
+            self.shadows.reset_window()  # a window too short to judge carries over into the next
         if self._log.enabled:
             self._log.record(now, "learning_cycle", "Cache_Adapter", "Apply adaptations", "ok",
                              detail=json.dumps({"count": len(out)}))

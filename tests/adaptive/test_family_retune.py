@@ -105,3 +105,11 @@ def test_no_switch_out_of_the_family_before_the_warm_up() -> None:
                                                                       switch_warmup_fills=0), **kw)
     assert never["final_policy"].startswith("lrfu") and soon["final_policy"] == "fifo"
     assert soon["miss_ratio"] < never["miss_ratio"] - 0.1
+
+
+def test_a_window_too_short_to_judge_carries_over_to_the_next_cycle() -> None:
+    # 60 requests per 60-s cycle against min_window 200: judged every fourth cycle, not never
+    work = wl.candle_walk(6_000, seed=1)
+    s = AdapterSettings(candidates=("lru", "lfu"), start_policy="lfu", min_window=200)
+    r = simulate_adaptive(work.keys, 100, adaptive=True, prefetch=False, rate=1.0, settings=s)
+    assert r["final_policy"] == "lru" and r["policy_switches"] >= 2
