@@ -43,11 +43,13 @@ import heapq
 import math
 from collections import OrderedDict
 from collections.abc import Hashable
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from supreme.cache.policies.base import EvictionPolicy, PolicyError
 
-__all__ = ["DEFAULT_HORIZON", "LRFU", "MIN_HALF_LIFE", "weight_step"]
+__all__ = ["DEFAULT_HORIZON", "LRFU", "MIN_HALF_LIFE", "fifo_put", "weight_step"]
+
+V = TypeVar("V")
 
 #: half-life in capacities when none is given: ranks by frequency over a few cache turnovers
 DEFAULT_HORIZON = 8.0
@@ -55,6 +57,13 @@ DEFAULT_HORIZON = 8.0
 _RESCALE_AT = 2.0**64  # when the weight of a reference passes this, everything is scaled back
 #: below this half-life a reference's weight step would overflow; LRFU is plain LRU there anyway
 MIN_HALF_LIFE = 1e-3
+
+
+def fifo_put(fifo: OrderedDict[Hashable, V], key: Hashable, value: V, limit: int) -> None:
+    """Append ``key`` to a bounded FIFO history, dropping the oldest past ``limit``."""
+    fifo[key] = value
+    if len(fifo) > limit:
+        fifo.popitem(last=False)
 
 
 def weight_step(half_life: float) -> float:
@@ -145,18 +154,19 @@ class LRFU(EvictionPolicy):
     def _pop_victim(self) -> Hashable:
         heap = self._heap
         entries = self._entries
-        while True:
+        while True:  # lazy deletion: skip heap entries superseded by a later update
             k, seq, key = heapq.heappop(heap)
             live = entries.get(key)
             if live is not None and live[1] == seq:
                 break
         del entries[key]
-        if self.history:
-            ghost = self._ghost
-            ghost[key] = k
-            if len(ghost) > self.history:
-                ghost.popitem(last=False)
+        self._remember(key, k)
         return key
+
+    def _remember(self, key: Hashable, a: float) -> None:
+        """An evicted key's ``A`` joins the ghost history (FIFO of ``history`` keys)."""
+        if self.history:
+            fifo_put(self._ghost, key, a, self.history)
 
     def _on_remove(self, key: Hashable) -> None:
         # removed from outside (deleted or invalidated): no history, its references are void

@@ -33,7 +33,7 @@ from collections.abc import Hashable, Sequence
 from operator import add, mul
 
 from supreme.cache.policies.base import PolicyError
-from supreme.cache.policies.lrfu import _RESCALE_AT, DEFAULT_HORIZON, LRFU, weight_step
+from supreme.cache.policies.lrfu import _RESCALE_AT, DEFAULT_HORIZON, LRFU, fifo_put, weight_step
 
 __all__ = ["TrackedLRFU"]
 
@@ -114,22 +114,10 @@ class TrackedLRFU(LRFU):
         v = self._vec[key] = w if old is None else tuple(map(add, old, w))
         self._push(key, v[self._i])
 
-    def _pop_victim(self) -> Hashable:
-        heap = self._heap
-        entries = self._entries
-        while True:
-            _, seq, key = heapq.heappop(heap)
-            live = entries.get(key)
-            if live is not None and live[1] == seq:
-                break
-        del entries[key]
-        v = self._vec.pop(key)
+    def _remember(self, key: Hashable, a: float) -> None:
+        v = self._vec.pop(key)  # every horizon's score goes to the history, not just the active one
         if self.history:
-            ghost = self._ghost_vec
-            ghost[key] = v
-            if len(ghost) > self.history:
-                ghost.popitem(last=False)
-        return key
+            fifo_put(self._ghost_vec, key, v, self.history)
 
     def _on_remove(self, key: Hashable) -> None:
         del self._entries[key]
