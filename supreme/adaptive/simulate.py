@@ -46,6 +46,8 @@ __all__ = ["SimCache", "simulate_adaptive"]
 #: into the new policy, so it starts with the frequencies and scores that tail earns
 WARM_FILLS = 40
 WARM_MAX = 1 << 15
+#: the prefetch area's share of the budget when no adapter sizes it (prefetching on a static policy)
+STATIC_PREFETCH_FRAC = 1 / 8
 
 
 class SimCache(TwoAreaStore):
@@ -172,7 +174,9 @@ def _attach_layer(cache: SimCache, capacity: int, s: AdapterSettings, net: Synap
                   latency: Callable[[str], float] | None, stride: bool, cycle_seconds: float,
                   start: float, event_log: EventLog) -> tuple[AdaptiveLayer, PrefetchEngine | None]:
     """The adaptive layer (adapter and/or prefetch engine) wired to ``cache``, as the manager wires it."""
-    init_p = max(1, round(capacity * s.budget_init_frac)) if prefetch and capacity > 1 else 0
+    # the adapter starts its area small and moves it; without it the area never moves
+    frac = s.budget_init_frac if adaptive and s.adapt_budget else STATIC_PREFETCH_FRAC
+    init_p = max(1, round(capacity * frac)) if prefetch and capacity > 1 else 0
     engine: PrefetchEngine | None = None
     if prefetch:
         engine = PrefetchEngine(net, cache, lambda k: 1, threshold=threshold, fanout=fanout,
