@@ -319,7 +319,7 @@ class CacheAdapter(PrefetchRules):
         self._fills += bank.sampled / max(1.0, bank.rate * bank.capacity)
         self._rest_losers(bank)
         need, cost = self._required_gain(bank, ratios, best)
-        free = best in family.members(self.current_policy, self._tracked)
+        free = best in self._free_moves()
         warm = free or self._fills >= s.switch_warmup_fills
         if best == self.current_policy or not (gain >= need and t >= s.switch_t and warm):
             self._streak_name, self._streak = None, 0
@@ -344,10 +344,14 @@ class CacheAdapter(PrefetchRules):
                              f"for {s.switch_patience} cycle(s)")
         return [self._switch(best, now, figures)]
 
+    def _free_moves(self) -> list[str]:
+        """Members of the current policy's family the live policy can retune to in place ([]: none)."""
+        return family.members(self.current_policy, self._tracked)
+
     def _retune_to_leader(self, bank: ShadowBank, now: float) -> list[Adaptation]:
         """Follow this window's leader among the current policy's tracked family (a free, exact move)."""
         s = self.settings
-        fam = family.members(self.current_policy, self._tracked)
+        fam = self._free_moves()
         if not fam or self.target is None:
             return []
         ratios = family.recent_ratios(self._hist, fam, s.retune_batches) or bank.hit_ratios()
@@ -367,7 +371,7 @@ class CacheAdapter(PrefetchRules):
         """
         s = self.settings
         if (self.shadows is None or s.early_retune_fills <= 0 or self._hist
-                or not family.members(self.current_policy, self._tracked)):
+                or not self._free_moves()):
             return -1
         return 2 * done if done else max(s.min_window, round(s.early_retune_fills * self.shadows.capacity))
 
@@ -391,7 +395,7 @@ class CacheAdapter(PrefetchRules):
         s = self.settings
         cur = ratios.get(self.current_policy, math.nan)
         miss = 1.0 - cur if math.isfinite(cur) else 1.0
-        free = best in family.members(self.current_policy, self._tracked)
+        free = best in self._free_moves()
         cost = 0.0 if free else s.switch_cost * bank.capacity
         horizon = s.switch_payback_windows * bank.sampled / bank.rate  # raw accesses
         price = cost / horizon if horizon > 0 else math.inf
@@ -441,7 +445,7 @@ class CacheAdapter(PrefetchRules):
         s = self.settings
         self._cycle += 1
         if s.dormant_max_cycles > 0:
-            free = family.members(self.current_policy, self._tracked)  # free moves: always judged
+            free = self._free_moves()  # free moves: always judged
             for name in self._replayed:  # judged on this window's replay only
                 if name == self.current_policy or name not in bank.shadows or name in free:
                     continue
@@ -458,7 +462,7 @@ class CacheAdapter(PrefetchRules):
 
     def _switch(self, name: str, now: float, figures: dict[str, Any]) -> Adaptation:
         assert self.target is not None
-        if name in family.members(self.current_policy, self._tracked) and self.target.retune_policy(name):
+        if name in self._free_moves() and self.target.retune_policy(name):
             result = SwitchResult(True, 0, 0)
             figures["in_place"] = True
         else:
