@@ -148,7 +148,7 @@ class AdaptiveLayer:
             pf.after_access(key, now)
             self._last_pred = pf.last_predicted
         else:  # the network's predictions as of its last batch (no flush on the hot path)
-            entry = self.network.predictions.get(key)
+            entry = self.network.lookup(key)
             self._last_pred = entry[1][:1] if entry is not None else ()
 
     def maybe_run(self, now: float) -> bool:

@@ -244,7 +244,7 @@ class PrefetchEngine:
         """
         stride = self.stride.observe(key) if self.stride is not None else None
         thr = self.threshold
-        entry = self.network.predictions.get(key)
+        entry = self.network.lookup(key)
         if entry is None:
             self.last_predicted = ()
             if stride is None or stride[1] < thr:

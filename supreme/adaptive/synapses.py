@@ -38,15 +38,17 @@ and appends the id and the time to two preallocated ``array`` buffers — nothin
 ``batch`` accesses (and before any exact query) :meth:`flush` applies the buffer in one compiled
 pass (:func:`supreme.adaptive._fast.learn`) over flat arrays: activation per node, and per node
 ``2·top_k`` link slots (target id, stored weight).  The pass leaves every node it touched sorted
-strongest first and returns its top ``recall_k`` successors, from which :attr:`predictions`
-(key → (``((successor, confidence), ...)``, successor keys): tuples of atoms, which the garbage
-collector stops tracking) is refreshed — only for nodes whose
-successors changed or whose confidence moved by more than 1/64 since it was last published, so a
-stable node costs no Python work per batch (published confidences are within 1/64 of the exact
-ones).
+strongest first and republishes its top ``recall_k`` successors (target ids and confidences, in
+arrays) — only for nodes whose successors changed or whose confidence moved by more than 1/64 since
+it was last published (published confidences are within 1/64 of the exact ones).  A key's Python
+entry (``((successor, confidence), ...)``, successor keys: tuples of atoms, which the garbage
+collector stops tracking) is built from those arrays when :meth:`lookup` first reads it after a
+republish: the hot path reads one key per access, while a batch republishes most of the nodes it
+touched, so building every republished entry at once cost about three times as much.
 
 * :meth:`predict` is exact: it flushes first.
-* :meth:`recall` / :attr:`predictions` (used by the prefetch engine and the layer on every access)
+* :meth:`lookup` / :meth:`recall` / :attr:`predictions` (the first used by the prefetch engine and the layer
+  on every access)
   are the predictions *as of the last flush*: they lag by at most ``batch - 1`` accesses.  A link
   learnt inside the current batch is not predicted until the batch is applied.  ``batch=1`` gives
   immediate learning (used by the hand-counted tests).
@@ -95,6 +97,9 @@ Prediction = list[tuple[Hashable, float]]
 #: a published entry's links: a tuple of (successor, confidence) pairs — tuples of atoms, which the
 #: garbage collector stops tracking, so a large network adds little to every collection's scan
 Links = tuple[tuple[Hashable, float], ...]
+#: a key's published predictions: its links and their successor keys
+Entry = tuple[Links, tuple[Hashable, ...]]
+_UNBUILT = object()  # lookup: the entry was republished and not built since
 
 
 class AdaptiveConfigError(SupremeError, ValueError):
@@ -168,8 +173,9 @@ class SynapticNetwork:
         self._btimes = array("d")
         self._t_ids = np.zeros(0, np.int64)
         self._outputs(self.batch)
-        #: key -> (its top ``recall_k`` successors with confidence, their keys), as of the last flush
-        self.predictions: dict[Hashable, tuple[Links, tuple[Hashable, ...]]] = {}
+        # key -> (its top ``recall_k`` successors with confidence, their keys) or None, as of the
+        # last flush: built on first lookup after the node was republished (see :meth:`lookup`)
+        self._built: dict[Hashable, Entry | None] = {}
         self.accesses = 0
         self.flushes = 0
 
@@ -211,6 +217,7 @@ class SynapticNetwork:
                 self._grow(2 * self._cap)
             self._keys.append(key)
         self._ids[key] = i
+        self._built[key] = None  # a new node has nothing published: its first lookup is a dict hit
         return i
 
     @property
@@ -272,25 +279,52 @@ class SynapticNetwork:
         return n
 
     def _publish(self, m: int) -> None:
-        """Refresh :attr:`predictions` of the ``m`` nodes the last pass touched."""
+        """Forget the built entries of the ``m`` nodes the last pass republished (rebuilt on lookup)."""
         keys = self._keys
-        preds = self.predictions
-        for i, n, ds, cs in zip(self._t_ids[:m].tolist(), self._o_n[:m].tolist(),
-                                self._o_dst[:m].tolist(), self._o_conf[:m].tolist(), strict=True):
-            if n == 1:  # the common shapes spelt out: this loop runs for every republished node
+        pop = self._built.pop
+        for i in self._t_ids[:m].tolist():
+            pop(keys[i], None)
+
+    def lookup(self, key: Hashable) -> Entry | None:
+        """Published predictions of ``key`` as of the last flush, or None — O(1), may lag."""
+        entry = self._built.get(key, _UNBUILT)
+        if entry is _UNBUILT:
+            return self._build(key)
+        return entry  # type: ignore[return-value]
+
+    def _build(self, key: Hashable) -> Entry | None:
+        # an entry is built when it is first read after its node was republished: the hot path
+        # reads one key's predictions per access, while a batch republishes most of the nodes it
+        # touched (building them all eagerly cost ~2.5 µs per access)
+        i = self._ids.get(key)
+        if i is None:
+            return None
+        n = int(self._pub_n[i])
+        entry: Entry | None = None
+        if n > 0:
+            keys = self._keys
+            ds = self._pub_dst[i].tolist()
+            cs = self._pub_conf[i].tolist()
+            if n == 1:  # the common shapes spelt out
                 a = keys[ds[0]]
-                preds[keys[i]] = (((a, cs[0]),), (a,))
+                entry = (((a, cs[0]),), (a,))
             elif n == 2:
                 a, b = keys[ds[0]], keys[ds[1]]
-                preds[keys[i]] = (((a, cs[0]), (b, cs[1])), (a, b))
-            elif n:
-                succ = tuple([keys[d] for d in ds[:n]])
-                preds[keys[i]] = (tuple(zip(succ, cs[:n], strict=True)), succ)
+                entry = (((a, cs[0]), (b, cs[1])), (a, b))
             else:
-                preds.pop(keys[i], None)
+                succ = tuple([keys[d] for d in ds[:n]])
+                entry = (tuple(zip(succ, cs[:n], strict=True)), succ)
+        self._built[key] = entry
+        return entry
+
+    @property
+    def predictions(self) -> dict[Hashable, Entry]:
+        """Every key's published predictions as of the last flush (O(keys); hot paths use lookup)."""
+        lookup = self.lookup
+        return {key: e for key in list(self._ids) if (e := lookup(key)) is not None}
 
     def _refresh_all(self) -> None:
-        self.predictions.clear()
+        self._built.clear()
         n_ids = len(self._keys)
         self._republish(np.flatnonzero(self._stamp[:n_ids] != _FREE))
 
@@ -306,14 +340,14 @@ class SynapticNetwork:
         safe = np.where(act > 0.0, act, 1.0)
         conf = np.minimum(self._wt[ids, :rk] / safe[:, None], 1.0)
         keys = self._keys
-        preds = self.predictions
+        preds = self._built
         for i, c, ds, cs in zip(ids.tolist(), n.tolist(), self._dst[ids, :rk].tolist(), conf.tolist(),
                                 strict=True):
             if c:
                 succ = tuple([keys[d] for d in ds[:c]])
                 preds[keys[i]] = (tuple(zip(succ, cs[:c], strict=True)), succ)
             else:
-                preds.pop(keys[i], None)
+                preds[keys[i]] = None
 
     def _forget(self, dead: np.ndarray, cut: float = -1.0) -> int:
         """Free the node ids flagged in ``dead`` and drop links to them (and links below ``cut``)."""
@@ -328,7 +362,7 @@ class SynapticNetwork:
             key = keys[i]
             del self._ids[key]
             keys[i] = None
-            self.predictions.pop(key, None)
+            self._built.pop(key, None)
             self._free.append(i)
         return dropped
 
@@ -343,7 +377,7 @@ class SynapticNetwork:
     # -- queries ------------------------------------------------------------
     def recall(self, key: Hashable, k: int = 2) -> Prediction:
         """Up to ``k`` (at most :attr:`recall_k`) successors as of the last flush — O(1), may lag."""
-        entry = self.predictions.get(key)
+        entry = self.lookup(key)
         return [] if entry is None else list(entry[0][:k])
 
     def predict(self, key: Hashable, k: int = 3) -> list[tuple[Hashable, float]]:
@@ -427,5 +461,5 @@ class SynapticNetwork:
         arrays = (self._act, self._dst, self._wt, self._cnt, self._stamp, self._mark, self._t_ids,
                   self._o_dst, self._o_conf, self._o_n)
         total = sum(a.nbytes for a in arrays) + sys.getsizeof(self._ids) + sys.getsizeof(self._keys)
-        total += sys.getsizeof(self.predictions) + 120 * len(self.predictions)
+        total += sys.getsizeof(self._built) + 120 * len(self._built)
         return total + self._bids.itemsize * self._bids.buffer_info()[1] * 2

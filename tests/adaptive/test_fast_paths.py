@@ -131,3 +131,22 @@ def test_prefetch_budget_falls_to_zero_while_muted_and_costs_nothing(event_log: 
     assert any(d["prefetch_budget_to"] == 0 and "muted" in d["reason"] for d in details)
     # the one-entry floor is gone: prefetching costs at most a point of miss ratio here
     assert r["miss_ratio"] <= base["miss_ratio"] + 0.01
+
+
+def test_entries_built_on_lookup_never_go_stale() -> None:
+    # one network is read after every access (its built entries must be dropped on republish),
+    # the other only at checkpoints, from scratch: both must give the same predictions
+    rng = random.Random(11)
+    read, fresh = SynapticNetwork(window=2, batch=8), SynapticNetwork(window=2, batch=8)
+    for i in range(3000):
+        key = f"k{rng.randrange(30)}"
+        for net in (read, fresh):
+            net.record(key, i * 0.1)
+        read.lookup(key)
+        read.lookup(f"k{rng.randrange(30)}")
+        if i % 250 == 249:
+            fresh._built.clear()  # nothing cached: every entry is built from the published arrays
+            assert {f"k{j}": read.lookup(f"k{j}") for j in range(30)} == \
+                {f"k{j}": fresh.lookup(f"k{j}") for j in range(30)}
+    assert read.predictions == fresh.predictions
+    assert any(e is not None for e in read.predictions.values())
