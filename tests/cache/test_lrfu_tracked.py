@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -91,3 +93,65 @@ def test_memory_tier_retunes_in_place_without_moving_an_entry() -> None:
     assert adj.applied and adj.migrated == 8 and adj.lost == 0 and not adj.evicted
     assert tier.policy.spec == "lrfu:2" and {k: tier.get(k) for k in before} == before
     assert not tier.retune_policy("lrfu:16").applied and tier.policy.spec == "lrfu:2"
+
+
+class _EagerScores:
+    """Reference: every key's score at every horizon, updated per request (the form the buffer replaces)."""
+
+    def __init__(self, cap: int, horizons: list[float], history: int) -> None:
+        self.steps = [2.0 ** (1.0 / (h * cap)) for h in horizons]
+        self.ws = [1.0] * len(horizons)
+        self.vec: dict[int, list[float]] = {}
+        self.ghost: dict[int, list[float]] = {}  # insertion-ordered FIFO
+        self.history = history
+
+    def _tick(self, half: bool) -> list[float]:
+        self.ws = [w * s for w, s in zip(self.ws, self.steps, strict=True)]
+        if self.ws[0] > 2.0**64:
+            scale = [2.0 ** -math.frexp(w)[1] if w > 2.0**64 else 1.0 for w in self.ws]
+            self.ws = [w * s for w, s in zip(self.ws, scale, strict=True)]
+            for table in (self.vec, self.ghost):
+                for k, v in table.items():
+                    table[k] = [x * s for x, s in zip(v, scale, strict=True)]
+        return [w * 0.5 for w in self.ws] if half else self.ws
+
+    def hit(self, key: int) -> None:
+        w = self._tick(False)  # first: a rescale scales this key's scores too
+        self.vec[key] = [a + x for a, x in zip(self.vec[key], w, strict=True)]
+
+    def insert(self, key: int, evicted: list[int], half: bool) -> None:
+        for k in evicted:
+            self.ghost[k] = self.vec.pop(k)
+            if len(self.ghost) > self.history:
+                del self.ghost[next(iter(self.ghost))]
+        w = self._tick(half)
+        old = self.ghost.pop(key, None)
+        self.vec[key] = list(w) if old is None else [a + x for a, x in zip(old, w, strict=True)]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_buffered_scores_equal_per_request_scores_through_retunes_removes_and_row_reuse(seed: int) -> None:
+    # a small cache with a short history: rows are freed and reused all the time, the horizon-2
+    # weight is rescaled every 1,024 requests and the buffer is applied at every retune
+    rng = np.random.default_rng(seed)
+    cap, horizons = 8, [2.0, 4.0, 8.0, 16.0, 32.0]
+    tracked = make_policy("lrfu", cap, track=FAMILY)
+    ref = _EagerScores(cap, horizons, history=cap)
+    for step in range(6000):
+        k = int(rng.zipf(1.3) % 40)
+        op = rng.random()
+        if op < 0.05:
+            if tracked.remove(k):
+                del ref.vec[k]
+            continue
+        half = op < 0.1
+        if tracked.lookup(k):
+            ref.hit(k)
+        else:
+            ref.insert(k, tracked.insert(k, low_priority=half), half)
+        if step % 173 == 0:
+            h = horizons[int(rng.integers(len(horizons)))]
+            assert tracked.retune(f"lrfu:{h:g}")
+            i = horizons.index(h)
+            assert {k: tracked.score(k) for k in tracked.eviction_order()} == \
+                {k: v[i] / ref.ws[i] for k, v in ref.vec.items()}

@@ -13,29 +13,35 @@ tracked horizon active and re-heaps: the residents are ranked exactly as static 
 would rank them, given the same reference history.  Only the resident set differs from that static
 run (it was chosen under the previous horizon) — the one thing a switch cannot undo for free.
 
-Weights are computed when a key is referenced, ``w_j = 2^(t/h_j - o_j)`` from the request count ``t``,
-not advanced every request; when the shortest half-life's exponent passes 64 every horizon's offset
-``o_j`` moves on by a whole power of two and the stored scores are scaled by it (exact, as in LRFU).
-Scores are tuples, not lists: a cache of 100,000 keys holding 200,000 mutable lists made CPython's
-cyclic garbage collector traverse them all again and again (3 µs per request at that size).
+Only the active horizon's scores are kept per request, by LRFU's own code, so every decision is
+LRFU's.  Each request also appends one integer to a buffer (the key's row and what the request did);
+the scores at every tracked horizon are brought up to date from that buffer in one compiled pass
+(:mod:`supreme.cache.policies._lrfu_scores`) when a retune needs them or the buffer fills, with the
+same multiply-and-add per request as LRFU itself (so the same floating-point values).  Keeping the
+vectors per request in Python (a tuple per key, five multiplies and adds per request) cost 0.6-1.5 µs
+per request more than LRFU; the buffer costs one append.
 
-Cost: a few pow/add per tracked horizon per reference (five horizons: 1-2 µs more than LRFU per
-request in CPython), and ``O(C)`` per retune.  Decisions are identical to :class:`LRFU` at the
-active horizon while it is not retuned (tested).
+Cost: LRFU's per request plus a dict lookup and an append, ``O(C)`` per retune.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+from array import array
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
-from operator import add, mul
 
+import numpy as np
+
+from supreme.cache.policies._lrfu_scores import ADD, ADD_HALF, SET, SET_HALF, apply_references
 from supreme.cache.policies.base import PolicyError
-from supreme.cache.policies.lrfu import _RESCALE_AT, DEFAULT_HORIZON, LRFU, fifo_put, weight_step
+from supreme.cache.policies.lrfu import _RESCALE_AT, DEFAULT_HORIZON, LRFU, weight_step
 
 __all__ = ["TrackedLRFU"]
+
+
+_FLUSH_AT = 1 << 14  # buffered requests applied at once (bounded memory; the pass is cheap)
 
 
 class TrackedLRFU(LRFU):
@@ -47,10 +53,12 @@ class TrackedLRFU(LRFU):
         horizons = sorted({float(horizon), *(self._check_horizon(h) for h in track)})
         self.tracked: tuple[float, ...] = tuple(horizons)
         self._i = horizons.index(float(horizon))
-        self._steps = tuple(weight_step(h * capacity) for h in horizons)
-        self._ws: tuple[float, ...] = (1.0,) * len(horizons)
-        self._vec: dict[Hashable, tuple[float, ...]] = {}  # resident key -> its A at every tracked horizon
-        self._ghost_vec: OrderedDict[Hashable, tuple[float, ...]] = OrderedDict()  # evicted, oldest first
+        self._steps = np.array([weight_step(h * capacity) for h in horizons])
+        self._ws = np.ones(len(horizons))  # every horizon's reference weight, as of the applied buffer
+        self._scores = np.zeros((64, len(horizons)))  # row -> a key's score at every horizon
+        self._rows: dict[Hashable, int] = {}  # resident or remembered (ghost) key -> its row
+        self._free: list[int] = []
+        self._pending = array("q")  # row * 4 + kind per request, not yet applied to _scores
 
     @staticmethod
     def _check_horizon(h: float) -> float:
@@ -70,55 +78,69 @@ class TrackedLRFU(LRFU):
             return False
         i = self.tracked.index(horizon)
         if i != self._i:
+            self._apply()
             self._i = i
             self.horizon = horizon
             self.half_life = horizon * self.capacity
-            self._step = self._steps[i]
-            self._w = self._ws[i]
-            self._reheap()
+            self._step = float(self._steps[i])
+            self._w = float(self._ws[i])
+            # keep each key's update order (seq) so ties still go to the least recently updated key
+            col = self._scores[:, i].tolist()
+            rows = self._rows
+            self._entries = {k: (col[rows[k]], seq) for k, (_, seq) in self._entries.items()}
+            self._heap = [(a, seq, k) for k, (a, seq) in self._entries.items()]
+            heapq.heapify(self._heap)
+            self._ghost = OrderedDict((k, col[rows[k]]) for k in self._ghost)
         return True
 
-    def _reheap(self) -> None:
-        # keep each key's update order (seq) so ties still go to the least recently updated key
-        i = self._i
-        vec = self._vec
-        self._entries = {k: (vec[k][i], seq) for k, (_, seq) in self._entries.items()}
-        self._heap = [(a, seq, k) for k, (a, seq) in self._entries.items()]
-        heapq.heapify(self._heap)
+    def _apply(self) -> None:
+        """Bring every tracked score up to date with the buffered requests."""
+        if self._pending:
+            apply_references(np.frombuffer(self._pending, dtype=np.int64).copy(), self._scores, self._ws,
+                             self._steps, _RESCALE_AT)
+            del self._pending[:]
 
-    def _tick(self) -> float:
-        ws = self._ws = tuple(map(mul, self._ws, self._steps))
-        if ws[0] > _RESCALE_AT:  # the shortest half-life's weight grows fastest
-            self._rescale()
-            ws = self._ws
-        self._w = w = ws[self._i]
-        return w
+    def _new_row(self, key: Hashable) -> int:
+        if self._free:
+            row = self._free.pop()
+        else:
+            row = len(self._rows)
+            if row >= len(self._scores):
+                self._scores = np.concatenate([self._scores, np.zeros_like(self._scores)])
+        self._rows[key] = row
+        return row
 
-    def _rescale(self) -> None:
-        # powers of two: exact in binary floating point, so every order is kept
-        scale = tuple(2.0 ** -math.frexp(w)[1] if w > _RESCALE_AT else 1.0 for w in self._ws)
-        self._ws = tuple(map(mul, self._ws, scale))
-        self._vec = {k: tuple(map(mul, v, scale)) for k, v in self._vec.items()}
-        self._ghost_vec = OrderedDict((k, tuple(map(mul, v, scale))) for k, v in self._ghost_vec.items())
-        self._reheap()
-
+    # the two hooks below are LRFU's (inlined: this is the per-request path) plus one buffered code
     def _on_hit(self, key: Hashable) -> None:
-        self._tick()
-        v = self._vec[key] = tuple(map(add, self._vec[key], self._ws))
-        self._push(key, v[self._i])
+        w = self._tick()
+        self._push(key, self._entries[key][0] + w)
+        pending = self._pending
+        pending.append(self._rows[key] << 2)
+        if len(pending) >= _FLUSH_AT:
+            self._apply()
 
     def _on_insert(self, key: Hashable, low_priority: bool) -> None:
-        self._tick()
-        w = tuple([x * 0.5 for x in self._ws]) if low_priority else self._ws
-        old = self._ghost_vec.pop(key, None)
-        v = self._vec[key] = w if old is None else tuple(map(add, old, w))
-        self._push(key, v[self._i])
+        w = self._tick()
+        self._push(key, self._ghost.pop(key, 0.0) + (w * 0.5 if low_priority else w))
+        row = self._rows.get(key)  # a key with a row and no entry was remembered: it adds to its score
+        pending = self._pending
+        if row is None:
+            pending.append((self._new_row(key) << 2) | (SET_HALF if low_priority else SET))
+        else:
+            pending.append((row << 2) | (ADD_HALF if low_priority else ADD))
+        if len(pending) >= _FLUSH_AT:
+            self._apply()
 
     def _remember(self, key: Hashable, a: float) -> None:
-        v = self._vec.pop(key)  # every horizon's score goes to the history, not just the active one
-        if self.history:
-            fifo_put(self._ghost_vec, key, v, self.history)
+        ghost = self._ghost
+        if not self.history:
+            self._free.append(self._rows.pop(key))
+            return
+        ghost[key] = a  # every horizon's score stays in its row while the key is remembered
+        if len(ghost) > self.history:
+            old, _ = ghost.popitem(last=False)
+            self._free.append(self._rows.pop(old))  # buffered requests before its reuse still apply first
 
     def _on_remove(self, key: Hashable) -> None:
-        del self._entries[key]
-        del self._vec[key]
+        super()._on_remove(key)
+        self._free.append(self._rows.pop(key))
